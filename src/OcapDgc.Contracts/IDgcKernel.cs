@@ -1,0 +1,42 @@
+using Orleans.Concurrency;
+
+namespace OcapDgc;
+
+/// <summary>
+/// The callbacks a kernel grain implements to hear from the DGC. Register the kernel once with
+/// <see cref="IRemoteManagerGrain.RegisterKernelAsync"/>. Callbacks arrive in batches.
+/// </summary>
+/// <remarks>
+/// Every callback is <see cref="AlwaysInterleaveAttribute">always-interleave</see>: it runs even while the
+/// kernel grain is itself waiting on a DGC call (say, a send whose remote handle is delivering a message
+/// to it), so kernel and handle never wait on each other. The kernel's state must therefore be
+/// consistent at each of its <c>await</c>s. A callback may call back into the remote handle that made
+/// it (the call chain is allowed to re-enter), but should not wait on a send to a third kernel.
+/// </remarks>
+[Alias("ocap-dgc.IDgcKernel")]
+public interface IDgcKernel : IGrain
+{
+    /// <summary>An application message arrived from <paramref name="fromKernel"/>; its refs are already translated to this kernel's krefs.</summary>
+    [Alias("deliver"), AlwaysInterleave]
+    Task DeliverAsync(string fromKernel, string method, string body, string[] krefs);
+
+    /// <summary>No remote can reach these exports any more (each may still be recognizable, e.g. as a weak-map key).</summary>
+    [Alias("exports-dropped"), AlwaysInterleave]
+    Task OnExportsDroppedAsync(string[] krefs);
+
+    /// <summary>No remote can even recognize these exports any more: the kernel may forget them once it holds no local reference.</summary>
+    [Alias("exports-retired"), AlwaysInterleave]
+    Task OnExportsRetiredAsync(string[] krefs);
+
+    /// <summary>These imports from <paramref name="remote"/> were revoked (the exporter lost our lease or restarted); any later use fails.</summary>
+    [Alias("imports-revoked"), AlwaysInterleave]
+    Task OnImportsRevokedAsync(string remote, string[] krefs);
+
+    /// <summary><paramref name="remote"/> deleted these objects; the import krefs name nothing any more.</summary>
+    [Alias("imports-retired"), AlwaysInterleave]
+    Task OnImportsRetiredAsync(string remote, string[] krefs);
+
+    /// <summary><paramref name="remote"/> ran bring-out-your-dead and asks this kernel to drop what it no longer uses.</summary>
+    [Alias("boyd-requested"), AlwaysInterleave]
+    Task OnBringOutYourDeadAsync(string remote);
+}

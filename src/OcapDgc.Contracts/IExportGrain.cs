@@ -1,0 +1,53 @@
+using OcapDgc.Wire;
+
+namespace OcapDgc;
+
+/// <summary>
+/// One exported object, keyed <c>kernel/kref</c> (see <see cref="DgcIds.ExportKey"/>). It keeps, durably,
+/// for each remote that can recognize the object, how many times it was sent minus how many receipts
+/// that remote released. It is called by the kernel's remote handles, not by kernels: when no remote
+/// can reach it the handle tells the kernel "export dropped"; when none can recognize it, "export
+/// retired", and the grain clears its storage and deactivates.
+/// </summary>
+[Alias("ocap-dgc.IExportGrain")]
+public interface IExportGrain : IGrainWithStringKey
+{
+    /// <summary>Counts <paramref name="count"/> sends to <paramref name="remote"/>, durably, before the message leaves.</summary>
+    [Alias("record-sent")]
+    Task RecordSentAsync(string remote, long count);
+
+    /// <summary>
+    /// Applies, in order, the operations of inbound batch <paramref name="seq"/> from <paramref name="remote"/>
+    /// that name this object. A batch at or below the last one applied for that remote is ignored, so a
+    /// replay after a crash is not applied twice. Invalid operations are refused one by one, state unchanged.
+    /// </summary>
+    [Alias("apply")]
+    Task<ExportApplyResult> ApplyAsync(string remote, long seq, DgcOpKind[] ops, long[] counts);
+
+    /// <summary>
+    /// The owning kernel deletes the object. Refused with <see cref="DgcError.StillReachable"/> while any
+    /// remote can reach it. Returns the remotes that could still recognize it; they are told to retire it.
+    /// </summary>
+    [Alias("delete")]
+    Task<string[]> DeleteAsync();
+
+    /// <summary>A snapshot for inspection and tests.</summary>
+    [Alias("snapshot")]
+    Task<ExportSnapshot> GetSnapshotAsync();
+}
+
+/// <summary>What applying a batch to one export did.</summary>
+[GenerateSerializer, Immutable, Alias("ocap-dgc.ExportApplyResult")]
+public sealed record ExportApplyResult(
+    [property: Id(0)] bool Dropped,
+    [property: Id(1)] bool Retired,
+    [property: Id(2)] string[] Errors,
+    [property: Id(3)] bool RemoteForgotten);
+
+/// <summary>The state of one export: per remote, sent minus released.</summary>
+[GenerateSerializer, Immutable, Alias("ocap-dgc.ExportSnapshot")]
+public sealed record ExportSnapshot(
+    [property: Id(0)] string Kref,
+    [property: Id(1)] IReadOnlyDictionary<string, long> CountsByRemote,
+    [property: Id(2)] bool Reachable,
+    [property: Id(3)] bool Recognizable);

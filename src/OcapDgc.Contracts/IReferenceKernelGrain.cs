@@ -1,0 +1,64 @@
+using Orleans.Concurrency;
+
+namespace OcapDgc;
+
+/// <summary>
+/// A small reference kernel, keyed by kernel id, used by the demo and the tests. It owns objects,
+/// keeps local references to them, and sends references to other kernels in messages over the same
+/// transport as the DGC. Each object carries a label (<c>kernel/kref</c> at its origin) so that the
+/// kernels' ground truth can be compared across kernels.
+/// </summary>
+[Alias("ocap-dgc.IReferenceKernelGrain")]
+public interface IReferenceKernelGrain : IDgcKernel, IGrainWithStringKey
+{
+    /// <summary>Registers with the DGC. Idempotent.</summary>
+    [Alias("start")]
+    Task StartAsync();
+
+    /// <summary>Creates objects, each held by one local reference. Returns their krefs.</summary>
+    [Alias("create")]
+    Task<string[]> CreateObjectsAsync(int count);
+
+    /// <summary>Releases the local reference to own objects (they stay alive while a remote holds them).</summary>
+    [Alias("release-local")]
+    Task ReleaseLocalAsync(string[] krefs);
+
+    /// <summary>Sends <paramref name="krefs"/> to <paramref name="toKernel"/> in one message.</summary>
+    [Alias("send")]
+    Task SendAsync(string toKernel, string[] krefs);
+
+    /// <summary>The imports this kernel holds from <paramref name="fromKernel"/> (one entry per import kref).</summary>
+    [Alias("held-imports")]
+    Task<string[]> GetHeldImportsAsync(string fromKernel);
+
+    /// <summary>Drops every hold on these imports from <paramref name="fromKernel"/>; with <paramref name="retire"/>, forgets them too.</summary>
+    [Alias("drop")]
+    Task DropAsync(string fromKernel, string[] krefs, bool retire);
+
+    /// <summary>Drops (and retires) every import held from <paramref name="fromKernel"/>.</summary>
+    [Alias("drop-all")]
+    Task<int> DropAllAsync(string fromKernel, bool retire);
+
+    /// <summary>Which of the labels (<c>kernel/kref</c>) this kernel currently holds an import of.</summary>
+    [Alias("holds"), AlwaysInterleave]
+    Task<string[]> WhichHeldAsync(string[] labels);
+
+    /// <summary>This kernel's ground truth.</summary>
+    [Alias("ledger"), AlwaysInterleave]
+    Task<KernelLedger> GetLedgerAsync();
+}
+
+/// <summary>A reference kernel's ground truth about its exports and imports.</summary>
+[GenerateSerializer, Immutable, Alias("ocap-dgc.KernelLedger")]
+public sealed record KernelLedger(
+    [property: Id(0)] string KernelId,
+    [property: Id(1)] int ObjectsCreated,
+    [property: Id(2)] int ExportedDistinct,
+    [property: Id(3)] int ExportsDroppedEvents,
+    [property: Id(4)] int ExportsRetired,
+    [property: Id(5)] int Premature,
+    [property: Id(6)] int ImportsHeld,
+    [property: Id(7)] int ImportsRevoked,
+    [property: Id(8)] int ImportsRetiredByExporter,
+    [property: Id(9)] int MessagesReceived,
+    [property: Id(10)] string[] ExportedNotRetired);

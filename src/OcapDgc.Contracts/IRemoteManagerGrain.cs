@@ -1,0 +1,47 @@
+using Orleans.Concurrency;
+
+namespace OcapDgc;
+
+/// <summary>
+/// One per kernel, keyed by kernel id: knows the kernel's remotes and its callback grain, allocates
+/// krefs, runs bring-out-your-dead across every remote, deletes exports, and reports per-remote figures.
+/// The calls that fan out to remote handles interleave, so a handle that calls back (to allocate krefs)
+/// never deadlocks with a BOYD in progress.
+/// </summary>
+[Alias("ocap-dgc.IRemoteManagerGrain")]
+public interface IRemoteManagerGrain : IGrainWithStringKey
+{
+    /// <summary>Registers the grain that receives this kernel's callbacks. Call once; a later call replaces it.</summary>
+    [Alias("register-kernel")]
+    Task RegisterKernelAsync(IDgcKernel kernel);
+
+    /// <summary>The registered kernel, or null.</summary>
+    [Alias("kernel"), AlwaysInterleave]
+    Task<IDgcKernel?> GetKernelAsync();
+
+    /// <summary>
+    /// Allocates <paramref name="count"/> fresh krefs (1-100000). Krefs are never reused, so a kernel that
+    /// uses this library allocates its own objects' krefs here too, and they never collide with imports.
+    /// </summary>
+    [Alias("allocate-krefs")]
+    Task<string[]> AllocateKrefsAsync(int count);
+
+    /// <summary>Records that this kernel has a remote handle towards <paramref name="remote"/>. Called by the handles.</summary>
+    [Alias("register-remote")]
+    Task RegisterRemoteAsync(string remote);
+
+    /// <summary>Bring out your dead: every remote handle flushes, resends unacknowledged batches and asks its remote to collect.</summary>
+    [Alias("boyd"), AlwaysInterleave]
+    Task BringOutYourDeadAsync();
+
+    /// <summary>
+    /// The kernel deletes these objects. Refused with <see cref="DgcError.StillReachable"/> (nothing changes)
+    /// if any remote can still reach one; remotes that can still recognize them are told to retire them.
+    /// </summary>
+    [Alias("delete-exports"), AlwaysInterleave]
+    Task DeleteExportsAsync(string[] krefs);
+
+    /// <summary>Figures for each remote.</summary>
+    [Alias("figures"), AlwaysInterleave]
+    Task<RemoteFigures[]> GetRemoteFiguresAsync();
+}

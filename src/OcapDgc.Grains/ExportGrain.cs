@@ -1,0 +1,147 @@
+using Microsoft.Extensions.Logging;
+using OcapDgc.Hosting;
+using OcapDgc.Wire;
+
+namespace OcapDgc;
+
+/// <inheritdoc cref="IExportGrain" />
+public sealed partial class ExportGrain(
+    [PersistentState("export", DgcStorage.Name)] IPersistentState<ExportState> state,
+    ILogger<ExportGrain> logger) : Grain, IExportGrain
+{
+    private string Kref => DgcIds.SplitKey(this.GetPrimaryKeyString()).Second;
+
+    /// <inheritdoc />
+    public async Task RecordSentAsync(string remote, long count)
+    {
+        DgcIds.ValidateKernelId(remote, nameof(remote));
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        var holds = state.State.Holds;
+        if (!holds.TryGetValue(remote, out var hold))
+        {
+            holds[remote] = hold = new RemoteHold();
+        }
+
+        hold.Count += count;
+        state.State.Reachable = true;
+        await state.WriteStateAsync();
+    }
+
+    /// <inheritdoc />
+    public async Task<ExportApplyResult> ApplyAsync(string remote, long seq, DgcOpKind[] ops, long[] counts)
+    {
+        if (ops.Length != counts.Length)
+        {
+            throw new ArgumentException("ops and counts must be of the same length.", nameof(counts));
+        }
+
+        var holds = state.State.Holds;
+        if (!holds.TryGetValue(remote, out var hold))
+        {
+            var error = $"{Kref}: {remote} holds no reference to it (never exported to {remote}, or already retired).";
+            LogRejected(logger, remote, seq, error);
+            return new ExportApplyResult(false, false, [error], false);
+        }
+
+        if (seq <= hold.LastSeq)
+        {
+            // A batch replayed after a crash of the handle: every operation in it is already here.
+            return new ExportApplyResult(false, false, [], false);
+        }
+
+        var errors = new List<string>();
+        var forgotten = false;
+        for (var i = 0; i < ops.Length && !forgotten; i++)
+        {
+            switch (ops[i])
+            {
+                case DgcOpKind.AddRef:
+                    hold.Confirmed = true;
+                    break;
+                case DgcOpKind.DropRef when counts[i] > hold.Count:
+                    errors.Add($"{Kref}: {remote} released {counts[i]} but holds only {hold.Count} (over-release refused).");
+                    break;
+                case DgcOpKind.DropRef:
+                    hold.Count -= counts[i];
+                    break;
+                case DgcOpKind.Retire when hold.Count > 0:
+                    // The retire crossed a re-send: the remote will import the object afresh, so it stays.
+                    LogRetireCrossedResend(logger, Kref, remote, hold.Count);
+                    break;
+                case DgcOpKind.Retire:
+                    holds.Remove(remote);
+                    forgotten = true;
+                    break;
+            }
+        }
+
+        foreach (var e in errors)
+        {
+            LogRejected(logger, remote, seq, e);
+        }
+
+        if (!forgotten)
+        {
+            hold.LastSeq = seq;
+        }
+
+        var reachable = holds.Values.Any(h => h.Count > 0);
+        var dropped = state.State.Reachable && !reachable;
+        state.State.Reachable = reachable;
+        var retired = holds.Count == 0;
+        if (retired)
+        {
+            await state.ClearStateAsync();
+            DeactivateOnIdle();
+        }
+        else
+        {
+            await state.WriteStateAsync();
+        }
+
+        return new ExportApplyResult(dropped, retired, [.. errors], forgotten);
+    }
+
+    /// <inheritdoc />
+    public async Task<string[]> DeleteAsync()
+    {
+        var holds = state.State.Holds;
+        var holders = holds.Where(h => h.Value.Count > 0).Select(h => h.Key).ToArray();
+        if (holders.Length > 0)
+        {
+            throw new DgcException(DgcError.StillReachable, $"{Kref} is still reachable from {string.Join(", ", holders)}; it can be deleted only after they drop it.");
+        }
+
+        var recognizers = holds.Keys.ToArray();
+        if (state.RecordExists)
+        {
+            await state.ClearStateAsync();
+        }
+
+        DeactivateOnIdle();
+        return recognizers;
+    }
+
+    /// <inheritdoc />
+    public Task<ExportSnapshot> GetSnapshotAsync()
+    {
+        var holds = state.State.Holds;
+        if (holds.Count == 0)
+        {
+            // Looking at a released export must not keep an activation alive.
+            DeactivateOnIdle();
+        }
+
+        return Task.FromResult(new ExportSnapshot(
+            Kref,
+            holds.ToDictionary(h => h.Key, h => h.Value.Count, StringComparer.Ordinal),
+            holds.Values.Any(h => h.Count > 0),
+            holds.Count > 0));
+    }
+
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Warning, Message = "Refused an operation of batch {Seq} from {Remote}: {Error}")]
+    private static partial void LogRejected(ILogger logger, string remote, long seq, string error);
+
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Debug, Message = "Retire of {Kref} from {Remote} crossed a re-send ({Count} still held); kept")]
+    private static partial void LogRetireCrossedResend(ILogger logger, string kref, string remote, long count);
+}

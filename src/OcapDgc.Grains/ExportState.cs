@@ -1,0 +1,31 @@
+namespace OcapDgc;
+
+/// <summary>Durable state of one export: per remote that can recognize it, its hold.</summary>
+[GenerateSerializer, Alias("ocap-dgc.ExportState")]
+public sealed class ExportState
+{
+    /// <summary>Remote kernel id to its hold. A remote is present while it can recognize the object.</summary>
+    [Id(0)]
+    public Dictionary<string, RemoteHold> Holds { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Whether some remote could reach the object when last changed; "export dropped" fires on the fall to false.</summary>
+    [Id(1)]
+    public bool Reachable { get; set; }
+}
+
+/// <summary>One remote's hold on an export.</summary>
+[GenerateSerializer, Alias("ocap-dgc.RemoteHold")]
+public sealed class RemoteHold
+{
+    /// <summary>Times sent to the remote minus receipts it released. The remote can reach the object while this is above zero.</summary>
+    [Id(0)]
+    public long Count { get; set; }
+
+    /// <summary>Whether the remote confirmed the import with <c>dgc:addRef</c>.</summary>
+    [Id(1)]
+    public bool Confirmed { get; set; }
+
+    /// <summary>The last inbound batch from the remote applied here, so a replay is not applied twice.</summary>
+    [Id(2)]
+    public long LastSeq { get; set; }
+}

@@ -1,0 +1,61 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using Orleans.Storage;
+using OcapDgc.Storage;
+using OcapDgc.Transport;
+
+namespace OcapDgc.Hosting;
+
+/// <summary>Registers the distributed GC in a silo, the way Orleans' own providers are added.</summary>
+public static class DgcSiloBuilderExtensions
+{
+    /// <summary>
+    /// Adds the DGC services: the in-cluster transport, batching options (bound from
+    /// <c>Dgc:Batching</c> and validated at start-up), the storage tracker and the <c>dgc-store</c>
+    /// storage, which wraps the provider the host registers as <see cref="DgcStorage.Backend"/>.
+    /// </summary>
+    public static ISiloBuilder AddDistributedGc(this ISiloBuilder builder, Action<BatchingOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var services = builder.Services;
+        var options = services.AddOptions<BatchingOptions>().BindConfiguration(BatchingOptions.Section);
+        if (configure is not null)
+        {
+            options.Configure(configure);
+        }
+
+        options.ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<BatchingOptions>, BatchingOptionsValidator>());
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<InClusterTransport>();
+        services.TryAddSingleton<IDgcTransport>(sp => sp.GetRequiredService<InClusterTransport>());
+        services.TryAddSingleton<DgcStorageTracker>();
+        services.AddKeyedSingleton<IGrainStorage>(DgcStorage.Name, (sp, _) => new TrackingGrainStorage(
+            sp.GetRequiredKeyedService<IGrainStorage>(DgcStorage.Backend),
+            sp.GetRequiredService<DgcStorageTracker>()));
+        return builder;
+    }
+
+    /// <summary>Keeps DGC state in silo memory: the embedded default, lost when the silo stops.</summary>
+    public static ISiloBuilder UseDgcInMemoryStorage(this ISiloBuilder builder) =>
+        builder.AddMemoryGrainStorage(DgcStorage.Backend);
+
+    /// <summary>Puts a <see cref="FaultInjectingTransport"/> in front of the in-cluster transport (tests and the chaos demo).</summary>
+    public static ISiloBuilder UseDgcFaultInjection(this ISiloBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.AddSingleton(sp => new FaultInjectingTransport(sp.GetRequiredService<InClusterTransport>()));
+        builder.Services.AddSingleton<IDgcTransport>(sp => sp.GetRequiredService<FaultInjectingTransport>());
+        return builder;
+    }
+
+    private sealed class BatchingOptionsValidator : IValidateOptions<BatchingOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, BatchingOptions options)
+        {
+            var errors = options.Validate().ToList();
+            return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+        }
+    }
+}

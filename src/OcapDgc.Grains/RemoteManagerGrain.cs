@@ -1,0 +1,111 @@
+using OcapDgc.Hosting;
+
+namespace OcapDgc;
+
+/// <inheritdoc cref="IRemoteManagerGrain" />
+public sealed class RemoteManagerGrain(
+    [PersistentState("manager", DgcStorage.Name)] IPersistentState<RemoteManagerState> state) : Grain, IRemoteManagerGrain
+{
+    /// <summary>Most krefs one call may allocate.</summary>
+    public const int MaxAllocation = 100_000;
+
+    private string KernelId => this.GetPrimaryKeyString();
+
+    /// <inheritdoc />
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        DgcIds.ValidateKernelId(KernelId);
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public async Task RegisterKernelAsync(IDgcKernel kernel)
+    {
+        ArgumentNullException.ThrowIfNull(kernel);
+        state.State.Kernel = kernel;
+        await state.WriteStateAsync();
+    }
+
+    /// <inheritdoc />
+    public Task<IDgcKernel?> GetKernelAsync() => Task.FromResult(state.State.Kernel);
+
+    /// <inheritdoc />
+    public async Task<string[]> AllocateKrefsAsync(int count)
+    {
+        if (count is < 1 or > MaxAllocation)
+        {
+            throw new DgcException(DgcError.InvalidInput, $"Can allocate 1-{MaxAllocation} krefs at a time; asked for {count}.");
+        }
+
+        var first = state.State.NextKref;
+        state.State.NextKref += count;
+        await state.WriteStateAsync();
+        var krefs = new string[count];
+        for (var i = 0; i < count; i++)
+        {
+            krefs[i] = DgcIds.Kref(first + i);
+        }
+
+        return krefs;
+    }
+
+    /// <inheritdoc />
+    public async Task RegisterRemoteAsync(string remote)
+    {
+        DgcIds.ValidateKernelId(remote, nameof(remote));
+        if (state.State.Remotes.Add(remote))
+        {
+            await state.WriteStateAsync();
+        }
+    }
+
+    /// <inheritdoc />
+    public Task BringOutYourDeadAsync() =>
+        Task.WhenAll(Handles().Select(h => h.DeliverBringOutYourDeadAsync(askRemote: true)));
+
+    /// <inheritdoc />
+    public async Task DeleteExportsAsync(string[] krefs)
+    {
+        ArgumentNullException.ThrowIfNull(krefs);
+        foreach (var kref in krefs)
+        {
+            DgcIds.ValidateKref(kref, nameof(krefs));
+        }
+
+        // Check every export first, so one still-reachable object refuses the whole call.
+        var exports = krefs.Distinct(StringComparer.Ordinal)
+            .Select(k => GrainFactory.GetGrain<IExportGrain>(DgcIds.ExportKey(KernelId, k)))
+            .ToArray();
+        var snapshots = await Task.WhenAll(exports.Select(e => e.GetSnapshotAsync()));
+        var reachable = snapshots.Where(s => s.Reachable).Select(s => s.Kref).ToArray();
+        if (reachable.Length > 0)
+        {
+            throw new DgcException(DgcError.StillReachable, $"Still reachable from a remote, so not deleted: {string.Join(", ", reachable)}.");
+        }
+
+        var byRemote = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        foreach (var (export, snapshot) in exports.Zip(snapshots))
+        {
+            foreach (var remote in await export.DeleteAsync())
+            {
+                if (!byRemote.TryGetValue(remote, out var list))
+                {
+                    byRemote[remote] = list = [];
+                }
+
+                list.Add(snapshot.Kref);
+            }
+        }
+
+        await Task.WhenAll(byRemote.Select(r => Handle(r.Key).RetireExportsAsync([.. r.Value])));
+    }
+
+    /// <inheritdoc />
+    public Task<RemoteFigures[]> GetRemoteFiguresAsync() =>
+        Task.WhenAll(Handles().Select(h => h.GetFiguresAsync()));
+
+    private IRemoteHandleGrain[] Handles() => [.. state.State.Remotes.Select(Handle)];
+
+    private IRemoteHandleGrain Handle(string remote) =>
+        GrainFactory.GetGrain<IRemoteHandleGrain>(DgcIds.HandleKey(KernelId, remote));
+}

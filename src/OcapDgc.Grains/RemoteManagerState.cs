@@ -1,0 +1,18 @@
+namespace OcapDgc;
+
+/// <summary>Durable state of one kernel's RemoteManager.</summary>
+[GenerateSerializer, Alias("ocap-dgc.RemoteManagerState")]
+public sealed class RemoteManagerState
+{
+    /// <summary>The kernel grain that receives callbacks.</summary>
+    [Id(0)]
+    public IDgcKernel? Kernel { get; set; }
+
+    /// <summary>Remote kernels this kernel has a handle towards.</summary>
+    [Id(1)]
+    public HashSet<string> Remotes { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>The next kref number; krefs are never reused.</summary>
+    [Id(2)]
+    public long NextKref { get; set; } = 1;
+}

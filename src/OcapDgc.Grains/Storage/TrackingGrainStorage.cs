@@ -1,0 +1,55 @@
+using System.Collections.Concurrent;
+using Orleans.Storage;
+
+namespace OcapDgc.Storage;
+
+/// <summary>
+/// Counts the storage entries the DGC grains hold in this silo: an entry is counted from its first
+/// write (or a read that found it) until it is cleared. It lets the demo and the tests show that a
+/// fully released export leaves no storage entry behind.
+/// </summary>
+public sealed class DgcStorageTracker
+{
+    private readonly ConcurrentDictionary<string, byte> _live = new(StringComparer.Ordinal);
+
+    /// <summary>Live entries, all state names together.</summary>
+    public int Count => _live.Count;
+
+    /// <summary>Live entries of one state name (e.g. <c>export</c>).</summary>
+    public int CountOf(string stateName)
+    {
+        var prefix = stateName + "|";
+        return _live.Keys.Count(k => k.StartsWith(prefix, StringComparison.Ordinal));
+    }
+
+    internal void Add(string stateName, GrainId id) => _live.TryAdd(Key(stateName, id), 0);
+
+    internal void Remove(string stateName, GrainId id) => _live.TryRemove(Key(stateName, id), out _);
+
+    private static string Key(string stateName, GrainId id) => stateName + "|" + id;
+}
+
+/// <summary>Passes every call to the backend storage and records live entries in <see cref="DgcStorageTracker"/>.</summary>
+public sealed class TrackingGrainStorage(IGrainStorage backend, DgcStorageTracker tracker) : IGrainStorage
+{
+    public async Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        await backend.ReadStateAsync(stateName, grainId, grainState).ConfigureAwait(false);
+        if (grainState.RecordExists)
+        {
+            tracker.Add(stateName, grainId);
+        }
+    }
+
+    public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        await backend.WriteStateAsync(stateName, grainId, grainState).ConfigureAwait(false);
+        tracker.Add(stateName, grainId);
+    }
+
+    public async Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        await backend.ClearStateAsync(stateName, grainId, grainState).ConfigureAwait(false);
+        tracker.Remove(stateName, grainId);
+    }
+}

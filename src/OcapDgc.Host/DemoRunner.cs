@@ -1,0 +1,155 @@
+using System.Diagnostics;
+using OcapDgc.Storage;
+using OcapDgc.Transport;
+
+namespace OcapDgc.Host;
+
+/// <summary>What the demo measured, from the kernels' own ground truth.</summary>
+public sealed record DemoResult(long Exported, long Reclaimed, long Live, long Leaked, long Premature, int ExportStorageEntries, int ExportActivations)
+{
+    /// <summary>The summary line, in the form the README documents.</summary>
+    public string SummaryLine => $"demo: exported={Exported} reclaimed={Reclaimed} live={Live} leaked={Leaked} premature={Premature}";
+
+    /// <summary>True when everything exported was reclaimed, nothing leaked and nothing was released early.</summary>
+    public bool Clean => Reclaimed == Exported && Leaked == 0 && Premature == 0 && Live == 0;
+}
+
+/// <summary>
+/// The main job: two reference kernels, alice and bob, exchange references in messages (re-sending
+/// some and sending some back), then drop and retire everything, and the DGC reclaims it all.
+/// </summary>
+public sealed class DemoRunner(IGrainFactory grains, InClusterTransport transport, DgcStorageTracker storage, TextWriter output)
+{
+    private const string Alice = "alice";
+    private const string Bob = "bob";
+
+    /// <summary>Runs the workload; <paramref name="refs"/> distinct references in all.</summary>
+    public async Task<DemoResult> RunAsync(int refs, int messageSize, CancellationToken cancellationToken = default)
+    {
+        var clock = Stopwatch.StartNew();
+        var alice = grains.GetGrain<IReferenceKernelGrain>(Alice);
+        var bob = grains.GetGrain<IReferenceKernelGrain>(Bob);
+        await alice.StartAsync();
+        await bob.StartAsync();
+
+        var aliceRefs = refs * 3 / 5;
+        var bobRefs = refs - aliceRefs;
+        output.WriteLine($"Two kernels, {Alice} and {Bob}, exchange {refs:N0} references in messages of {messageSize}.");
+        var aliceObjects = await CreateAsync(alice, aliceRefs);
+        var bobObjects = await CreateAsync(bob, bobRefs);
+
+        var sent = 0;
+        var progress = new Progress(output, refs);
+        var messages = Math.Max(aliceObjects.Length, bobObjects.Length);
+        for (var offset = 0; offset < messages; offset += messageSize)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            sent += await SendSliceAsync(alice, Bob, aliceObjects, offset, messageSize);
+            sent += await SendSliceAsync(bob, Alice, bobObjects, offset, messageSize);
+            progress.Report("exchanged", sent);
+        }
+
+        // Re-send a few already held references and send a few imports back to their exporter (ro-N).
+        var resend = aliceObjects.Where((_, i) => i % 97 == 0).Take(messageSize).ToArray();
+        await alice.SendAsync(Bob, resend);
+        await SettleAsync(alice, bob);
+        var bobHeld = await bob.GetHeldImportsAsync(Alice);
+        await bob.SendAsync(Alice, [.. bobHeld.Take(Math.Min(messageSize, bobHeld.Length))]);
+        await SettleAsync(alice, bob);
+        progress.Done("exchanged", sent);
+
+        var live = await LiveImportsAsync(alice, bob);
+        output.WriteLine($"Exchanged in {clock.Elapsed.TotalSeconds:F1} s: {live:N0} imports held, {storage.CountOf("export"):N0} export entries in storage.");
+
+        var dropClock = Stopwatch.StartNew();
+        var droppedByBob = await bob.DropAllAsync(Alice, retire: true);
+        var droppedByAlice = await alice.DropAllAsync(Bob, retire: true);
+        await SettleAsync(alice, bob);
+        output.WriteLine($"Dropped and retired {droppedByBob + droppedByAlice:N0} imports; reclaimed in {dropClock.Elapsed.TotalSeconds:F1} s.");
+
+        var a = await alice.GetLedgerAsync();
+        var b = await bob.GetLedgerAsync();
+        var exported = a.ExportedDistinct + b.ExportedDistinct;
+        var reclaimed = a.ExportsRetired + b.ExportsRetired;
+        var held = a.ImportsHeld + b.ImportsHeld;
+        var figures = (await grains.GetGrain<IRemoteManagerGrain>(Alice).GetRemoteFiguresAsync())
+            .Concat(await grains.GetGrain<IRemoteManagerGrain>(Bob).GetRemoteFiguresAsync()).ToArray();
+        var batches = figures.Sum(f => f.BatchesSent);
+        var frames = figures.Sum(f => f.FramesSent);
+        var activations = await CountExportActivationsAsync();
+        output.WriteLine($"Wire: {frames:N0} frames in all, {batches:N0} GC batches; rejected operations: {figures.Sum(f => f.RejectedOps)}.");
+        output.WriteLine($"Left behind: {storage.CountOf("export")} export storage entries, {activations} ExportGrain activations, {figures.Sum(f => f.Exports + f.Imports)} c-list entries.");
+        output.WriteLine($"Total time {clock.Elapsed.TotalSeconds:F1} s.");
+        return new DemoResult(exported, reclaimed, held, exported - reclaimed - held, a.Premature + b.Premature, storage.CountOf("export"), activations);
+    }
+
+    private async Task<int> CountExportActivationsAsync()
+    {
+        var stats = await grains.GetGrain<IManagementGrain>(0).GetSimpleGrainStatistics();
+        return stats.Where(s => s.GrainType.Contains(nameof(ExportGrain), StringComparison.Ordinal)).Sum(s => s.ActivationCount);
+    }
+
+    private static async Task<string[]> CreateAsync(IReferenceKernelGrain kernel, int count)
+    {
+        var all = new List<string>(count);
+        while (all.Count < count)
+        {
+            all.AddRange(await kernel.CreateObjectsAsync(Math.Min(RemoteManagerGrain.MaxAllocation, count - all.Count)));
+        }
+
+        return [.. all];
+    }
+
+    private static async Task<int> SendSliceAsync(IReferenceKernelGrain from, string to, string[] objects, int offset, int size)
+    {
+        if (offset >= objects.Length)
+        {
+            return 0;
+        }
+
+        var slice = objects.AsSpan(offset, Math.Min(size, objects.Length - offset)).ToArray();
+        await from.SendAsync(to, slice);
+        return slice.Length;
+    }
+
+    private static async Task<long> LiveImportsAsync(IReferenceKernelGrain alice, IReferenceKernelGrain bob) =>
+        (await alice.GetLedgerAsync()).ImportsHeld + (await bob.GetLedgerAsync()).ImportsHeld;
+
+    /// <summary>BOYD on both kernels until every queue is flushed, every batch acknowledged and nothing is in flight.</summary>
+    private async Task SettleAsync(IReferenceKernelGrain alice, IReferenceKernelGrain bob)
+    {
+        for (var round = 0; round < 50; round++)
+        {
+            await grains.GetGrain<IRemoteManagerGrain>(Alice).BringOutYourDeadAsync();
+            await grains.GetGrain<IRemoteManagerGrain>(Bob).BringOutYourDeadAsync();
+            await transport.WhenIdleAsync(TimeSpan.FromMinutes(2));
+            var figures = (await grains.GetGrain<IRemoteManagerGrain>(Alice).GetRemoteFiguresAsync())
+                .Concat(await grains.GetGrain<IRemoteManagerGrain>(Bob).GetRemoteFiguresAsync());
+            if (figures.All(f => f.QueuedOps == 0 && f.UnackedBatches == 0))
+            {
+                return;
+            }
+        }
+
+        _ = alice;
+        _ = bob;
+        throw new TimeoutException("The kernels did not settle after 50 rounds of bring-out-your-dead.");
+    }
+
+    private sealed class Progress(TextWriter output, int total)
+    {
+        private int _lastPercent = -1;
+
+        public void Report(string what, int done)
+        {
+            var percent = (int)(100L * done / Math.Max(1, total));
+            if (percent / 10 != _lastPercent / 10)
+            {
+                _lastPercent = percent;
+                output.WriteLine($"  {what} {done:N0}/{total:N0} refs ({percent}%)");
+            }
+        }
+
+        public void Done(string what, int done) => output.WriteLine($"  {what} {done:N0}/{total:N0} refs (100%)");
+    }
+}
