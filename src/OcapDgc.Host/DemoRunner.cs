@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using OcapDgc.Hosting;
 using OcapDgc.Storage;
 using OcapDgc.Transport;
 
@@ -52,11 +53,10 @@ public sealed class DemoRunner(IGrainFactory grains, InClusterTransport transpor
         // Re-send a few already held references and send a few imports back to their exporter (ro-N).
         var resend = aliceObjects.Where((_, i) => i % 97 == 0).Take(messageSize).ToArray();
         await alice.SendAsync(Bob, resend);
-        await SettleAsync(alice, bob);
+        await SettleAsync();
         var bobHeld = await bob.GetHeldImportsAsync(Alice);
         await bob.SendAsync(Alice, [.. bobHeld.Take(Math.Min(messageSize, bobHeld.Length))]);
-        await SettleAsync(alice, bob);
-        progress.Done("exchanged", sent);
+        await SettleAsync();
 
         var live = await LiveImportsAsync(alice, bob);
         output.WriteLine($"Exchanged in {clock.Elapsed.TotalSeconds:F1} s: {live:N0} imports held, {storage.CountOf("export"):N0} export entries in storage.");
@@ -64,7 +64,7 @@ public sealed class DemoRunner(IGrainFactory grains, InClusterTransport transpor
         var dropClock = Stopwatch.StartNew();
         var droppedByBob = await bob.DropAllAsync(Alice, retire: true);
         var droppedByAlice = await alice.DropAllAsync(Bob, retire: true);
-        await SettleAsync(alice, bob);
+        await SettleAsync();
         output.WriteLine($"Dropped and retired {droppedByBob + droppedByAlice:N0} imports; reclaimed in {dropClock.Elapsed.TotalSeconds:F1} s.");
 
         var a = await alice.GetLedgerAsync();
@@ -115,26 +115,7 @@ public sealed class DemoRunner(IGrainFactory grains, InClusterTransport transpor
     private static async Task<long> LiveImportsAsync(IReferenceKernelGrain alice, IReferenceKernelGrain bob) =>
         (await alice.GetLedgerAsync()).ImportsHeld + (await bob.GetLedgerAsync()).ImportsHeld;
 
-    /// <summary>BOYD on both kernels until every queue is flushed, every batch acknowledged and nothing is in flight.</summary>
-    private async Task SettleAsync(IReferenceKernelGrain alice, IReferenceKernelGrain bob)
-    {
-        for (var round = 0; round < 50; round++)
-        {
-            await grains.GetGrain<IRemoteManagerGrain>(Alice).BringOutYourDeadAsync();
-            await grains.GetGrain<IRemoteManagerGrain>(Bob).BringOutYourDeadAsync();
-            await transport.WhenIdleAsync(TimeSpan.FromMinutes(2));
-            var figures = (await grains.GetGrain<IRemoteManagerGrain>(Alice).GetRemoteFiguresAsync())
-                .Concat(await grains.GetGrain<IRemoteManagerGrain>(Bob).GetRemoteFiguresAsync());
-            if (figures.All(f => f.QueuedOps == 0 && f.UnackedBatches == 0))
-            {
-                return;
-            }
-        }
-
-        _ = alice;
-        _ = bob;
-        throw new TimeoutException("The kernels did not settle after 50 rounds of bring-out-your-dead.");
-    }
+    private Task SettleAsync() => DgcQuiescence.SettleAsync(grains, transport, [Alice, Bob]);
 
     private sealed class Progress(TextWriter output, int total)
     {
@@ -150,6 +131,5 @@ public sealed class DemoRunner(IGrainFactory grains, InClusterTransport transpor
             }
         }
 
-        public void Done(string what, int done) => output.WriteLine($"  {what} {done:N0}/{total:N0} refs (100%)");
     }
 }

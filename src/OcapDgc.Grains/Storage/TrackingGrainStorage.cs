@@ -22,6 +22,9 @@ public sealed class DgcStorageTracker
         return _live.Keys.Count(k => k.StartsWith(prefix, StringComparison.Ordinal));
     }
 
+    /// <summary>Whether the grain has a live entry of that state name.</summary>
+    public bool Has(string stateName, GrainId id) => _live.ContainsKey(Key(stateName, id));
+
     internal void Add(string stateName, GrainId id) => _live.TryAdd(Key(stateName, id), 0);
 
     internal void Remove(string stateName, GrainId id) => _live.TryRemove(Key(stateName, id), out _);

@@ -1,0 +1,150 @@
+using OcapDgc.Wire;
+
+namespace OcapDgc.Tests.Core;
+
+[Collection(DgcCluster.Name)]
+public sealed class LifecycleTests(DgcClusterFixture fx)
+{
+    [Fact]
+    public async Task Export_import_drop_retire_reclaims_the_export_and_its_storage()
+    {
+        var (a, b) = await Pair();
+        var o = await a.CreateAsync();
+
+        await a.Grain.SendAsync(b.Id, [o]);
+        await fx.SettleAsync(a, b);
+        var imports = await b.Grain.GetHeldImportsAsync(a.Id);
+        Assert.Single(imports);
+        var snapshot = await a.Export(o).GetSnapshotAsync();
+        Assert.Equal(1, snapshot.CountsByRemote[b.Id]);
+        Assert.True(fx.Storage.Has("export", a.Export(o).GetGrainId()));
+
+        await b.Grain.DropAsync(a.Id, imports, retire: false);
+        await fx.SettleAsync(a, b);
+        var afterDrop = await a.LedgerAsync();
+        Assert.Equal(1, afterDrop.ExportsDroppedEvents);
+        Assert.Equal(0, afterDrop.ExportsRetired);
+        snapshot = await a.Export(o).GetSnapshotAsync();
+        Assert.False(snapshot.Reachable);
+        Assert.True(snapshot.Recognizable);
+
+        await b.HandleTo(a).RetireImportsAsync(imports);
+        await fx.SettleAsync(a, b);
+        var afterRetire = await a.LedgerAsync();
+        Assert.Equal(1, afterRetire.ExportsRetired);
+        Assert.Equal(0, afterRetire.Premature);
+        Assert.False((await a.Export(o).GetSnapshotAsync()).Recognizable);
+        Assert.False(fx.Storage.Has("export", a.Export(o).GetGrainId()));
+        var figures = await a.HandleTo(b).GetFiguresAsync();
+        Assert.Equal(0, figures.Exports);
+        Assert.Equal(0, (await b.HandleTo(a).GetFiguresAsync()).Imports);
+    }
+
+    [Fact]
+    public async Task Many_holders_keep_an_export_until_the_last_one_drops()
+    {
+        var kernels = await fx.NewKernelsAsync("a", "b", "c", "d");
+        var (a, holders) = (kernels[0], kernels[1..]);
+        var o = await a.CreateAsync();
+        foreach (var h in holders)
+        {
+            await a.Grain.SendAsync(h.Id, [o]);
+        }
+
+        await fx.SettleAsync(kernels);
+        Assert.Equal(3, (await a.Export(o).GetSnapshotAsync()).CountsByRemote.Count);
+
+        foreach (var h in holders[..2])
+        {
+            await h.Grain.DropAllAsync(a.Id, retire: true);
+        }
+
+        await fx.SettleAsync(kernels);
+        var ledger = await a.LedgerAsync();
+        Assert.Equal(0, ledger.ExportsDroppedEvents);
+        var snapshot = await a.Export(o).GetSnapshotAsync();
+        Assert.True(snapshot.Reachable);
+        Assert.Equal([holders[2].Id], snapshot.CountsByRemote.Keys);
+
+        await holders[2].Grain.DropAllAsync(a.Id, retire: true);
+        await fx.SettleAsync(kernels);
+        ledger = await a.LedgerAsync();
+        Assert.Equal(1, ledger.ExportsDroppedEvents);
+        Assert.Equal(1, ledger.ExportsRetired);
+        Assert.Equal(0, ledger.Premature);
+    }
+
+    [Fact]
+    public async Task Sending_an_import_back_names_the_receivers_export_and_is_not_counted()
+    {
+        var (a, b) = await Pair();
+        var o = await a.CreateAsync();
+        await a.Grain.SendAsync(b.Id, [o]);
+        await fx.SettleAsync(a, b);
+        var import = (await b.Grain.GetHeldImportsAsync(a.Id)).Single();
+
+        var wire = await b.HandleTo(a).ExportRefsAsync([import]);
+
+        Assert.Equal(["ro-1"], wire);
+        Assert.Equal(1, (await a.Export(o).GetSnapshotAsync()).CountsByRemote[b.Id]);
+        Assert.Equal([o], await a.HandleTo(b).ImportRefsAsync(["ro-1"]));
+    }
+
+    [Fact]
+    public async Task Exporter_can_delete_a_dropped_object_and_the_importer_hears_it_retired()
+    {
+        var (a, b) = await Pair();
+        var o = await a.CreateAsync();
+        await a.Grain.SendAsync(b.Id, [o]);
+        await fx.SettleAsync(a, b);
+
+        var refused = await Assert.ThrowsAsync<DgcException>(() => a.Manager.DeleteExportsAsync([o]));
+        Assert.Equal(DgcError.StillReachable, refused.Code);
+        Assert.True((await a.Export(o).GetSnapshotAsync()).Reachable);
+
+        var import = (await b.Grain.GetHeldImportsAsync(a.Id)).Single();
+        await b.HandleTo(a).DropImportsAsync([import]);
+        await fx.SettleAsync(a, b);
+        await a.Manager.DeleteExportsAsync([o]);
+        await fx.SettleAsync(a, b);
+
+        Assert.Equal(1, (await b.LedgerAsync()).ImportsRetiredByExporter);
+        Assert.Equal(0, (await b.HandleTo(a).GetFiguresAsync()).Imports);
+        Assert.Equal(0, (await a.HandleTo(b).GetFiguresAsync()).Exports);
+        Assert.False(fx.Storage.Has("export", a.Export(o).GetGrainId()));
+    }
+
+    [Fact]
+    public async Task Boyd_flushes_queued_drops_and_is_never_echoed_back()
+    {
+        var (a, b) = await Pair();
+        var o = await a.CreateAsync();
+        await a.Grain.SendAsync(b.Id, [o]);
+        await fx.SettleAsync(a, b);
+        await b.Grain.DropAllAsync(a.Id, retire: false);
+        Assert.Equal(1, (await b.HandleTo(a).GetFiguresAsync()).QueuedOps);
+
+        fx.Faults.Capture = true;
+        try
+        {
+            await b.Manager.BringOutYourDeadAsync();
+            await fx.IdleAsync();
+
+            var frames = fx.Faults.Captured.Where(f => (f.From, f.To) == (b.Id, a.Id) || (f.From, f.To) == (a.Id, b.Id)).ToList();
+            Assert.Equal(1, frames.Count(f => f.From == b.Id && f.Json.Contains(WireCodec.BoydMethod, StringComparison.Ordinal)));
+            Assert.Equal(0, frames.Count(f => f.From == a.Id && f.Json.Contains(WireCodec.BoydMethod, StringComparison.Ordinal)));
+            Assert.Equal(1, (await a.LedgerAsync()).ExportsDroppedEvents);
+            Assert.Equal(0, (await b.HandleTo(a).GetFiguresAsync()).QueuedOps);
+        }
+        finally
+        {
+            fx.Faults.Capture = false;
+        }
+    }
+
+    private async Task<(Kernel A, Kernel B)> Pair()
+    {
+        var k = await fx.NewKernelsAsync("a", "b");
+        return (k[0], k[1]);
+    }
+}

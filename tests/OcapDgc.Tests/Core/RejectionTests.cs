@@ -1,0 +1,152 @@
+using OcapDgc.Wire;
+
+namespace OcapDgc.Tests.Core;
+
+/// <summary>Bad calls from a kernel and bad frames from a remote are refused and change nothing.</summary>
+[Collection(DgcCluster.Name)]
+public sealed class RejectionTests(DgcClusterFixture fx)
+{
+    [Fact]
+    public async Task Retire_before_drop_is_rejected_and_the_import_stays_reachable()
+    {
+        var (a, b) = await PairHoldingOneAsync();
+        var import = (await b.Grain.GetHeldImportsAsync(a.Id)).Single();
+        var before = await b.HandleTo(a).GetFiguresAsync();
+
+        var e = await Assert.ThrowsAsync<DgcException>(() => b.HandleTo(a).RetireImportsAsync([import]));
+
+        Assert.Equal(DgcError.RetireBeforeDrop, e.Code);
+        Assert.Contains(import, e.Message, StringComparison.Ordinal);
+        var after = await b.HandleTo(a).GetFiguresAsync();
+        Assert.Equal(before.ReachableImports, after.ReachableImports);
+        Assert.Equal(before.QueuedOps, after.QueuedOps);
+    }
+
+    [Fact]
+    public async Task Dropping_an_import_twice_is_an_over_release_and_changes_nothing()
+    {
+        var (a, b) = await PairHoldingOneAsync();
+        var import = (await b.Grain.GetHeldImportsAsync(a.Id)).Single();
+        await b.HandleTo(a).DropImportsAsync([import]);
+        var queued = (await b.HandleTo(a).GetFiguresAsync()).QueuedOps;
+
+        var e = await Assert.ThrowsAsync<DgcException>(() => b.HandleTo(a).DropImportsAsync([import]));
+
+        Assert.Equal(DgcError.OverRelease, e.Code);
+        Assert.Equal(queued, (await b.HandleTo(a).GetFiguresAsync()).QueuedOps);
+    }
+
+    [Fact]
+    public async Task Inbound_over_release_is_rejected_with_the_count_unchanged()
+    {
+        var (a, b) = await PairHoldingOneAsync();
+        var o = (await a.LedgerAsync()).ExportedNotRetired.Single();
+        var seq = (await a.HandleTo(b).GetFiguresAsync()).HighestAppliedInbound + 1;
+
+        // b claims to release 5 receipts of ro-1 while a sent it once.
+        await a.HandleTo(b).ReceiveFrameAsync(WireCodec.Encode(new BatchFrame(seq, [new DgcOp(DgcOpKind.DropRef, WireRef.ToReceiverExport(1), 5)])));
+
+        var snapshot = await a.Export(o).GetSnapshotAsync();
+        Assert.Equal(1, snapshot.CountsByRemote[b.Id]);
+        Assert.True(snapshot.Reachable);
+        Assert.Equal(1, (await a.HandleTo(b).GetFiguresAsync()).RejectedOps);
+        Assert.Equal(0, (await a.LedgerAsync()).ExportsDroppedEvents);
+    }
+
+    [Fact]
+    public async Task A_ref_never_exported_to_that_remote_is_rejected_and_other_holds_are_untouched()
+    {
+        var k = await fx.NewKernelsAsync("a", "b", "c");
+        var (a, b, c) = (k[0], k[1], k[2]);
+        var o = await a.CreateAsync();
+        await a.Grain.SendAsync(c.Id, [o]);
+        await fx.SettleAsync(k);
+
+        // b was never sent anything, yet drops and retires "ro-1" (c's wire id for o) and mentions it in a message.
+        await a.HandleTo(b).ReceiveFrameAsync(WireCodec.Encode(new BatchFrame(1, [
+            new DgcOp(DgcOpKind.DropRef, WireRef.ToReceiverExport(1), 1),
+            new DgcOp(DgcOpKind.Retire, WireRef.ToReceiverExport(1)),
+        ])));
+        await a.HandleTo(b).ReceiveFrameAsync(WireCodec.Encode(new AppFrame("deliver", "[\"x\"]", [WireRef.ToReceiverExport(1)])));
+
+        Assert.Equal(3, (await a.HandleTo(b).GetFiguresAsync()).RejectedOps);
+        Assert.Equal(0, (await a.LedgerAsync()).MessagesReceived);
+        var snapshot = await a.Export(o).GetSnapshotAsync();
+        Assert.Equal(1, snapshot.CountsByRemote[c.Id]);
+        Assert.False(snapshot.CountsByRemote.ContainsKey(b.Id));
+
+        var e = await Assert.ThrowsAsync<DgcException>(() => a.HandleTo(b).ImportRefsAsync(["ro-1"]));
+        Assert.Equal(DgcError.UnknownRef, e.Code);
+        var unknown = await Assert.ThrowsAsync<DgcException>(() => b.HandleTo(a).DropImportsAsync(["ko999"]));
+        Assert.Equal(DgcError.UnknownRef, unknown.Code);
+    }
+
+    [Fact]
+    public async Task A_gc_message_with_the_wrong_sign_is_rejected()
+    {
+        var (a, b) = await PairHoldingOneAsync();
+        var o = (await a.LedgerAsync()).ExportedNotRetired.Single();
+
+        // A dropRef must name the receiver's export (ro-1); ro+1 would be b's own object.
+        await a.HandleTo(b).ReceiveFrameAsync(WireCodec.Encode(new BatchFrame(
+            (await a.HandleTo(b).GetFiguresAsync()).HighestAppliedInbound + 1,
+            [new DgcOp(DgcOpKind.DropRef, WireRef.ToSenderExport(1), 1)])));
+
+        Assert.Equal(1, (await a.HandleTo(b).GetFiguresAsync()).RejectedOps);
+        Assert.Equal(1, (await a.Export(o).GetSnapshotAsync()).CountsByRemote[b.Id]);
+    }
+
+    [Theory]
+    [InlineData("not json")]
+    [InlineData("{\"method\":\"dgc:dropRef\",\"params\":{\"refs\":[\"ro-1\"],\"counts\":[1]}}")]
+    [InlineData("{\"method\":\"dgc:batch\",\"params\":{\"seq\":0,\"messages\":[]}}")]
+    [InlineData("{\"method\":\"dgc:batch\",\"params\":{\"seq\":1,\"messages\":[{\"method\":\"dgc:dropRef\",\"params\":{\"refs\":[\"ro-1\"],\"counts\":[0]}}]}}")]
+    [InlineData("{\"method\":\"deliver\",\"params\":{\"refs\":[\"ko1\"]}}")]
+    public async Task Malformed_frames_are_rejected_and_change_nothing(string frame)
+    {
+        var (a, b) = await PairHoldingOneAsync();
+        var o = (await a.LedgerAsync()).ExportedNotRetired.Single();
+        var before = await a.HandleTo(b).GetFiguresAsync();
+
+        await a.HandleTo(b).ReceiveFrameAsync(frame);
+
+        var after = await a.HandleTo(b).GetFiguresAsync();
+        Assert.Equal(before.RejectedOps + 1, after.RejectedOps);
+        Assert.Equal(before.HighestAppliedInbound, after.HighestAppliedInbound);
+        Assert.Equal(1, (await a.Export(o).GetSnapshotAsync()).CountsByRemote[b.Id]);
+    }
+
+    [Theory]
+    [InlineData("kp3")]
+    [InlineData("ko")]
+    [InlineData("o12")]
+    [InlineData("ko-1")]
+    [InlineData("")]
+    public async Task Malformed_krefs_are_refused_at_the_kernel_api(string kref)
+    {
+        var (a, b) = await PairHoldingOneAsync();
+        var e = await Assert.ThrowsAsync<DgcException>(() => a.HandleTo(b).ExportRefsAsync([kref]));
+        Assert.Equal(DgcError.InvalidInput, e.Code);
+        Assert.Equal(1, (await a.HandleTo(b).GetFiguresAsync()).Exports);
+    }
+
+    [Fact]
+    public async Task A_dropped_import_cannot_be_sent_on()
+    {
+        var (a, b) = await PairHoldingOneAsync();
+        var import = (await b.Grain.GetHeldImportsAsync(a.Id)).Single();
+        await b.HandleTo(a).DropImportsAsync([import]);
+
+        var e = await Assert.ThrowsAsync<DgcException>(() => b.HandleTo(a).ExportRefsAsync([import]));
+        Assert.Equal(DgcError.UnknownRef, e.Code);
+    }
+
+    private async Task<(Kernel A, Kernel B)> PairHoldingOneAsync()
+    {
+        var k = await fx.NewKernelsAsync("a", "b");
+        var o = await k[0].CreateAsync();
+        await k[0].Grain.SendAsync(k[1].Id, [o]);
+        await fx.SettleAsync(k);
+        return (k[0], k[1]);
+    }
+}
