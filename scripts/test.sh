@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The whole test suite, with everything it needs. Installs PostgreSQL 15 from Debian's packages when
+# the PostgreSQL tests are present and the server binaries are missing (the tests start and remove
+# their own throwaway server). Ends with one line: "N passed, N failed[, N skipped]".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+if compgen -G "tests/*/Postgres/*.cs" >/dev/null && [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
+  echo "Installing PostgreSQL 15 (Debian packages) for the PostgreSQL provider tests..."
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null \
+    || { echo "could not install postgresql"; echo "0 passed, 1 failed"; exit 1; }
+fi
+
+log=$(mktemp)
+dotnet test Orleans.sln -c Release 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+
+# dotnet test prints one summary per test assembly: "Passed!  - Failed: 0, Passed: 42, Skipped: 0, ..."
+read -r passed failed skipped < <(grep -E '(Passed|Failed)! +- Failed: ' "$log" \
+  | sed -E 's/.*Failed: +([0-9]+), Passed: +([0-9]+), Skipped: +([0-9]+).*/\2 \1 \3/' \
+  | awk '{p+=$1; f+=$2; s+=$3} END {print p+0, f+0, s+0}')
+rm -f "$log"
+
+if [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then
+  failed=1 # no test ran (a build error, most likely): that is a failure, not a pass
+fi
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  failed=1
+fi
+line="$passed passed, $failed failed"
+[ "$skipped" -gt 0 ] && line="$line, $skipped skipped"
+echo "$line"
+[ "$failed" -eq 0 ]
