@@ -60,6 +60,23 @@ public sealed class DgcClusterFixture : IAsyncLifetime
         return kernels;
     }
 
+    /// <summary>Two fresh kernels.</summary>
+    public async Task<(Kernel A, Kernel B)> NewPairAsync()
+    {
+        var k = await NewKernelsAsync("a", "b");
+        return (k[0], k[1]);
+    }
+
+    /// <summary>Two fresh kernels, after a sent one new object <c>O</c> to b and everything settled.</summary>
+    public async Task<(Kernel A, Kernel B, string O)> PairSharingOneAsync()
+    {
+        var (a, b) = await NewPairAsync();
+        var o = await a.CreateAsync();
+        await a.Grain.SendAsync(b.Id, [o]);
+        await SettleAsync(a, b);
+        return (a, b, o);
+    }
+
     /// <summary>BOYD everywhere until nothing is queued, unacknowledged or in flight.</summary>
     public Task SettleAsync(params Kernel[] kernels) =>
         DgcQuiescence.SettleAsync(Grains, Transport, [.. kernels.Select(k => k.Id)]);

@@ -9,10 +9,7 @@ public sealed class FaultTests(DgcClusterFixture fx)
     [Fact]
     public async Task Drop_that_crosses_a_resend_keeps_the_export_alive()
     {
-        var (a, b) = await Pair();
-        var o = await a.CreateAsync();
-        await a.Grain.SendAsync(b.Id, [o]);
-        await fx.SettleAsync(a, b);
+        var (a, b, o) = await fx.PairSharingOneAsync();
 
         // b drops its only receipt; the dropRef is on the wire when a sends o again.
         fx.Faults.HoldNext(b.Id, a.Id, match: FaultInjectingTransport.IsBatch);
@@ -44,7 +41,7 @@ public sealed class FaultTests(DgcClusterFixture fx)
     [Fact]
     public async Task Duplicated_batch_is_applied_once()
     {
-        var (a, b) = await Pair();
+        var (a, b) = await fx.NewPairAsync();
         var objects = await a.Grain.CreateObjectsAsync(2);
         await a.Grain.SendAsync(b.Id, objects);
         await a.Grain.SendAsync(b.Id, objects);
@@ -69,10 +66,7 @@ public sealed class FaultTests(DgcClusterFixture fx)
     [Fact]
     public async Task Reordered_batches_are_applied_in_order()
     {
-        var (a, b) = await Pair();
-        var o = await a.CreateAsync();
-        await a.Grain.SendAsync(b.Id, [o]);
-        await fx.SettleAsync(a, b);
+        var (a, b, o) = await fx.PairSharingOneAsync();
         var import = (await b.Grain.GetHeldImportsAsync(a.Id)).Single();
 
         // Batch 2 (drop) and batch 3 (retire) arrive as 3 then 2: the retire must wait for the drop.
@@ -99,10 +93,7 @@ public sealed class FaultTests(DgcClusterFixture fx)
     [Fact]
     public async Task Lost_batch_is_retransmitted_and_applied_once()
     {
-        var (a, b) = await Pair();
-        var o = await a.CreateAsync();
-        await a.Grain.SendAsync(b.Id, [o]);
-        await fx.SettleAsync(a, b);
+        var (a, b, o) = await fx.PairSharingOneAsync();
 
         var duplicatesBefore = (await a.HandleTo(b).GetFiguresAsync()).DuplicateBatches;
         fx.Faults.DropNext(b.Id, a.Id, match: FaultInjectingTransport.IsBatch);
@@ -126,7 +117,7 @@ public sealed class FaultTests(DgcClusterFixture fx)
     [Fact]
     public async Task Lost_ack_makes_the_sender_resend_and_the_receiver_ignore_the_copy()
     {
-        var (a, b) = await Pair();
+        var (a, b) = await fx.NewPairAsync();
         var o = await a.CreateAsync();
         await a.Grain.SendAsync(b.Id, [o, o, o]);
         await fx.SettleAsync(a, b);
@@ -145,11 +136,5 @@ public sealed class FaultTests(DgcClusterFixture fx)
         Assert.Equal(0, (await a.Export(o).GetSnapshotAsync()).CountsByRemote[b.Id]);
         Assert.Equal(duplicatesBefore + 1, (await a.HandleTo(b).GetFiguresAsync()).DuplicateBatches);
         Assert.Equal(0, (await a.HandleTo(b).GetFiguresAsync()).RejectedOps);
-    }
-
-    private async Task<(Kernel A, Kernel B)> Pair()
-    {
-        var k = await fx.NewKernelsAsync("a", "b");
-        return (k[0], k[1]);
     }
 }

@@ -8,7 +8,7 @@ public sealed class LifecycleTests(DgcClusterFixture fx)
     [Fact]
     public async Task Export_import_drop_retire_reclaims_the_export_and_its_storage()
     {
-        var (a, b) = await Pair();
+        var (a, b) = await fx.NewPairAsync();
         var o = await a.CreateAsync();
 
         await a.Grain.SendAsync(b.Id, [o]);
@@ -77,10 +77,7 @@ public sealed class LifecycleTests(DgcClusterFixture fx)
     [Fact]
     public async Task Sending_an_import_back_names_the_receivers_export_and_is_not_counted()
     {
-        var (a, b) = await Pair();
-        var o = await a.CreateAsync();
-        await a.Grain.SendAsync(b.Id, [o]);
-        await fx.SettleAsync(a, b);
+        var (a, b, o) = await fx.PairSharingOneAsync();
         var import = (await b.Grain.GetHeldImportsAsync(a.Id)).Single();
 
         var wire = await b.HandleTo(a).ExportRefsAsync([import]);
@@ -93,10 +90,7 @@ public sealed class LifecycleTests(DgcClusterFixture fx)
     [Fact]
     public async Task Exporter_can_delete_a_dropped_object_and_the_importer_hears_it_retired()
     {
-        var (a, b) = await Pair();
-        var o = await a.CreateAsync();
-        await a.Grain.SendAsync(b.Id, [o]);
-        await fx.SettleAsync(a, b);
+        var (a, b, o) = await fx.PairSharingOneAsync();
 
         var refused = await Assert.ThrowsAsync<DgcException>(() => a.Manager.DeleteExportsAsync([o]));
         Assert.Equal(DgcError.StillReachable, refused.Code);
@@ -117,10 +111,7 @@ public sealed class LifecycleTests(DgcClusterFixture fx)
     [Fact]
     public async Task Boyd_flushes_queued_drops_and_is_never_echoed_back()
     {
-        var (a, b) = await Pair();
-        var o = await a.CreateAsync();
-        await a.Grain.SendAsync(b.Id, [o]);
-        await fx.SettleAsync(a, b);
+        var (a, b, o) = await fx.PairSharingOneAsync();
         await b.Grain.DropAllAsync(a.Id, retire: false);
         Assert.Equal(1, (await b.HandleTo(a).GetFiguresAsync()).QueuedOps);
 
@@ -140,11 +131,5 @@ public sealed class LifecycleTests(DgcClusterFixture fx)
         {
             fx.Faults.Capture = false;
         }
-    }
-
-    private async Task<(Kernel A, Kernel B)> Pair()
-    {
-        var k = await fx.NewKernelsAsync("a", "b");
-        return (k[0], k[1]);
     }
 }

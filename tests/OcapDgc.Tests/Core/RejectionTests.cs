@@ -9,7 +9,7 @@ public sealed class RejectionTests(DgcClusterFixture fx)
     [Fact]
     public async Task Retire_before_drop_is_rejected_and_the_import_stays_reachable()
     {
-        var (a, b) = await PairHoldingOneAsync();
+        var (a, b, _) = await fx.PairSharingOneAsync();
         var import = (await b.Grain.GetHeldImportsAsync(a.Id)).Single();
         var before = await b.HandleTo(a).GetFiguresAsync();
 
@@ -25,7 +25,7 @@ public sealed class RejectionTests(DgcClusterFixture fx)
     [Fact]
     public async Task Dropping_an_import_twice_is_an_over_release_and_changes_nothing()
     {
-        var (a, b) = await PairHoldingOneAsync();
+        var (a, b, _) = await fx.PairSharingOneAsync();
         var import = (await b.Grain.GetHeldImportsAsync(a.Id)).Single();
         await b.HandleTo(a).DropImportsAsync([import]);
         var queued = (await b.HandleTo(a).GetFiguresAsync()).QueuedOps;
@@ -39,8 +39,7 @@ public sealed class RejectionTests(DgcClusterFixture fx)
     [Fact]
     public async Task Inbound_over_release_is_rejected_with_the_count_unchanged()
     {
-        var (a, b) = await PairHoldingOneAsync();
-        var o = (await a.LedgerAsync()).ExportedNotRetired.Single();
+        var (a, b, o) = await fx.PairSharingOneAsync();
         var seq = (await a.HandleTo(b).GetFiguresAsync()).HighestAppliedInbound + 1;
 
         // b claims to release 5 receipts of ro-1 while a sent it once.
@@ -84,8 +83,7 @@ public sealed class RejectionTests(DgcClusterFixture fx)
     [Fact]
     public async Task A_gc_message_with_the_wrong_sign_is_rejected()
     {
-        var (a, b) = await PairHoldingOneAsync();
-        var o = (await a.LedgerAsync()).ExportedNotRetired.Single();
+        var (a, b, o) = await fx.PairSharingOneAsync();
 
         // A dropRef must name the receiver's export (ro-1); ro+1 would be b's own object.
         await a.HandleTo(b).ReceiveFrameAsync(WireCodec.Encode(new BatchFrame(
@@ -104,8 +102,7 @@ public sealed class RejectionTests(DgcClusterFixture fx)
     [InlineData("{\"method\":\"deliver\",\"params\":{\"refs\":[\"ko1\"]}}")]
     public async Task Malformed_frames_are_rejected_and_change_nothing(string frame)
     {
-        var (a, b) = await PairHoldingOneAsync();
-        var o = (await a.LedgerAsync()).ExportedNotRetired.Single();
+        var (a, b, o) = await fx.PairSharingOneAsync();
         var before = await a.HandleTo(b).GetFiguresAsync();
 
         await a.HandleTo(b).ReceiveFrameAsync(frame);
@@ -124,7 +121,7 @@ public sealed class RejectionTests(DgcClusterFixture fx)
     [InlineData("")]
     public async Task Malformed_krefs_are_refused_at_the_kernel_api(string kref)
     {
-        var (a, b) = await PairHoldingOneAsync();
+        var (a, b, _) = await fx.PairSharingOneAsync();
         var e = await Assert.ThrowsAsync<DgcException>(() => a.HandleTo(b).ExportRefsAsync([kref]));
         Assert.Equal(DgcError.InvalidInput, e.Code);
         Assert.Equal(1, (await a.HandleTo(b).GetFiguresAsync()).Exports);
@@ -133,20 +130,11 @@ public sealed class RejectionTests(DgcClusterFixture fx)
     [Fact]
     public async Task A_dropped_import_cannot_be_sent_on()
     {
-        var (a, b) = await PairHoldingOneAsync();
+        var (a, b, _) = await fx.PairSharingOneAsync();
         var import = (await b.Grain.GetHeldImportsAsync(a.Id)).Single();
         await b.HandleTo(a).DropImportsAsync([import]);
 
         var e = await Assert.ThrowsAsync<DgcException>(() => b.HandleTo(a).ExportRefsAsync([import]));
         Assert.Equal(DgcError.UnknownRef, e.Code);
-    }
-
-    private async Task<(Kernel A, Kernel B)> PairHoldingOneAsync()
-    {
-        var k = await fx.NewKernelsAsync("a", "b");
-        var o = await k[0].CreateAsync();
-        await k[0].Grain.SendAsync(k[1].Id, [o]);
-        await fx.SettleAsync(k);
-        return (k[0], k[1]);
     }
 }
