@@ -51,6 +51,23 @@ AS $body$
     SELECT count(*)::integer FROM created;
 $body$;
 
+-- Moves the cluster version on by one if it still equals p_expected_version (which also
+-- locks the version row, serialising writers). True when it did.
+CREATE OR REPLACE FUNCTION ocap_membership_bump_version(p_deployment_id varchar, p_expected_version integer)
+RETURNS boolean
+LANGUAGE sql
+AS $body$
+    WITH bumped AS (
+        UPDATE OrleansMembershipVersionTable
+           SET Version = Version + 1,
+               Timestamp = now()
+         WHERE DeploymentId = p_deployment_id
+           AND Version = p_expected_version
+        RETURNING 1
+    )
+    SELECT count(*) > 0 FROM bumped;
+$body$;
+
 -- Adds a silo row, but only if the cluster version still equals p_expected_version.
 -- The version row is bumped first (which also locks it, serialising writers); a
 -- duplicate silo key raises unique_violation, and the handler below then undoes
@@ -70,16 +87,8 @@ CREATE OR REPLACE FUNCTION ocap_membership_add_silo(
 RETURNS integer
 LANGUAGE plpgsql
 AS $body$
-DECLARE
-    touched integer;
 BEGIN
-    UPDATE OrleansMembershipVersionTable
-       SET Version = Version + 1,
-           Timestamp = now()
-     WHERE DeploymentId = p_deployment_id
-       AND Version = p_expected_version;
-    GET DIAGNOSTICS touched = ROW_COUNT;
-    IF touched = 0 THEN
+    IF NOT ocap_membership_bump_version(p_deployment_id, p_expected_version) THEN
         RETURN 0;
     END IF;
 
@@ -114,13 +123,7 @@ AS $body$
 DECLARE
     touched integer;
 BEGIN
-    UPDATE OrleansMembershipVersionTable
-       SET Version = Version + 1,
-           Timestamp = now()
-     WHERE DeploymentId = p_deployment_id
-       AND Version = p_expected_version;
-    GET DIAGNOSTICS touched = ROW_COUNT;
-    IF touched = 0 THEN
+    IF NOT ocap_membership_bump_version(p_deployment_id, p_expected_version) THEN
         RETURN 0;
     END IF;
 
