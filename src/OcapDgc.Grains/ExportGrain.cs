@@ -23,7 +23,6 @@ public sealed partial class ExportGrain(
         }
 
         hold.Count += count;
-        state.State.Reachable = true;
         await state.WriteStateAsync();
     }
 
@@ -49,6 +48,7 @@ public sealed partial class ExportGrain(
             return new ExportApplyResult(false, false, [], false);
         }
 
+        var wasReachable = state.State.Reachable;
         var errors = new List<string>();
         var forgotten = false;
         for (var i = 0; i < ops.Length && !forgotten; i++)
@@ -85,9 +85,7 @@ public sealed partial class ExportGrain(
             hold.LastSeq = seq;
         }
 
-        var reachable = holds.Values.Any(h => h.Count > 0);
-        var dropped = state.State.Reachable && !reachable;
-        state.State.Reachable = reachable;
+        var dropped = wasReachable && !state.State.Reachable;
         var retired = holds.Count == 0;
         if (retired)
         {
@@ -135,7 +133,7 @@ public sealed partial class ExportGrain(
         return Task.FromResult(new ExportSnapshot(
             Kref,
             holds.ToDictionary(h => h.Key, h => h.Value.Count, StringComparer.Ordinal),
-            holds.Values.Any(h => h.Count > 0),
+            state.State.Reachable,
             holds.Count > 0));
     }
 

@@ -8,9 +8,8 @@ public sealed class ExportState
     [Id(0)]
     public Dictionary<string, RemoteHold> Holds { get; set; } = new(StringComparer.Ordinal);
 
-    /// <summary>Whether some remote could reach the object when last changed; "export dropped" fires on the fall to false.</summary>
-    [Id(1)]
-    public bool Reachable { get; set; }
+    /// <summary>Whether some remote can reach the object; "export dropped" fires when this falls to false.</summary>
+    public bool Reachable => Holds.Values.Any(h => h.Count > 0);
 }
 
 /// <summary>One remote's hold on an export.</summary>

@@ -250,10 +250,7 @@ public sealed partial class RemoteHandleGrain(
         ArgumentNullException.ThrowIfNull(krefs);
         foreach (var kref in krefs)
         {
-            if (!DgcIds.TryParseKref(kref, out _))
-            {
-                throw Refuse(DgcError.InvalidInput, $"'{kref}' is not an object kref (ko<number>).");
-            }
+            RequireKref(kref);
 
             if (_importIdByKref.TryGetValue(kref, out var importId) && !S.Imports[importId].Reachable)
             {
@@ -350,10 +347,7 @@ public sealed partial class RemoteHandleGrain(
         var seen = new HashSet<long>();
         foreach (var kref in krefs)
         {
-            if (!DgcIds.TryParseKref(kref, out _))
-            {
-                throw Refuse(DgcError.InvalidInput, $"'{kref}' is not an object kref (ko<number>).");
-            }
+            RequireKref(kref);
 
             if (!_importIdByKref.TryGetValue(kref, out var id))
             {
@@ -578,6 +572,14 @@ public sealed partial class RemoteHandleGrain(
     }
 
     private IExportGrain Export(string kref) => GrainFactory.GetGrain<IExportGrain>(DgcIds.ExportKey(_local, kref));
+
+    private void RequireKref(string kref)
+    {
+        if (!DgcIds.TryParseKref(kref, out _))
+        {
+            throw Refuse(DgcError.InvalidInput, $"'{kref}' is not an object kref (ko<number>).");
+        }
+    }
 
     private DgcException Refuse(DgcError code, string message)
     {
