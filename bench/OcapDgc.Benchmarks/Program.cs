@@ -1,0 +1,127 @@
+using System.Diagnostics;
+using OcapDgc.Benchmarks;
+using OcapDgc.Hosting;
+
+BenchOptions options;
+try
+{
+    options = BenchOptions.Parse(args);
+}
+catch (ArgumentException e)
+{
+    Console.Error.WriteLine(e.Message);
+    return 2;
+}
+
+if (args.Contains("--help") || args.Contains("-h"))
+{
+    Console.WriteLine(BenchOptions.Usage);
+    return 0;
+}
+
+var root = FindRepositoryRoot();
+var outDir = options.OutputDirectory ?? Path.Combine(root, "docs", "benchmarks");
+var report = new BenchReport();
+MachineInfo.Describe(report, options, root);
+var total = Stopwatch.StartNew();
+Console.WriteLine($"ocap-dgc benchmark ({report.Machine["run"]}, {report.Machine["build"]}) on {report.Machine["cores"]} cores, {report.Machine[".NET"]}");
+
+await using (var silo = await BenchSilo.StartAsync())
+{
+    var work = new Workload(silo, options.MessageSize);
+
+    await CeilingBenchmark.RunAsync(silo, report, options.CeilingWindow);
+    var ceiling = report["orleans_call_ceiling_per_s"] ?? double.NaN;
+
+    var t = await ThroughputBenchmark.RunAsync(work, options.Refs, "1-3");
+    var n = (double)t.Refs;
+    report.Add(new Figure("1", "export_import_refs_per_s", $"export+import through the kernel API, {t.Refs:N0} refs, a -> b", n / t.ExchangeSeconds, "refs/s"));
+    report.Add(new Figure("1", "export_import_ratio_to_ceiling", "  as a share of the Orleans ceiling", n / t.ExchangeSeconds / ceiling, "ratio"));
+    report.Add(new Figure("1", "grain_calls_per_exported_ref", "  grain calls per ref exported and imported", t.Exchange.GrainCalls / n, "calls/ref"));
+    report.Add(new Figure("2", "reclaim_refs_per_s", $"bulk drop of {t.Refs:N0} refs -> export dropped", n / t.ReclaimSeconds, "refs/s", ">= 25,000", n / t.ReclaimSeconds >= 25_000));
+    report.Add(new Figure("2", "reclaim_seconds", $"  time to reclaim all {t.Refs:N0}", t.ReclaimSeconds, "s"));
+    report.Add(new Figure("2", "reclaim_ratio_to_ceiling", "  as a share of the Orleans ceiling", n / t.ReclaimSeconds / ceiling, "ratio"));
+    report.Add(new Figure("2", "retire_refs_per_s", "retire of the dropped refs -> export retired (storage cleared)", n / t.RetireSeconds, "refs/s"));
+    report.Add(new Figure("2", "retire_ratio_to_ceiling", "  as a share of the Orleans ceiling", n / t.RetireSeconds / ceiling, "ratio"));
+    report.Add(new Figure("3", "wire_messages_per_dropped_ref", "wire frames (both ways) per dropped ref", t.Drop.Frames / n, "frames/ref", "<= 0.01", t.Drop.Frames / n <= 0.01));
+    report.Add(new Figure("3", "wire_messages_per_exported_ref", "wire frames per ref exported and imported (addRef batches, acks)", t.Exchange.Frames / n, "frames/ref"));
+    report.Add(new Figure("3", "storage_writes_per_exported_ref", "storage writes per ref exported and imported", t.Exchange.StorageChanges / n, "writes/ref"));
+    report.Add(new Figure("3", "storage_writes_per_dropped_ref", "storage writes per dropped ref", t.Drop.StorageChanges / n, "writes/ref"));
+    report.Add(new Figure("3", "storage_writes_per_retired_ref", "storage writes and clears per retired ref", t.Retire.StorageChanges / n, "writes/ref"));
+    report.Add(new Figure("3", "storage_writes_per_ref_op", "storage writes per ref operation (export, import, drop, retire)", (t.Exchange.StorageChanges + t.Drop.StorageChanges + t.Retire.StorageChanges) / (4 * n), "writes/op"));
+    report.Add(new Figure("3", "grain_calls_per_dropped_ref", "grain calls per dropped ref", t.Drop.GrainCalls / n, "calls/ref"));
+    report.Add(new Figure("3", "export_entries_left", "export storage entries left after retire", t.ExportEntriesLeft, "entries", "0", t.ExportEntriesLeft == 0));
+
+    // Item 4, small: the same remotes holding few refs.
+    var small = await IdleAndMemoryBenchmark.HoldAsync(work, options.IdleRefsSmall, options.IdleRemotes);
+    var idleSmall = await IdleAndMemoryBenchmark.WatchIdleAsync(work, small, options.IdleWindow);
+    await IdleAndMemoryBenchmark.ReleaseAsync(work, small);
+
+    // Items 4 and 6: the large holding, with memory taken before and after it is set up.
+    await work.WaitForExportDeactivationAsync();
+    var empty = MemorySnapshot.Take();
+    var large = await IdleAndMemoryBenchmark.HoldAsync(work, options.IdleRefs, options.IdleRemotes);
+    var held = MemorySnapshot.Take();
+    var idleLarge = await IdleAndMemoryBenchmark.WatchIdleAsync(work, large, options.IdleWindow);
+    await IdleAndMemoryBenchmark.ReleaseAsync(work, large);
+
+    var largeLabel = $"{idleLarge.Refs:N0} refs";
+    var smallLabel = $"{idleSmall.Refs:N0} refs";
+    var independent = idleLarge.FramesPerMin <= (idleSmall.FramesPerMin * 1.1) + 1;
+    report.Add(new Figure("4", "idle_wire_messages_per_min_1k_refs", $"idle wire frames per minute, {smallLabel} on {idleSmall.Remotes} remotes", idleSmall.FramesPerMin, "frames/min"));
+    report.Add(new Figure("4", "idle_wire_messages_per_min_100k_refs", $"idle wire frames per minute, {largeLabel} on {idleLarge.Remotes} remotes", idleLarge.FramesPerMin, "frames/min", "independent of refs", independent));
+    report.Add(new Figure("4", "idle_grain_calls_per_min_1k_refs", $"  idle grain calls per minute, {smallLabel}", idleSmall.GrainCallsPerMin, "calls/min"));
+    report.Add(new Figure("4", "idle_grain_calls_per_min_100k_refs", $"  idle grain calls per minute, {largeLabel}", idleLarge.GrainCallsPerMin, "calls/min"));
+    report.Add(new Figure("4", "idle_storage_writes_per_min_1k_refs", $"  idle storage writes per minute, {smallLabel}", idleSmall.StorageWritesPerMin, "writes/min"));
+    report.Add(new Figure("4", "idle_storage_writes_per_min_100k_refs", $"  idle storage writes per minute, {largeLabel}", idleLarge.StorageWritesPerMin, "writes/min"));
+    report.Add(new Figure("4", "idle_cpu_ms_per_min_1k_refs", $"  idle CPU time per minute, {smallLabel} (whole process)", idleSmall.CpuMsPerMin, "ms/min"));
+    report.Add(new Figure("4", "idle_cpu_ms_per_min_100k_refs", $"  idle CPU time per minute, {largeLabel} (whole process)", idleLarge.CpuMsPerMin, "ms/min"));
+    report.Add(new Figure("6", "bytes_per_live_ref", $"resident bytes per live ref ({largeLabel}, both kernels' sides)", (double)(held.ResidentBytes - empty.ResidentBytes) / idleLarge.Refs, "bytes/ref"));
+    report.Add(new Figure("6", "managed_bytes_per_live_ref", "  managed heap bytes per live ref", (double)(held.ManagedBytes - empty.ManagedBytes) / idleLarge.Refs, "bytes/ref"));
+
+    var churn = await IdleAndMemoryBenchmark.ChurnAsync(work, options.ChurnRefs, options.ChurnRound);
+    var growth = churn.After.ResidentBytes - churn.Before.ResidentBytes;
+    var tolerance = Math.Max(16L << 20, churn.Before.ResidentBytes / 20);
+    report.Add(new Figure("6", "rss_before_churn_bytes", "resident memory before churn (after warm-up)", churn.Before.ResidentBytes, "bytes"));
+    report.Add(new Figure("6", "rss_after_churn_bytes", $"resident memory after churning {churn.Refs:N0} refs", churn.After.ResidentBytes, "bytes"));
+    report.Add(new Figure("6", "rss_growth_after_1m_churn_bytes", $"  resident growth after churning {churn.Refs:N0} refs", growth, "bytes", "back to baseline (within max(16 MiB, 5%))", growth <= tolerance));
+    report.Add(new Figure("6", "managed_growth_after_churn_bytes", "  managed heap growth after churn", churn.After.ManagedBytes - churn.Before.ManagedBytes, "bytes"));
+    report.Add(new Figure("6", "churn_refs_per_s", "  churn rate (export, import, drop, retire, settle)", churn.Refs / churn.Seconds, "refs/s"));
+    report.Add(new Figure("6", "leftover_after_churn", "  export activations + storage entries + c-list entries left", churn.ExportActivationsLeft + churn.ExportEntriesLeft + churn.ClistEntriesLeft, "entries", "0", churn.ExportActivationsLeft + churn.ExportEntriesLeft + churn.ClistEntriesLeft == 0));
+}
+
+// Item 5, on its own silo (it partitions kernels).
+var crash = await CrashReclaimBenchmark.RunAsync(Math.Min(options.Refs, 10_000));
+report.Add(new Figure("5", "crash_reclaim_seconds", "importer crash -> its holds reclaimed", crash.CrashReclaimSeconds, "s", "<= lease + one check period", crash.CrashReclaimSeconds is { } c && crash.LeaseSeconds is { } l ? c <= l * 1.5 : null, crash.Note));
+report.Add(new Figure("5", "lease_seconds", "  configured lease", crash.LeaseSeconds, "s", Note: crash.Note));
+
+// Item 8: items 1-2 on PostgreSQL.
+await PostgresBenchmark.RunAsync(options, root, report);
+
+report.Notes.Add("Timings come from a shared 2-core machine where other builds and tests may run at the same time; treat differences below about 20% as noise (see the load averages above).");
+report.Notes.Add("No test asserts a timing; the targets are checked here only.");
+MachineInfo.Finish(report, total.Elapsed);
+
+Console.WriteLine();
+Console.Write(report.ToTable());
+Directory.CreateDirectory(outDir);
+await File.WriteAllTextAsync(Path.Combine(outDir, "latest.json"), report.ToJson());
+await File.WriteAllTextAsync(Path.Combine(outDir, "latest.md"), report.ToMarkdown());
+Console.WriteLine($"Wrote {Path.Combine(outDir, "latest.json")} and latest.md ({total.Elapsed.TotalSeconds:F0} s).");
+return 0;
+
+static string FindRepositoryRoot()
+{
+    foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
+    {
+        for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Orleans.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+    }
+
+    throw new InvalidOperationException("Run the benchmark from inside the repository (no Orleans.sln found above the current folder).");
+}

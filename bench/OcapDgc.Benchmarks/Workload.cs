@@ -1,0 +1,136 @@
+using OcapDgc.Hosting;
+
+namespace OcapDgc.Benchmarks;
+
+/// <summary>
+/// Kernel-side steps the benchmarks are made of, through the kernel API only (IRemoteManagerGrain,
+/// IRemoteHandleGrain), the way a kernel grain would call it.
+/// </summary>
+internal sealed class Workload(BenchSilo silo, int messageSize)
+{
+    /// <summary>Kernel API calls a sender keeps in flight towards the receiver (a kernel does not wait for its peer).</summary>
+    private const int InFlight = 4;
+
+    /// <summary>Drops and retires are issued in calls of this many krefs, as the reference kernel does.</summary>
+    private const int DropChunk = 4096;
+
+    private static readonly TimeSpan Patience = TimeSpan.FromMinutes(10);
+
+    private static int _kernelCounter;
+
+    public BenchSilo Silo => silo;
+
+    /// <summary>Fresh kernels, registered with the DGC; ids are unique within the run.</summary>
+    public async Task<string[]> NewKernelsAsync(string prefix, int count)
+    {
+        var ids = new string[count];
+        for (var i = 0; i < count; i++)
+        {
+            ids[i] = $"{prefix}{Interlocked.Increment(ref _kernelCounter)}";
+            await silo.Grains.GetGrain<IBenchKernelGrain>(ids[i]).StartAsync();
+        }
+
+        return ids;
+    }
+
+    /// <summary>Allocates krefs for <paramref name="count"/> new objects of <paramref name="kernel"/>.</summary>
+    public async Task<string[]> NewObjectsAsync(string kernel, int count)
+    {
+        var manager = silo.Grains.GetGrain<IRemoteManagerGrain>(kernel);
+        var all = new List<string>(count);
+        while (all.Count < count)
+        {
+            all.AddRange(await manager.AllocateKrefsAsync(Math.Min(RemoteManagerGrain.MaxAllocation, count - all.Count)));
+        }
+
+        return [.. all];
+    }
+
+    /// <summary>
+    /// <paramref name="from"/> sends its objects to <paramref name="to"/> in messages: the sender translates
+    /// each message (ExportRefsAsync, counted durably before it returns), the receiver translates it on
+    /// arrival (ImportRefsAsync). Returns the receiver's krefs for the imports.
+    /// </summary>
+    public async Task<string[]> ExchangeAsync(string from, string to, string[] krefs)
+    {
+        var sender = Handle(from, to);
+        var receiver = Handle(to, from);
+        var imports = new Task<string[]>[(krefs.Length + messageSize - 1) / messageSize];
+        for (var m = 0; m < imports.Length; m++)
+        {
+            if (m >= InFlight)
+            {
+                await imports[m - InFlight];
+            }
+
+            var wire = await sender.ExportRefsAsync(krefs[(m * messageSize)..Math.Min(krefs.Length, (m + 1) * messageSize)]);
+            imports[m] = receiver.ImportRefsAsync(wire);
+        }
+
+        var result = new List<string>(krefs.Length);
+        foreach (var message in imports)
+        {
+            result.AddRange(await message);
+        }
+
+        return [.. result];
+    }
+
+    /// <summary><paramref name="importer"/> drops <paramref name="imports"/> (from <paramref name="exporter"/>); the flush timer sends them.</summary>
+    public async Task DropAsync(string importer, string exporter, string[] imports)
+    {
+        var handle = Handle(importer, exporter);
+        foreach (var chunk in imports.Chunk(DropChunk))
+        {
+            await handle.DropImportsAsync(chunk);
+        }
+    }
+
+    /// <summary><paramref name="importer"/> retires dropped <paramref name="imports"/>.</summary>
+    public async Task RetireAsync(string importer, string exporter, string[] imports)
+    {
+        var handle = Handle(importer, exporter);
+        foreach (var chunk in imports.Chunk(DropChunk))
+        {
+            await handle.RetireImportsAsync(chunk);
+        }
+    }
+
+    /// <summary>Waits until <paramref name="kernel"/> has heard <paramref name="total"/> of <paramref name="e"/> since the run began.</summary>
+    public Task WaitForAsync(string kernel, KernelEvent e, long total) => silo.Probe.WaitAsync(kernel, e, total, Patience);
+
+    /// <summary>BOYD until nothing is queued, unacknowledged or in flight.</summary>
+    public Task SettleAsync(params string[] kernels) => DgcQuiescence.SettleAsync(silo.Grains, silo.Transport, kernels);
+
+    /// <summary>Drops and retires everything <paramref name="importer"/> holds from <paramref name="exporter"/>, and waits until the exporter heard it retired.</summary>
+    public async Task ReleaseAllAsync(string importer, string exporter, string[] imports)
+    {
+        var retiredBefore = silo.Probe.Get(exporter, KernelEvent.ExportsRetired);
+        await DropAsync(importer, exporter, imports);
+        await RetireAsync(importer, exporter, imports);
+        await WaitForAsync(exporter, KernelEvent.ExportsRetired, retiredBefore + imports.Length);
+        await SettleAsync(importer, exporter);
+    }
+
+    public async Task<int> ExportActivationsAsync()
+    {
+        var stats = await silo.Grains.GetGrain<IManagementGrain>(0).GetSimpleGrainStatistics();
+        return stats.Where(s => s.GrainType.Contains(nameof(ExportGrain), StringComparison.Ordinal)).Sum(s => s.ActivationCount);
+    }
+
+    /// <summary>Waits (up to 30 s) until released exports have deactivated.</summary>
+    public async Task<int> WaitForExportDeactivationAsync(int allowed = 0)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        int n;
+        while ((n = await ExportActivationsAsync()) > allowed && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+        }
+
+        return n;
+    }
+
+    public IRemoteHandleGrain Handle(string local, string remote) =>
+        silo.Grains.GetGrain<IRemoteHandleGrain>(DgcIds.HandleKey(local, remote));
+}
