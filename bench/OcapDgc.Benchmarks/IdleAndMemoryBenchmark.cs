@@ -7,7 +7,7 @@ namespace OcapDgc.Benchmarks;
 internal static class IdleAndMemoryBenchmark
 {
     /// <summary>What one idle scenario cost per minute.</summary>
-    public sealed record IdleResult(int Refs, int Remotes, double GrainCallsPerMin, double FramesPerMin, double StorageWritesPerMin, double CpuMsPerMin);
+    public sealed record IdleResult(int Refs, int Remotes, double GrainCallsPerMin, double FramesPerMin, double StorageWritesPerMin, double CpuMsPerMin, string CallsByInterface);
 
     /// <summary>A hub kernel and the remotes holding its exports.</summary>
     public sealed record Holders(string Hub, string[] Remotes, string[][] Imports);
@@ -34,11 +34,18 @@ internal static class IdleAndMemoryBenchmark
         var refs = holders.Imports.Sum(i => i.Length);
         Console.WriteLine($"[4] idle: {refs:N0} live refs held by {holders.Remotes.Length} remotes, watched for {window.TotalSeconds:F0} s");
         await Task.Delay(TimeSpan.FromSeconds(1)); // let the last timers and acknowledgements pass
+        var byInterface0 = work.Silo.Calls.Snapshot();
         var c0 = work.Silo.Read();
         await Task.Delay(window);
         var d = work.Silo.Read() - c0;
+        var byInterface = work.Silo.Calls.Snapshot();
         var perMin = 60 / d.Span.TotalSeconds;
-        return new IdleResult(refs, holders.Remotes.Length, d.GrainCalls * perMin, d.Frames * perMin, d.StorageChanges * perMin, d.Cpu.TotalMilliseconds * perMin);
+        var breakdown = string.Join(", ", byInterface
+            .Select(kv => (kv.Key, Calls: kv.Value - byInterface0.GetValueOrDefault(kv.Key)))
+            .Where(x => x.Calls > 0)
+            .OrderByDescending(x => x.Calls)
+            .Select(x => $"{x.Key} {x.Calls * perMin:F0}/min"));
+        return new IdleResult(refs, holders.Remotes.Length, d.GrainCalls * perMin, d.Frames * perMin, d.StorageChanges * perMin, d.Cpu.TotalMilliseconds * perMin, breakdown.Length == 0 ? "none" : breakdown);
     }
 
     /// <summary>Every holder drops and retires what it holds.</summary>
@@ -70,6 +77,7 @@ internal static class IdleAndMemoryBenchmark
         await RoundAsync(round);
         await work.WaitForExportDeactivationAsync();
         var before = MemorySnapshot.Take();
+        await Inspection.PauseAsync("before churn");
         Console.WriteLine($"[6] churn: {refs:N0} refs in rounds of {round:N0}; resident {before.ResidentBytes / 1048576.0:F1} MiB, managed {before.ManagedBytes / 1048576.0:F1} MiB before");
         var clock = System.Diagnostics.Stopwatch.StartNew();
         for (var done = 0; done < refs; done += round)
@@ -84,6 +92,7 @@ internal static class IdleAndMemoryBenchmark
         var seconds = clock.Elapsed.TotalSeconds;
         var activations = await work.WaitForExportDeactivationAsync();
         var after = MemorySnapshot.Take();
+        await Inspection.PauseAsync("after churn");
         var figures = await work.Silo.Grains.GetGrain<IRemoteManagerGrain>(a).GetRemoteFiguresAsync();
         var figuresB = await work.Silo.Grains.GetGrain<IRemoteManagerGrain>(b).GetRemoteFiguresAsync();
         var clist = figures.Concat(figuresB).Sum(f => f.Exports + f.Imports);

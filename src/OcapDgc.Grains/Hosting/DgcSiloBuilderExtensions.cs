@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Orleans.Serialization;
 using Orleans.Storage;
 using OcapDgc.Storage;
 using OcapDgc.Transport;
@@ -37,9 +38,19 @@ public static class DgcSiloBuilderExtensions
         return builder;
     }
 
-    /// <summary>Keeps DGC state in silo memory: the embedded default, lost when the silo stops.</summary>
-    public static ISiloBuilder UseDgcInMemoryStorage(this ISiloBuilder builder) =>
-        builder.AddMemoryGrainStorage(DgcStorage.Backend);
+    /// <summary>
+    /// Keeps DGC state in memory: the embedded default, lost when the silo stops. It is a
+    /// <see cref="DgcMemoryGrainStorage"/>: like Orleans' memory storage, but a cleared state leaves no
+    /// tombstone behind and states are stored in Orleans' binary format (see its remarks).
+    /// </summary>
+    public static ISiloBuilder UseDgcInMemoryStorage(this ISiloBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.AddKeyedSingleton<IGrainStorage>(DgcStorage.Backend, (sp, _) => new DgcMemoryGrainStorage(
+            sp.GetRequiredService<IGrainFactory>(),
+            sp.GetRequiredService<Serializer>()));
+        return builder;
+    }
 
     /// <summary>Puts a <see cref="FaultInjectingTransport"/> in front of the in-cluster transport (tests and the chaos demo).</summary>
     public static ISiloBuilder UseDgcFaultInjection(this ISiloBuilder builder)
