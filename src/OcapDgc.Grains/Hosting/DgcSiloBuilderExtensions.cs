@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Orleans.Configuration;
 using Orleans.Serialization;
 using Orleans.Storage;
 using OcapDgc.Storage;
@@ -11,6 +12,12 @@ namespace OcapDgc.Hosting;
 /// <summary>Registers the distributed GC in a silo, the way Orleans' own providers are added.</summary>
 public static class DgcSiloBuilderExtensions
 {
+    /// <summary>
+    /// The grain directory cache size <see cref="AddDistributedGc"/> sets when the host left Orleans'
+    /// default (1,000,000) in place: it bounds the memory kept for grains that were once addressed.
+    /// </summary>
+    public const int DirectoryCacheSize = 100_000;
+
     /// <summary>
     /// Adds the DGC services: the in-cluster transport, batching options (bound from
     /// <c>Dgc:Batching</c> and validated at start-up), the storage tracker and the <c>dgc-store</c>
@@ -32,6 +39,18 @@ public static class DgcSiloBuilderExtensions
         services.TryAddSingleton<InClusterTransport>();
         services.TryAddSingleton<IDgcTransport>(sp => sp.GetRequiredService<InClusterTransport>());
         services.TryAddSingleton<DgcStorageTracker>();
+
+        // One ExportGrain per exported object, and Orleans' directory cache keeps an entry for every
+        // grain it has addressed (LRU, 1,000,000 entries by default, about 250 bytes each), even after
+        // the activation is gone: a kernel churning references grew by ~250 MB before the cache filled.
+        // A smaller bound, unless the host chose one itself.
+        services.AddOptions<GrainDirectoryOptions>().PostConfigure(o =>
+        {
+            if (o.CacheSize == GrainDirectoryOptions.DEFAULT_CACHE_SIZE)
+            {
+                o.CacheSize = DirectoryCacheSize;
+            }
+        });
         services.AddKeyedSingleton<IGrainStorage>(DgcStorage.Name, (sp, _) => new TrackingGrainStorage(
             sp.GetRequiredKeyedService<IGrainStorage>(DgcStorage.Backend),
             sp.GetRequiredService<DgcStorageTracker>()));
