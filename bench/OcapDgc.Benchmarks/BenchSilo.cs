@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Orleans.Storage;
 using OcapDgc.Hosting;
 using OcapDgc.Storage;
 using OcapDgc.Transport;
@@ -19,6 +20,7 @@ namespace OcapDgc.Benchmarks;
 internal sealed class BenchSilo : IAsyncDisposable
 {
     private readonly IHost _host;
+    private readonly DgcMemoryGrainStorage? _memoryStore;
 
     private BenchSilo(IHost host, CallCounter calls)
     {
@@ -28,6 +30,7 @@ internal sealed class BenchSilo : IAsyncDisposable
         Transport = host.Services.GetRequiredService<InClusterTransport>();
         Storage = host.Services.GetRequiredService<DgcStorageTracker>();
         Probe = host.Services.GetRequiredService<BenchProbe>();
+        _memoryStore = host.Services.GetKeyedService<IGrainStorage>(DgcStorage.Backend) as DgcMemoryGrainStorage;
     }
 
     public IGrainFactory Grains { get; }
@@ -84,6 +87,7 @@ internal sealed class BenchSilo : IAsyncDisposable
         Transport.FramesSent,
         Storage.Writes,
         Storage.Clears,
+        _memoryStore?.BytesWritten ?? 0,
         Process.GetCurrentProcess().TotalProcessorTime);
 
     public async ValueTask DisposeAsync()
@@ -108,7 +112,7 @@ internal sealed class BenchSilo : IAsyncDisposable
 }
 
 /// <summary>A reading of the harness's counters; subtract two to get what happened in between.</summary>
-internal readonly record struct Counters(long Timestamp, long GrainCalls, long Frames, long StorageWrites, long StorageClears, TimeSpan Cpu)
+internal readonly record struct Counters(long Timestamp, long GrainCalls, long Frames, long StorageWrites, long StorageClears, long StorageBytes, TimeSpan Cpu)
 {
     public TimeSpan Elapsed => Stopwatch.GetElapsedTime(Timestamp);
 
@@ -121,6 +125,7 @@ internal readonly record struct Counters(long Timestamp, long GrainCalls, long F
         after.Frames - before.Frames,
         after.StorageWrites - before.StorageWrites,
         after.StorageClears - before.StorageClears,
+        after.StorageBytes - before.StorageBytes,
         after.Cpu - before.Cpu);
 
     public static Counters Subtract(Counters after, Counters before) => after - before;

@@ -19,15 +19,21 @@ public interface IPingGrain : IGrainWithIntegerKey
 /// <inheritdoc cref="IPingGrain" />
 internal sealed class PingGrain : Grain, IPingGrain
 {
+    // Resolved once per activation: GetGrain with an integer key is costly enough to hide the calls.
+    private IPingGrain[] _targets = [];
+    private int _firstKey = -1;
+
     public Task PingAsync() => Task.CompletedTask;
 
     public async Task FanOutAsync(int firstKey, int fanOut, int rounds)
     {
-        var targets = new IPingGrain[fanOut];
-        for (var i = 0; i < fanOut; i++)
+        if (_firstKey != firstKey || _targets.Length != fanOut)
         {
-            targets[i] = GrainFactory.GetGrain<IPingGrain>(firstKey + i);
+            _targets = [.. Enumerable.Range(firstKey, fanOut).Select(k => GrainFactory.GetGrain<IPingGrain>(k))];
+            _firstKey = firstKey;
         }
+
+        var targets = _targets;
 
         var calls = new Task[fanOut];
         for (var r = 0; r < rounds; r++)

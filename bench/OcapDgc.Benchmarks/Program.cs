@@ -50,6 +50,13 @@ await using (var silo = await BenchSilo.StartAsync())
     report.Add(new Figure("3", "storage_writes_per_retired_ref", "storage writes and clears per retired ref", t.Retire.StorageChanges / n, "writes/ref"));
     report.Add(new Figure("3", "storage_writes_per_ref_op", "storage writes per ref operation (export, import, drop, retire)", (t.Exchange.StorageChanges + t.Drop.StorageChanges + t.Retire.StorageChanges) / (4 * n), "writes/op"));
     report.Add(new Figure("3", "grain_calls_per_dropped_ref", "grain calls per dropped ref", t.Drop.GrainCalls / n, "calls/ref"));
+    report.Add(new Figure("3", "storage_bytes_per_exported_ref", "storage bytes written per ref exported and imported", t.Exchange.StorageBytes / n, "bytes/ref"));
+    report.Add(new Figure("3", "storage_bytes_per_dropped_ref", "storage bytes written per dropped ref", t.Drop.StorageBytes / n, "bytes/ref"));
+    report.Add(new Figure("1", "export_call_ms_first_tenth", $"  ExportRefsAsync({options.MessageSize} refs) latency, first tenth of the messages", t.FirstExportLatency.TotalMilliseconds, "ms"));
+    report.Add(new Figure("1", "export_call_ms_last_tenth", $"  ExportRefsAsync({options.MessageSize} refs) latency, last tenth of the messages", t.LastExportLatency.TotalMilliseconds, "ms"));
+    var probe = HandleStateProbe.Measure(silo.Services, t.Refs);
+    report.Add(new Figure("3", "handle_state_bytes", $"one remote handle's state with {probe.Refs:N0} exports and {probe.Refs:N0} imports", probe.Bytes, "bytes"));
+    report.Add(new Figure("3", "handle_state_serialize_ms", "  time to serialize it once (every handle call writes it whole)", probe.SerializeTime.TotalMilliseconds, "ms"));
     report.Add(new Figure("3", "export_entries_left", "export storage entries left after retire", t.ExportEntriesLeft, "entries", "0", t.ExportEntriesLeft == 0));
 
     // Item 4, small: the same remotes holding few refs.

@@ -15,7 +15,9 @@ internal static class ThroughputBenchmark
         Counters Exchange,
         Counters Drop,
         Counters Retire,
-        int ExportEntriesLeft);
+        int ExportEntriesLeft,
+        TimeSpan FirstExportLatency,
+        TimeSpan LastExportLatency);
 
     public static async Task<Result> RunAsync(Workload work, int refs, string label)
     {
@@ -27,7 +29,8 @@ internal static class ThroughputBenchmark
         // 1. Export + import, until the importer's addRef confirmations are applied at the exporter.
         Console.WriteLine($"[{label}] {a} exports {refs:N0} refs to {b} in messages of the kernel API");
         var c0 = silo.Read();
-        var imports = await work.ExchangeAsync(a, b, krefs);
+        var latencies = new List<TimeSpan>();
+        var imports = await work.ExchangeAsync(a, b, krefs, latencies);
         await work.SettleAsync(a, b);
         var exchange = silo.Read() - c0;
 
@@ -54,6 +57,10 @@ internal static class ThroughputBenchmark
 
         var left = silo.Storage.CountOf("export");
         Console.WriteLine($"[{label}] exchange {exchange.Span.TotalSeconds:F2} s, drop->dropped {reclaimSeconds:F2} s, retire->retired {retireSeconds:F2} s; export entries left {left}");
-        return new Result(refs, exchange.Span.TotalSeconds, reclaimSeconds, retireSeconds, exchange, drop, retire, left);
+        // ExportRefsAsync latency of the first and last tenth of the messages: how a call's cost grows with the c-list.
+        var tenth = Math.Max(1, latencies.Count / 10);
+        var first = TimeSpan.FromTicks((long)latencies.Take(tenth).Average(l => l.Ticks));
+        var last = TimeSpan.FromTicks((long)latencies.TakeLast(tenth).Average(l => l.Ticks));
+        return new Result(refs, exchange.Span.TotalSeconds, reclaimSeconds, retireSeconds, exchange, drop, retire, left, first, last);
     }
 }

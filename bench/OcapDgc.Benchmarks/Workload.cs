@@ -51,7 +51,7 @@ internal sealed class Workload(BenchSilo silo, int messageSize)
     /// each message (ExportRefsAsync, counted durably before it returns), the receiver translates it on
     /// arrival (ImportRefsAsync). Returns the receiver's krefs for the imports.
     /// </summary>
-    public async Task<string[]> ExchangeAsync(string from, string to, string[] krefs)
+    public async Task<string[]> ExchangeAsync(string from, string to, string[] krefs, List<TimeSpan>? exportLatencies = null)
     {
         var sender = Handle(from, to);
         var receiver = Handle(to, from);
@@ -63,7 +63,9 @@ internal sealed class Workload(BenchSilo silo, int messageSize)
                 await imports[m - InFlight];
             }
 
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             var wire = await sender.ExportRefsAsync(krefs[(m * messageSize)..Math.Min(krefs.Length, (m + 1) * messageSize)]);
+            exportLatencies?.Add(System.Diagnostics.Stopwatch.GetElapsedTime(started));
             imports[m] = receiver.ImportRefsAsync(wire);
         }
 

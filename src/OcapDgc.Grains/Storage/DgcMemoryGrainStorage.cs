@@ -16,6 +16,15 @@ public sealed class DgcMemoryGrainStorage(IGrainFactory grains, Serializer seria
     /// <summary>Partitions of the store; each applies its operations one at a time.</summary>
     public const int Partitions = 16;
 
+    // Resolved once: GetGrain resolves the interface type through reflection on every call.
+    private readonly IDgcMemoryStoreGrain[] _partitions =
+        [.. Enumerable.Range(0, Partitions).Select(i => grains.GetGrain<IDgcMemoryStoreGrain>(i))];
+
+    private long _bytesWritten;
+
+    /// <summary>Serialized bytes written so far (the benchmark reports them per reference operation).</summary>
+    public long BytesWritten => Interlocked.Read(ref _bytesWritten);
+
     public async Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         ArgumentNullException.ThrowIfNull(grainState);
@@ -37,6 +46,7 @@ public sealed class DgcMemoryGrainStorage(IGrainFactory grains, Serializer seria
         ArgumentNullException.ThrowIfNull(grainState);
         var key = Key(stateName, grainId);
         var data = new StoredState(serializer.SerializeToArray(grainState.State), null);
+        Interlocked.Add(ref _bytesWritten, data.Data.Length);
         var etag = await Partition(grainId).WriteAsync(key, grainState.ETag, data).ConfigureAwait(false)
             ?? throw new InconsistentStateException($"ETag mismatch writing {key}: the state changed since this activation read it.", "unknown", grainState.ETag ?? "none");
         grainState.ETag = etag;
@@ -59,7 +69,7 @@ public sealed class DgcMemoryGrainStorage(IGrainFactory grains, Serializer seria
     /// <summary>The partition that holds the states of grain <paramref name="id"/>.</summary>
     public static long PartitionOf(GrainId id) => id.GetUniformHashCode() % Partitions;
 
-    private IDgcMemoryStoreGrain Partition(GrainId id) => grains.GetGrain<IDgcMemoryStoreGrain>(PartitionOf(id));
+    private IDgcMemoryStoreGrain Partition(GrainId id) => _partitions[PartitionOf(id)];
 
     private static string Key(string stateName, GrainId id) => stateName + "|" + id;
 }
