@@ -9,6 +9,9 @@ internal sealed class BenchOptions
 
     public bool SkipPostgres { get; private set; }
 
+    /// <summary>Runs item 8 alone (for work on the PostgreSQL figures).</summary>
+    public bool PostgresOnly { get; private set; }
+
     /// <summary>References exchanged (item 1) and then dropped in bulk (items 2, 3).</summary>
     public int Refs { get; private set; }
 
@@ -45,6 +48,7 @@ internal sealed class BenchOptions
         usage: dotnet run -c Release --project bench/OcapDgc.Benchmarks [-- options]
           --quick             small sizes, a smoke run of under a minute
           --skip-postgres     do not start PostgreSQL (item 8 is reported as null)
+          --postgres-only     run item 8 alone (the other figures are reported as null)
           --refs N            refs exchanged and bulk-dropped (default 100000; quick 10000)
           --idle-refs N       live refs in the idle and memory scenarios (default 100000; quick 10000)
           --idle-seconds S    how long each idle scenario is watched (default 30; quick 5)
@@ -71,6 +75,9 @@ internal sealed class BenchOptions
                     break;
                 case "--skip-postgres":
                     o.SkipPostgres = true;
+                    break;
+                case "--postgres-only":
+                    o.PostgresOnly = true;
                     break;
                 case "--refs":
                     o.Refs = Int(args, ++i, 1_000);

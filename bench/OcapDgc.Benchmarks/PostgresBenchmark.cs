@@ -29,8 +29,11 @@ internal static class PostgresBenchmark
                 o.ConnectionString = pg.ConnectionString;
                 o.DeleteStateOnClear = true;
             }));
-            var t = await ThroughputBenchmark.RunAsync(new Workload(silo, options.MessageSize), options.PostgresRefs, "8");
+            (long Rows, long Bytes) stored = default;
+            var t = await ThroughputBenchmark.RunAsync(new Workload(silo, options.MessageSize), options.PostgresRefs, "8", async () => stored = await pg.StorageTotalsAsync());
             var n = (double)t.Refs;
+            report.Add(new Figure("8", "pg_rows_per_live_ref", "  PostgreSQL: storage rows per live ref (after the exchange)", stored.Rows / n, "rows/ref"));
+            report.Add(new Figure("8", "pg_stored_bytes_per_live_ref", "  PostgreSQL: stored payload bytes per live ref (after the exchange)", stored.Bytes / n, "bytes/ref"));
             report.Add(new Figure("8", "pg_reclaim_refs_per_s", $"PostgreSQL: bulk drop of {t.Refs:N0} refs -> export dropped", n / t.ReclaimSeconds, "refs/s"));
             report.Add(new Figure("8", "pg_reclaim_seconds", $"  PostgreSQL: time to reclaim all {t.Refs:N0}", t.ReclaimSeconds, "s"));
             report.Add(new Figure("8", "pg_retire_refs_per_s", "  PostgreSQL: retire -> export retired (rows deleted)", n / t.RetireSeconds, "refs/s"));

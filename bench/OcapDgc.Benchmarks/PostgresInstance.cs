@@ -83,6 +83,17 @@ internal sealed class PostgresInstance : IAsyncDisposable
         }
     }
 
+    /// <summary>Rows and payload bytes of the grain storage table.</summary>
+    public async Task<(long Rows, long Bytes)> StorageTotalsAsync()
+    {
+        await using var db = new NpgsqlConnection(ConnectionString);
+        await db.OpenAsync();
+        await using var q = new NpgsqlCommand("SELECT count(*), coalesce(sum(octet_length(payloadbinary)), 0) FROM orleansstorage", db);
+        await using var r = await q.ExecuteReaderAsync();
+        await r.ReadAsync();
+        return (r.GetInt64(0), r.GetInt64(1));
+    }
+
     private async Task InitAndStartAsync()
     {
         if (IsRoot)

@@ -19,7 +19,7 @@ internal static class ThroughputBenchmark
         TimeSpan FirstExportLatency,
         TimeSpan LastExportLatency);
 
-    public static async Task<Result> RunAsync(Workload work, int refs, string label)
+    public static async Task<Result> RunAsync(Workload work, int refs, string label, Func<Task>? afterExchange = null)
     {
         var silo = work.Silo;
         var kernels = await work.NewKernelsAsync("x", 2);
@@ -33,6 +33,10 @@ internal static class ThroughputBenchmark
         var imports = await work.ExchangeAsync(a, b, krefs, latencies);
         await work.SettleAsync(a, b);
         var exchange = silo.Read() - c0;
+        if (afterExchange is not null)
+        {
+            await afterExchange();
+        }
 
         // 2. Bulk drop: from the first DropImportsAsync until a's kernel has heard every export dropped.
         // The importer's flush timer and size bound send the drops, as in production: no BOYD here.

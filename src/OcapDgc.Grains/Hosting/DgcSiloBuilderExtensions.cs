@@ -51,6 +51,11 @@ public static class DgcSiloBuilderExtensions
                 o.CacheSize = DirectoryCacheSize;
             }
         });
+        // Providers that take a storage serializer (ADO.NET, ...) look for one registered under their own
+        // name first. The DGC's states are [GenerateSerializer] types, and Orleans' binary serializer writes
+        // them several times cheaper than the default JSON one. A host that registers its own keeps it.
+        services.TryAddKeyedSingleton<IGrainStorageSerializer>(DgcStorage.Backend, (sp, _) =>
+            new OrleansGrainStorageSerializer(sp.GetRequiredService<Serializer>()));
         services.AddKeyedSingleton<IGrainStorage>(DgcStorage.Name, (sp, _) => new TrackingGrainStorage(
             sp.GetRequiredKeyedService<IGrainStorage>(DgcStorage.Backend),
             sp.GetRequiredService<DgcStorageTracker>()));
