@@ -133,6 +133,16 @@ internal sealed class Workload(BenchSilo silo, int messageSize)
         return n;
     }
 
+    /// <summary>
+    /// Deactivates every grain idle for <paramref name="idleFor"/> (their state stays in storage), as the
+    /// activation collector does after its collection age; storage partitions are kept alive.
+    /// </summary>
+    public async Task CollectIdleActivationsAsync(TimeSpan idleFor)
+    {
+        await silo.Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(idleFor);
+        await Task.Delay(TimeSpan.FromMilliseconds(500)); // deactivations finish in the background
+    }
+
     public IRemoteHandleGrain Handle(string local, string remote) =>
         silo.Grains.GetGrain<IRemoteHandleGrain>(DgcIds.HandleKey(local, remote));
 }
