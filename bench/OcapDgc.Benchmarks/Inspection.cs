@@ -4,7 +4,7 @@ namespace OcapDgc.Benchmarks;
 
 /// <summary>
 /// For profiling: with <c>OCAPDGC_BENCH_PAUSE=S</c> set, the harness waits S seconds at fixed points
-/// (before and after the churn), so that <c>dotnet-gcdump collect -p PID</c> or
+/// (before the bulk drop, before and after the churn), so that <c>dotnet-gcdump collect -p PID</c> or
 /// <c>dotnet-counters</c> can look at the process in a known state.
 /// </summary>
 internal static class Inspection

@@ -40,6 +40,7 @@ internal static class ThroughputBenchmark
 
         // 2. Bulk drop: from the first DropImportsAsync until a's kernel has heard every export dropped.
         // The importer's flush timer and size bound send the drops, as in production: no BOYD here.
+        await Inspection.PauseAsync("before the bulk drop");
         Console.WriteLine($"[{label}] {b} drops all {refs:N0} imports at once");
         var droppedBefore = silo.Probe.Get(a, KernelEvent.ExportsDropped);
         var c1 = silo.Read();
