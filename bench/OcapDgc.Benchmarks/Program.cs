@@ -110,6 +110,8 @@ if (!options.PostgresOnly)
     report.Add(new Figure("6", "rss_after_churn_bytes", $"resident memory after churning {churn.Refs:N0} refs", churn.After.ResidentBytes, "bytes"));
     report.Add(new Figure("6", "rss_growth_after_1m_churn_bytes", $"  resident growth after churning {churn.Refs:N0} refs", growth, "bytes", "back to baseline (within max(16 MiB, 5%))", growth <= tolerance));
     report.Add(new Figure("6", "managed_growth_after_churn_bytes", "  managed heap growth after churn", churn.After.ManagedBytes - churn.Before.ManagedBytes, "bytes"));
+    report.Add(new Figure("6", "rss_growth_second_half_of_churn_bytes", "  resident growth over the second half of the churn alone", churn.After.ResidentBytes - churn.Halfway.ResidentBytes, "bytes"));
+    report.Add(new Figure("6", "managed_growth_second_half_of_churn_bytes", "  managed heap growth over the second half of the churn alone", churn.After.ManagedBytes - churn.Halfway.ManagedBytes, "bytes"));
     report.Add(new Figure("6", "churn_refs_per_s", "  churn rate (export, import, drop, retire, settle)", churn.Refs / churn.Seconds, "refs/s"));
     report.Add(new Figure("6", "leftover_after_churn", "  export activations + storage entries + c-list entries left", churn.ExportActivationsLeft + churn.ExportEntriesLeft + churn.ClistEntriesLeft, "entries", "0", churn.ExportActivationsLeft + churn.ExportEntriesLeft + churn.ClistEntriesLeft == 0));
 }
