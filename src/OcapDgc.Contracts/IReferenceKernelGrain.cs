@@ -35,13 +35,23 @@ public interface IReferenceKernelGrain : IDgcKernel, IGrainWithStringKey
     [Alias("drop")]
     Task DropAsync(string fromKernel, string[] krefs, bool retire);
 
-    /// <summary>Drops (and retires) every import held from <paramref name="fromKernel"/>.</summary>
+    /// <summary>Drops (and retires) every import held from <paramref name="fromKernel"/>; with <paramref name="retire"/>, also retires imports the DGC revoked.</summary>
     [Alias("drop-all")]
     Task<int> DropAllAsync(string fromKernel, bool retire);
 
-    /// <summary>Which of the labels (<c>kernel/kref</c>) this kernel currently holds an import of.</summary>
+    /// <summary>
+    /// Which of the labels (<c>kernel/kref</c>) this kernel currently holds as a live import from
+    /// <paramref name="exporter"/>. Imports of a session older than <paramref name="exporterEpoch"/> (the
+    /// exporter's current session towards this kernel) do not count: the exporter already let them go
+    /// and they are revoked at the next contact.
+    /// </summary>
     [Alias("holds"), AlwaysInterleave]
-    Task<string[]> WhichHeldAsync(string[] labels);
+    Task<string[]> WhichHeldAsync(string[] labels, string exporter, long exporterEpoch);
+
+    /// <summary>Simulates a crash and restart: forgets every object and import, and tells the DGC it is a new incarnation.</summary>
+    [Alias("restart")]
+    Task RestartAsync();
+
 
     /// <summary>This kernel's ground truth.</summary>
     [Alias("ledger"), AlwaysInterleave]

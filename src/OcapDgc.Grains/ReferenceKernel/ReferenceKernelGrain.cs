@@ -15,6 +15,7 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
     private readonly Dictionary<string, int> _heldLabels = new(StringComparer.Ordinal);
     private readonly HashSet<string> _exported = new(StringComparer.Ordinal);
     private readonly HashSet<string> _retired = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, List<string>> _revokedToRetire = new(StringComparer.Ordinal);
     private int _droppedEvents;
     private int _premature;
     private int _revoked;
@@ -76,6 +77,19 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
     }
 
     /// <inheritdoc />
+    public async Task RestartAsync()
+    {
+        // A crash loses the kernel's memory: its objects and what it held are gone.
+        _own.Clear();
+        _importsByRemote.Clear();
+        _heldLabels.Clear();
+        _exported.Clear();
+        _retired.Clear();
+        _revokedToRetire.Clear();
+        await Manager.RestartKernelAsync();
+    }
+
+    /// <inheritdoc />
     public Task<string[]> GetHeldImportsAsync(string fromKernel) =>
         Task.FromResult(_importsByRemote.TryGetValue(fromKernel, out var m) ? m.Keys.ToArray() : []);
 
@@ -111,12 +125,31 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
             await DropAsync(fromKernel, chunk, retire);
         }
 
+        if (retire && _revokedToRetire.Remove(fromKernel, out var revoked))
+        {
+            await Handle(fromKernel).RetireImportsAsync([.. revoked]);
+        }
+
         return all.Length;
     }
 
     /// <inheritdoc />
-    public Task<string[]> WhichHeldAsync(string[] labels) =>
-        Task.FromResult(labels.Where(_heldLabels.ContainsKey).ToArray());
+    public async Task<string[]> WhichHeldAsync(string[] labels, string exporter, long exporterEpoch)
+    {
+        if (!_importsByRemote.TryGetValue(exporter, out var imports) || imports.Count == 0)
+        {
+            return [];
+        }
+
+        if ((await Handle(exporter).GetFiguresAsync()).PeerEpoch < exporterEpoch)
+        {
+            // The exporter ended the session these imports belong to; they are revoked at the next contact.
+            return [];
+        }
+
+        var held = imports.Values.ToHashSet(StringComparer.Ordinal);
+        return [.. labels.Where(held.Contains)];
+    }
 
     /// <inheritdoc />
     public Task<KernelLedger> GetLedgerAsync() => Task.FromResult(new KernelLedger(
@@ -181,7 +214,8 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
 
         foreach (var (peer, labels) in byPeer)
         {
-            var stillHeld = await GrainFactory.GetGrain<IReferenceKernelGrain>(peer).WhichHeldAsync([.. labels]);
+            var epoch = (await Handle(peer).GetFiguresAsync()).Epoch;
+            var stillHeld = await GrainFactory.GetGrain<IReferenceKernelGrain>(peer).WhichHeldAsync([.. labels], Me, epoch);
             _premature += stillHeld.Length;
         }
     }
@@ -198,6 +232,14 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
     {
         _revoked += krefs.Length;
         ForgetImports(remote, krefs);
+
+        // Until this kernel retires them (its next DropAllAsync with retire), the DGC refuses any use of them.
+        if (!_revokedToRetire.TryGetValue(remote, out var list))
+        {
+            _revokedToRetire[remote] = list = [];
+        }
+
+        list.AddRange(krefs);
         return Task.CompletedTask;
     }
 

@@ -82,12 +82,14 @@ public sealed class FaultTests(DgcClusterFixture fx)
         await fx.IdleAsync();
 
         var figures = await a.HandleTo(b).GetFiguresAsync();
-        Assert.Equal(3, figures.HighestAppliedInbound);
         Assert.Equal(0, figures.RejectedOps);
         var ledger = await a.LedgerAsync();
         Assert.Equal(1, ledger.ExportsDroppedEvents);
         Assert.Equal(1, ledger.ExportsRetired);
         Assert.False(fx.Storage.Has("export", a.Export(o).GetGrainId()));
+
+        // Fully released, a's side of the pair keeps no row either.
+        Assert.False(fx.Storage.Has("remote", a.HandleTo(b).GetGrainId()));
     }
 
     [Fact]
