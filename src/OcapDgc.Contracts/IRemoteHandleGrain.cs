@@ -118,4 +118,5 @@ public sealed record RemoteFigures(
     [property: Id(21)] long Reconciliations,
     [property: Id(22)] long StaleOps,
     [property: Id(23)] long Stream,
-    [property: Id(24)] long PeerStream);
+    [property: Id(24)] long PeerStream,
+    [property: Id(25)] long DuplicateMessages);

@@ -37,6 +37,9 @@ public sealed partial class RemoteHandleGrain(
     private DateTimeOffset _lastSend;
     private bool _dirty;
     private int _inCallback;
+    private long _messageStream;
+    private long _lastMessageSeq;
+    private long _duplicateMessages;
     private long _batchesSent;
     private long _batchesApplied;
     private long _duplicates;
@@ -121,7 +124,12 @@ public sealed partial class RemoteHandleGrain(
         }
 
         var wire = await ExportCoreAsync(krefs);
-        await SendFrameAsync(new AppFrame(method, body ?? "", [.. wire.Select(WireRef.Parse)]));
+        if (_messageStream == 0)
+        {
+            _messageStream = await _manager.NextEpochAsync();
+        }
+
+        await SendFrameAsync(new AppFrame(_messageStream, ++_lastMessageSeq, method, body ?? "", [.. wire.Select(WireRef.Parse)]));
         return wire;
     }
 
@@ -333,7 +341,8 @@ public sealed partial class RemoteHandleGrain(
         _reconciliations,
         _staleOps,
         S.Stream,
-        S.PeerStream));
+        S.PeerStream,
+        _duplicateMessages));
 
     private async Task<string[]> ExportCoreAsync(string[] krefs)
     {
@@ -466,6 +475,12 @@ public sealed partial class RemoteHandleGrain(
 
     private async Task ReceiveAppFrameAsync(AppFrame app)
     {
+        if (!FirstDelivery(app))
+        {
+            _duplicateMessages++;
+            return;
+        }
+
         string[] krefs;
         try
         {
@@ -481,6 +496,47 @@ public sealed partial class RemoteHandleGrain(
         }
 
         await NotifyKernelAsync(k => k.DeliverAsync(_remote, app.Method, app.Body, krefs));
+    }
+
+    /// <summary>
+    /// Whether this application message is new: numbers already delivered, and messages of an older
+    /// stream, are refused, so a duplicated message never counts a receipt twice. Gaps (lost messages)
+    /// are remembered up to a bound, then given up: a message that late is treated as lost.
+    /// </summary>
+    private bool FirstDelivery(AppFrame app)
+    {
+        if (app.Stream < S.PeerMessageStream)
+        {
+            return false;
+        }
+
+        if (app.Stream > S.PeerMessageStream)
+        {
+            S.PeerMessageStream = app.Stream;
+            S.MessageFloor = 0;
+            S.MessagesSeen.Clear();
+        }
+
+        if (app.Seq <= S.MessageFloor || !S.MessagesSeen.Add(app.Seq))
+        {
+            return false;
+        }
+
+        while (S.MessagesSeen.Remove(S.MessageFloor + 1))
+        {
+            S.MessageFloor++;
+        }
+
+        var window = _options.ReceiveWindow * 16;
+        if (S.MessagesSeen.Count > window)
+        {
+            var floor = S.MessagesSeen.Order().ElementAt(S.MessagesSeen.Count - window) - 1;
+            S.MessagesSeen.RemoveWhere(n => n <= floor);
+            S.MessageFloor = floor;
+        }
+
+        _dirty = true;
+        return true;
     }
 
     /// <summary>Resolves import krefs for drop/retire; revoked ones are returned apart, they need nothing on the wire.</summary>

@@ -69,6 +69,18 @@ public sealed class RemoteHandleState
     [Id(14)]
     public HashSet<string> Revoked { get; set; } = new(StringComparer.Ordinal);
 
+    /// <summary>The remote's application message stream that <see cref="MessageFloor"/> and <see cref="MessagesSeen"/> count in.</summary>
+    [Id(15)]
+    public long PeerMessageStream { get; set; }
+
+    /// <summary>Every application message numbered at or below this was delivered (or given up as lost).</summary>
+    [Id(16)]
+    public long MessageFloor { get; set; }
+
+    /// <summary>Application messages above <see cref="MessageFloor"/> already delivered, so a duplicate is not delivered twice.</summary>
+    [Id(17)]
+    public HashSet<long> MessagesSeen { get; set; } = [];
+
     /// <summary>Whether anything is held or in flight; a handle with none of it clears its state.</summary>
     public bool IsEmpty => Exports.Count == 0 && Imports.Count == 0 && Revoked.Count == 0 && Queue.Count == 0 && Unacked.Count == 0;
 }

@@ -89,6 +89,8 @@ public static class WireCodec
                     w.WriteEndArray();
                     break;
                 case AppFrame app:
+                    w.WriteNumber("stream", app.Stream);
+                    w.WriteNumber("seq", app.Seq);
                     w.WriteString("body", app.Body);
                     WriteRefs(w, app.Refs);
                     break;
@@ -210,7 +212,7 @@ public static class WireCodec
                     }
 
                     var body = p.TryGetProperty("body", out var b) && b.ValueKind == JsonValueKind.String ? b.GetString()! : string.Empty;
-                    frame = new AppFrame(method, body, ReadRefs(p, method));
+                    frame = new AppFrame(GetPositiveLong(p, "stream"), GetPositiveLong(p, "seq"), method, body, ReadRefs(p, method));
                     break;
             }
 

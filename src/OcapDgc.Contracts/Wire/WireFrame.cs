@@ -77,4 +77,9 @@ public sealed record ImportListEntry(WireRef Ref, bool Reachable);
 public sealed record ImportListFrame(long Stream, long AsOf, IReadOnlyList<ImportListEntry> Entries) : WireFrame;
 
 /// <summary>An application message (any method not starting with <c>dgc:</c>) carrying references.</summary>
-public sealed record AppFrame(string Method, string Body, IReadOnlyList<WireRef> Refs) : WireFrame;
+/// <param name="Stream">The sender's message stream (one per activation of its handle, drawn from its kernel's counter).</param>
+/// <param name="Seq">The message's number in that stream; the receiver delivers each number once, so a duplicate never counts a receipt twice.</param>
+/// <param name="Method">The application method.</param>
+/// <param name="Body">The application payload.</param>
+/// <param name="Refs">The references it carries, signed from the receiver's side.</param>
+public sealed record AppFrame(long Stream, long Seq, string Method, string Body, IReadOnlyList<WireRef> Refs) : WireFrame;

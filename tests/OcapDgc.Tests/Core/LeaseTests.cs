@@ -367,7 +367,7 @@ public sealed class LeaseTests(DgcClusterFixture fx)
         // A late frame of b's, written in a's old session, names ro-1: refused, never delivered.
         var delivered = (await a.LedgerAsync()).MessagesReceived;
         await a.HandleTo(b).ReceiveFrameAsync(WireCodec.Encode(
-            new AppFrame("deliver", "[\"x\"]", [WireRef.ToReceiverExport(1)]) { Session = new SessionHeader(old.Incarnation, old.Epoch, old.PeerEpoch) }));
+            new AppFrame(1, 1, "deliver", "[\"x\"]", [WireRef.ToReceiverExport(1)]) { Session = new SessionHeader(old.Incarnation, old.Epoch, old.PeerEpoch) }));
         Assert.Equal(delivered, (await a.LedgerAsync()).MessagesReceived);
         Assert.True((await a.HandleTo(b).GetFiguresAsync()).StaleOps > 0);
 

@@ -64,7 +64,7 @@ public sealed class RejectionTests(DgcClusterFixture fx)
             b,
             new DgcOp(DgcOpKind.DropRef, WireRef.ToReceiverExport(1), 1),
             new DgcOp(DgcOpKind.Retire, WireRef.ToReceiverExport(1))));
-        await a.ReceiveForgedAsync(b, new AppFrame("deliver", "[\"x\"]", [WireRef.ToReceiverExport(1)]));
+        await a.ReceiveForgedAsync(b, new AppFrame(1, 1, "deliver", "[\"x\"]", [WireRef.ToReceiverExport(1)]));
 
         // Each is refused: as an unknown ref, or (once b has heard a's session) as naming a session a never gave b.
         var refused = await a.HandleTo(b).GetFiguresAsync();

@@ -54,7 +54,7 @@ public sealed class WireCodecTests
             new PongFrame(PongStatus.Mismatch),
             new PongFrame(PongStatus.NewSession),
             new ImportListFrame(3, 4, [new ImportListEntry(WireRef.ToReceiverExport(1), true), new ImportListEntry(WireRef.ToReceiverExport(7), false)]),
-            new AppFrame("deliver", "hello", [WireRef.ToSenderExport(1), WireRef.ToReceiverExport(2)]),
+            new AppFrame(4, 9, "deliver", "hello", [WireRef.ToSenderExport(1), WireRef.ToReceiverExport(2)]),
         ];
         foreach (var frame in frames)
         {
