@@ -8,8 +8,11 @@ namespace OcapDgc.Host;
 /// <summary>What the demo measured, from the kernels' own ground truth.</summary>
 public sealed record DemoResult(long Exported, long Reclaimed, long Live, long Leaked, long Premature, int ExportStorageEntries, int ExportActivations)
 {
+    /// <summary>Imports the DGC revoked (their exporter lost the lease, reconciled, or restarted).</summary>
+    public long Revoked { get; init; }
+
     /// <summary>The summary line, in the form the README documents.</summary>
-    public string SummaryLine => $"demo: exported={Exported} reclaimed={Reclaimed} live={Live} leaked={Leaked} premature={Premature}";
+    public string SummaryLine => $"demo: exported={Exported} reclaimed={Reclaimed} live={Live} leaked={Leaked} premature={Premature} revoked={Revoked}";
 
     /// <summary>True when everything exported was reclaimed, nothing leaked and nothing was released early.</summary>
     public bool Clean => Reclaimed == Exported && Leaked == 0 && Premature == 0 && Live == 0;
