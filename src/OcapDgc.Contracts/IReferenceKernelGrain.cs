@@ -31,6 +31,10 @@ public interface IReferenceKernelGrain : IDgcKernel, IGrainWithStringKey
     [Alias("held-imports")]
     Task<string[]> GetHeldImportsAsync(string fromKernel);
 
+    /// <summary>The labels (<c>kernel/kref</c> at their origin) of the imports this kernel holds from <paramref name="fromKernel"/>.</summary>
+    [Alias("held-labels"), AlwaysInterleave]
+    Task<string[]> GetHeldLabelsAsync(string fromKernel);
+
     /// <summary>Drops every hold on these imports from <paramref name="fromKernel"/>; with <paramref name="retire"/>, forgets them too.</summary>
     [Alias("drop")]
     Task DropAsync(string fromKernel, string[] krefs, bool retire);
@@ -58,7 +62,10 @@ public interface IReferenceKernelGrain : IDgcKernel, IGrainWithStringKey
     Task<KernelLedger> GetLedgerAsync();
 }
 
-/// <summary>A reference kernel's ground truth about its exports and imports.</summary>
+/// <summary>
+/// A reference kernel's ground truth about its exports and imports. <see cref="Confused"/> counts
+/// deliveries where a kref named a different object than the label sent with it (S2 broken).
+/// </summary>
 [GenerateSerializer, Immutable, Alias("ocap-dgc.KernelLedger")]
 public sealed record KernelLedger(
     [property: Id(0)] string KernelId,
@@ -71,4 +78,5 @@ public sealed record KernelLedger(
     [property: Id(7)] int ImportsRevoked,
     [property: Id(8)] int ImportsRetiredByExporter,
     [property: Id(9)] int MessagesReceived,
-    [property: Id(10)] string[] ExportedNotRetired);
+    [property: Id(10)] string[] ExportedNotRetired,
+    [property: Id(11)] int Confused = 0);

@@ -233,7 +233,7 @@ public sealed partial class RemoteHandleGrain(
         S.Incarnation = incarnation;
         S.Stream = S.Epoch;
         S.NextSeq = 1;
-        await state.WriteStateAsync();
+        await WriteAsync();
 
         // Greet the remote, so it releases the old incarnation's holds now rather than when the lease lapses.
         await SendFrameAsync(new PongFrame(PongStatus.NewSession));
@@ -396,7 +396,7 @@ public sealed partial class RemoteHandleGrain(
         if (changed || grew)
         {
             // The c-list entry is durable before the count, so a counted export always has a wire id.
-            await state.WriteStateAsync();
+            await WriteAsync();
         }
 
         await Task.WhenAll(sends.Select(s => Export(s.Key).RecordSentAsync(_remote, s.Value)));
@@ -605,6 +605,12 @@ public sealed partial class RemoteHandleGrain(
             {
                 await RevokeImportsAsync(notify: true);
             }
+            else
+            {
+                // Drops and retires still queued name the ended session's wire ids; in the new session
+                // the same ids name other objects, so they must never be sent under its header.
+                S.Queue.RemoveAll(op => !op.Ref.SenderExport);
+            }
 
             S.PeerEpoch = h.Epoch;
             S.HighestImportId = 0;
@@ -623,8 +629,11 @@ public sealed partial class RemoteHandleGrain(
     {
         if (batch.Stream < S.PeerStream)
         {
+            // A late copy from a stream the remote has left. Acknowledge it, so a sender somehow still on
+            // that stream stops resending; its operations belong to a session that is over.
             _staleOps += batch.Ops.Count;
             LogStaleStream(logger, _local, _remote, batch.Seq, batch.Stream, S.PeerStream);
+            await SendFrameAsync(new AckFrame(batch.Stream, batch.Seq));
             return;
         }
 
@@ -635,6 +644,18 @@ public sealed partial class RemoteHandleGrain(
             S.PeerStream = batch.Stream;
             S.HighestApplied = batch.Acked;
             _inboundBuffer.Clear();
+            _dirty = true;
+        }
+        else if (batch.Acked > S.HighestApplied)
+        {
+            // Only after this handle lost its record (it cleared while a late, older copy was on the way):
+            // this kernel acknowledged everything up to Acked, so it applied it before.
+            S.HighestApplied = batch.Acked;
+            foreach (var old in _inboundBuffer.Keys.Where(k => k <= batch.Acked).ToList())
+            {
+                _inboundBuffer.Remove(old);
+            }
+
             _dirty = true;
         }
 
@@ -691,12 +712,20 @@ public sealed partial class RemoteHandleGrain(
                 }
                 else if (!S.Imports.TryGetValue(op.Ref.Id, out var entry))
                 {
-                    if (op.Ref.Id > S.HighestImportId)
+                    if (op.Ref.Id <= S.HighestImportId)
+                    {
+                        // This kernel retired it already: the two retires crossed.
+                    }
+                    else if (!localSessionValid)
+                    {
+                        // Written before the remote heard of this handle's current session (it cleared
+                        // since): a retire that crossed one of ours, from before the clear.
+                        _staleOps++;
+                    }
+                    else
                     {
                         CountRejected(1, $"batch {batch.Seq}: retire of {op.Ref}, which is not an import from {_remote}.");
                     }
-
-                    // Otherwise this kernel retired it already: the two retires crossed.
                 }
                 else if (entry.Reachable)
                 {
@@ -777,7 +806,7 @@ public sealed partial class RemoteHandleGrain(
         S.HighestApplied = batch.Seq;
         _batchesApplied++;
         DgcMetrics.BatchesApplied.Add(1);
-        await state.WriteStateAsync();
+        await WriteAsync();
         await NotifyExportsAsync(dropped, retired);
         if (importsRetired.Count > 0)
         {
@@ -936,7 +965,7 @@ public sealed partial class RemoteHandleGrain(
             DgcMetrics.LeasesExpired.Add(1);
         }
 
-        await state.WriteStateAsync();
+        await WriteAsync();
         LogSessionEnded(logger, _local, _remote, why, krefs.Length, S.Epoch);
         if (why != SessionEnd.LocalRestart)
         {
@@ -958,7 +987,7 @@ public sealed partial class RemoteHandleGrain(
 
         // Queued operations name the remote's exports of the ended session; they mean nothing now.
         S.Queue.RemoveAll(op => !op.Ref.SenderExport);
-        await state.WriteStateAsync();
+        await WriteAsync();
         if (notify && krefs.Length > 0)
         {
             DgcMetrics.ImportsRevoked.Add(krefs.Length);
@@ -1032,10 +1061,9 @@ public sealed partial class RemoteHandleGrain(
     private async Task SaveAsync()
     {
         // A kernel callback may re-enter (retire revoked imports, say); the outer call clears, not the nested one.
-        if (!S.IsEmpty || _inboundBuffer.Count > 0 || _inCallback > 0)
+        if (!S.IsEmpty || _inCallback > 0)
         {
-            await state.WriteStateAsync();
-            _dirty = false;
+            await WriteAsync();
             return;
         }
 
@@ -1051,9 +1079,20 @@ public sealed partial class RemoteHandleGrain(
 
         state.State = new RemoteHandleState();
         _dirty = false;
+
+        // Out-of-order batches waiting for a gap go too: their sender resends, saying how far acks got.
+        _inboundBuffer.Clear();
         Reindex();
         await UnregisterReminderAsync();
         await _manager.ForgetRemoteAsync(_remote);
+    }
+
+    /// <summary>Writes the state; a handle that writes has a session, so its row is always one its manager lists.</summary>
+    private async Task WriteAsync()
+    {
+        await EnsureSessionAsync();
+        await state.WriteStateAsync();
+        _dirty = false;
     }
 
     private async Task FlushCoreAsync(bool resendUnacked)
@@ -1073,16 +1112,28 @@ public sealed partial class RemoteHandleGrain(
             S.Queue.Clear();
 
             // Durable before it leaves: a crash now resends the batch with the same sequence number.
-            await state.WriteStateAsync();
+            await WriteAsync();
         }
 
-        var toSend = resendUnacked ? S.Unacked : S.Unacked.GetRange(S.Unacked.Count - fresh, fresh);
-        foreach (var batch in toSend.ToList())
+        var firstFresh = S.Unacked.Count - fresh;
+        var ackedNow = S.Unacked.Count > 0 ? S.Unacked[0].Seq - 1 : 0;
+        var unacked = S.Unacked.ToList();
+        for (var i = resendUnacked ? 0 : firstFresh; i < unacked.Count; i++)
         {
             _batchesSent++;
             DgcMetrics.BatchesSent.Add(1);
-            await SendRawAsync(batch.Json);
+            await SendRawAsync(i < firstFresh ? Refresh(unacked[i], ackedNow) : unacked[i].Json);
         }
+    }
+
+    /// <summary>
+    /// A resent batch keeps its session (its refs are scoped to it) but states how far acknowledgements
+    /// have got since, so a receiver that cleared its state in between starts after them, not before.
+    /// </summary>
+    private static string Refresh(SentBatch batch, long acked)
+    {
+        var frame = (BatchFrame)WireCodec.Decode(batch.Json);
+        return frame.Acked >= acked ? batch.Json : WireCodec.Encode(frame with { Acked = acked });
     }
 
     private async Task OnTimerAsync(CancellationToken cancellationToken)

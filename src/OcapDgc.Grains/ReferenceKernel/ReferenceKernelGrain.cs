@@ -16,11 +16,13 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
     private readonly HashSet<string> _exported = new(StringComparer.Ordinal);
     private readonly HashSet<string> _retired = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<string>> _revokedToRetire = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, HashSet<string>> _droppedNotRetired = new(StringComparer.Ordinal);
     private int _droppedEvents;
     private int _premature;
     private int _revoked;
     private int _importsRetired;
     private int _messages;
+    private int _confused;
 
     private string Me => this.GetPrimaryKeyString();
 
@@ -86,6 +88,7 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
         _exported.Clear();
         _retired.Clear();
         _revokedToRetire.Clear();
+        _droppedNotRetired.Clear();
         await Manager.RestartKernelAsync();
     }
 
@@ -112,7 +115,13 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
         await handle.DropImportsAsync(krefs);
         if (retire)
         {
+            Recognized(fromKernel).ExceptWith(krefs);
             await handle.RetireImportsAsync(krefs);
+        }
+        else
+        {
+            // Still recognized (a weak-map key, say) until a later drop-all with retire forgets it.
+            Recognized(fromKernel).UnionWith(krefs);
         }
     }
 
@@ -123,6 +132,11 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
         foreach (var chunk in all.Chunk(4096))
         {
             await DropAsync(fromKernel, chunk, retire);
+        }
+
+        if (retire && _droppedNotRetired.Remove(fromKernel, out var recognized) && recognized.Count > 0)
+        {
+            await Handle(fromKernel).RetireImportsAsync([.. recognized]);
         }
 
         if (retire && _revokedToRetire.Remove(fromKernel, out var revoked))
@@ -163,7 +177,12 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
         _revoked,
         _importsRetired,
         _messages,
-        [.. _exported.Where(k => !_retired.Contains(k)).Take(50)]));
+        [.. _exported.Where(k => !_retired.Contains(k)).Take(50)],
+        _confused));
+
+    /// <inheritdoc />
+    public Task<string[]> GetHeldLabelsAsync(string fromKernel) =>
+        Task.FromResult(_importsByRemote.TryGetValue(fromKernel, out var m) ? m.Values.ToArray() : []);
 
     /// <inheritdoc />
     public Task DeliverAsync(string fromKernel, string method, string body, string[] krefs)
@@ -179,11 +198,27 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
         {
             if (_own.ContainsKey(krefs[i]))
             {
-                continue; // one of ours, sent back
+                // One of ours, sent back: the kref must name the very object the label says.
+                if (labels[i] != $"{Me}/{krefs[i]}")
+                {
+                    _confused++;
+                }
+
+                continue;
             }
 
-            if (imports.TryAdd(krefs[i], labels[i]))
+            if (imports.TryGetValue(krefs[i], out var known))
             {
+                if (known != labels[i])
+                {
+                    _confused++;
+                }
+            }
+            else
+            {
+                // Sent again after this kernel dropped it: reachable once more, so no longer only recognized.
+                Recognized(fromKernel).Remove(krefs[i]);
+                imports[krefs[i]] = labels[i];
                 _heldLabels[labels[i]] = _heldLabels.GetValueOrDefault(labels[i]) + 1;
             }
         }
@@ -232,6 +267,7 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
     {
         _revoked += krefs.Length;
         ForgetImports(remote, krefs);
+        Recognized(remote).ExceptWith(krefs);
 
         // Until this kernel retires them (its next DropAllAsync with retire), the DGC refuses any use of them.
         if (!_revokedToRetire.TryGetValue(remote, out var list))
@@ -248,6 +284,7 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
     {
         _importsRetired += krefs.Length;
         ForgetImports(remote, krefs);
+        Recognized(remote).ExceptWith(krefs);
         return Task.CompletedTask;
     }
 
@@ -266,6 +303,16 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
                 }
             }
         }
+    }
+
+    private HashSet<string> Recognized(string remote)
+    {
+        if (!_droppedNotRetired.TryGetValue(remote, out var set))
+        {
+            _droppedNotRetired[remote] = set = new(StringComparer.Ordinal);
+        }
+
+        return set;
     }
 
     private void Unhold(string label)
