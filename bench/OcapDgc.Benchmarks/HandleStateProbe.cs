@@ -15,11 +15,11 @@ internal static class HandleStateProbe
     public static Result Measure(IServiceProvider services, int refs)
     {
         var serializer = services.GetRequiredService<Serializer>();
-        var state = new RemoteHandleState { NextExportId = refs + 1, Registered = true };
+        var state = new RemoteHandleState { NextExportId = refs + 1 };
         for (var i = 1; i <= refs; i++)
         {
             // A pair that exchanged N refs each way: N exports and N imports.
-            state.Exports[i] = DgcIds.Kref(i);
+            state.Exports[i] = new ExportEntry { Kref = DgcIds.Kref(i), Reachable = true };
             state.Imports[i] = new ImportEntry { Kref = DgcIds.Kref(refs + i), Receipts = 1, Reachable = true };
         }
 

@@ -17,12 +17,20 @@ public interface IExportGrain : IGrainWithStringKey
     Task RecordSentAsync(string remote, long count);
 
     /// <summary>
-    /// Applies, in order, the operations of inbound batch <paramref name="seq"/> from <paramref name="remote"/>
-    /// that name this object. A batch at or below the last one applied for that remote is ignored, so a
-    /// replay after a crash is not applied twice. Invalid operations are refused one by one, state unchanged.
+    /// Applies, in order, the operations of inbound batch <paramref name="seq"/> of batch stream
+    /// <paramref name="stream"/> from <paramref name="remote"/> that name this object. A batch at or below
+    /// the last one applied for that remote (streams compare first) is ignored, so a replay after a crash
+    /// is not applied twice. Invalid operations are refused one by one, state unchanged.
     /// </summary>
     [Alias("apply")]
-    Task<ExportApplyResult> ApplyAsync(string remote, long seq, DgcOpKind[] ops, long[] counts);
+    Task<ExportApplyResult> ApplyAsync(string remote, long stream, long seq, DgcOpKind[] ops, long[] counts);
+
+    /// <summary>
+    /// The remote's lease lapsed, it restarted, or reconciliation found its session broken: removes its
+    /// hold whatever the count. Nothing else changes; other remotes' holds stay.
+    /// </summary>
+    [Alias("expire")]
+    Task<ExportApplyResult> ExpireRemoteAsync(string remote);
 
     /// <summary>
     /// The owning kernel deletes the object. Refused with <see cref="DgcError.StillReachable"/> while any
@@ -36,18 +44,20 @@ public interface IExportGrain : IGrainWithStringKey
     Task<ExportSnapshot> GetSnapshotAsync();
 }
 
-/// <summary>What applying a batch to one export did.</summary>
+/// <summary>What applying a batch to one export did; <see cref="RemoteCount"/> is the remote's count afterwards.</summary>
 [GenerateSerializer, Immutable, Alias("ocap-dgc.ExportApplyResult")]
 public sealed record ExportApplyResult(
     [property: Id(0)] bool Dropped,
     [property: Id(1)] bool Retired,
     [property: Id(2)] string[] Errors,
-    [property: Id(3)] bool RemoteForgotten);
+    [property: Id(3)] bool RemoteForgotten,
+    [property: Id(4)] long RemoteCount = 0);
 
-/// <summary>The state of one export: per remote, sent minus released.</summary>
+/// <summary>The state of one export: per remote, sent minus released, and which remotes confirmed it with <c>dgc:addRef</c>.</summary>
 [GenerateSerializer, Immutable, Alias("ocap-dgc.ExportSnapshot")]
 public sealed record ExportSnapshot(
     [property: Id(0)] string Kref,
     [property: Id(1)] IReadOnlyDictionary<string, long> CountsByRemote,
     [property: Id(2)] bool Reachable,
-    [property: Id(3)] bool Recognizable);
+    [property: Id(3)] bool Recognizable,
+    [property: Id(4)] string[] ConfirmedBy);

@@ -31,24 +31,41 @@ public interface IReferenceKernelGrain : IDgcKernel, IGrainWithStringKey
     [Alias("held-imports")]
     Task<string[]> GetHeldImportsAsync(string fromKernel);
 
+    /// <summary>The labels (<c>kernel/kref</c> at their origin) of the imports this kernel holds from <paramref name="fromKernel"/>.</summary>
+    [Alias("held-labels"), AlwaysInterleave]
+    Task<string[]> GetHeldLabelsAsync(string fromKernel);
+
     /// <summary>Drops every hold on these imports from <paramref name="fromKernel"/>; with <paramref name="retire"/>, forgets them too.</summary>
     [Alias("drop")]
     Task DropAsync(string fromKernel, string[] krefs, bool retire);
 
-    /// <summary>Drops (and retires) every import held from <paramref name="fromKernel"/>.</summary>
+    /// <summary>Drops (and retires) every import held from <paramref name="fromKernel"/>; with <paramref name="retire"/>, also retires imports the DGC revoked.</summary>
     [Alias("drop-all")]
     Task<int> DropAllAsync(string fromKernel, bool retire);
 
-    /// <summary>Which of the labels (<c>kernel/kref</c>) this kernel currently holds an import of.</summary>
+    /// <summary>
+    /// Which of the labels (<c>kernel/kref</c>) this kernel currently holds as a live import from
+    /// <paramref name="exporter"/>. Imports of a session older than <paramref name="exporterEpoch"/> (the
+    /// exporter's current session towards this kernel) do not count: the exporter already let them go
+    /// and they are revoked at the next contact.
+    /// </summary>
     [Alias("holds"), AlwaysInterleave]
-    Task<string[]> WhichHeldAsync(string[] labels);
+    Task<string[]> WhichHeldAsync(string[] labels, string exporter, long exporterEpoch);
+
+    /// <summary>Simulates a crash and restart: forgets every object and import, and tells the DGC it is a new incarnation.</summary>
+    [Alias("restart")]
+    Task RestartAsync();
+
 
     /// <summary>This kernel's ground truth.</summary>
     [Alias("ledger"), AlwaysInterleave]
     Task<KernelLedger> GetLedgerAsync();
 }
 
-/// <summary>A reference kernel's ground truth about its exports and imports.</summary>
+/// <summary>
+/// A reference kernel's ground truth about its exports and imports. <see cref="Confused"/> counts
+/// deliveries where a kref named a different object than the label sent with it (S2 broken).
+/// </summary>
 [GenerateSerializer, Immutable, Alias("ocap-dgc.KernelLedger")]
 public sealed record KernelLedger(
     [property: Id(0)] string KernelId,
@@ -61,4 +78,5 @@ public sealed record KernelLedger(
     [property: Id(7)] int ImportsRevoked,
     [property: Id(8)] int ImportsRetiredByExporter,
     [property: Id(9)] int MessagesReceived,
-    [property: Id(10)] string[] ExportedNotRetired);
+    [property: Id(10)] string[] ExportedNotRetired,
+    [property: Id(11)] int Confused = 0);

@@ -37,13 +37,15 @@ public interface IRemoteHandleGrain : IGrainWithStringKey
     /// <summary>
     /// The kernel no longer reaches these imports: queues one <c>dgc:dropRef</c> per import carrying every
     /// receipt so far. Refused (nothing changes) if any kref is not a reachable import from this remote.
+    /// A revoked import may be dropped (nothing goes on the wire).
     /// </summary>
     [Alias("drop-imports")]
     Task DropImportsAsync(string[] krefs);
 
     /// <summary>
     /// The kernel forgets these dropped imports: queues <c>dgc:retire</c>. Refused with
-    /// <see cref="DgcError.RetireBeforeDrop"/> if any is still reachable.
+    /// <see cref="DgcError.RetireBeforeDrop"/> if any is still reachable. Retiring a revoked import
+    /// forgets it locally (nothing goes on the wire); until then, using it fails with <see cref="DgcError.Revoked"/>.
     /// </summary>
     [Alias("retire-imports")]
     Task RetireImportsAsync(string[] krefs);
@@ -64,12 +66,28 @@ public interface IRemoteHandleGrain : IGrainWithStringKey
     [Alias("receive")]
     Task ReceiveFrameAsync(string frameJson);
 
+    /// <summary>
+    /// What the lease reminder runs every check period: sends <c>dgc:ping</c> if one is due (this kernel
+    /// imports from the remote), and if the remote's lease on this kernel's exports lapsed, releases
+    /// all its holds and starts a new session, so the remote's imports are revoked at its next contact.
+    /// </summary>
+    [Alias("check-lease")]
+    Task CheckLeaseAsync();
+
+    /// <summary>
+    /// Called by the manager when this kernel restarted without its memory: forgets every import and
+    /// export of the old incarnation without telling the kernel, starts a new session and stream, and
+    /// greets the remote so it releases the old incarnation's holds at once.
+    /// </summary>
+    [Alias("reset")]
+    Task ResetAsync(long incarnation);
+
     /// <summary>Called by the export side when this kernel deletes objects that the remote may still recognize.</summary>
     [Alias("retire-exports")]
     Task RetireExportsAsync(string[] krefs);
 
-    /// <summary>Per-remote figures.</summary>
-    [Alias("figures")]
+    /// <summary>Per-remote figures. Read-only, so it interleaves with any call in progress.</summary>
+    [Alias("figures"), Orleans.Concurrency.AlwaysInterleave]
     Task<RemoteFigures> GetFiguresAsync();
 }
 
@@ -90,4 +108,15 @@ public sealed record RemoteFigures(
     [property: Id(11)] long DuplicateBatches,
     [property: Id(12)] long RejectedOps,
     [property: Id(13)] long FramesSent,
-    [property: Id(14)] long FramesReceived);
+    [property: Id(14)] long FramesReceived,
+    [property: Id(15)] long Incarnation,
+    [property: Id(16)] long Epoch,
+    [property: Id(17)] long PeerEpoch,
+    [property: Id(18)] int RevokedImports,
+    [property: Id(19)] long LeaseExpiries,
+    [property: Id(20)] long PingsSent,
+    [property: Id(21)] long Reconciliations,
+    [property: Id(22)] long StaleOps,
+    [property: Id(23)] long Stream,
+    [property: Id(24)] long PeerStream,
+    [property: Id(25)] long DuplicateMessages);

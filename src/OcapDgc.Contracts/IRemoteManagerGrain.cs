@@ -26,11 +26,33 @@ public interface IRemoteManagerGrain : IGrainWithStringKey
     [Alias("allocate-krefs")]
     Task<string[]> AllocateKrefsAsync(int count);
 
-    /// <summary>Records that this kernel has a remote handle towards <paramref name="remote"/>. Called by the handles.</summary>
+    /// <summary>
+    /// Records that this kernel has a remote handle towards <paramref name="remote"/> and opens a session
+    /// for it: returns the kernel's incarnation and a fresh epoch. Called by the handles.
+    /// </summary>
     [Alias("register-remote")]
-    Task RegisterRemoteAsync(string remote);
+    Task<SessionStart> RegisterRemoteAsync(string remote);
 
-    /// <summary>Bring out your dead: every remote handle flushes, resends unacknowledged batches and asks its remote to collect.</summary>
+    /// <summary>A fresh epoch from this kernel's counter, which never goes back. Called by the handles.</summary>
+    [Alias("next-epoch")]
+    Task<long> NextEpochAsync();
+
+    /// <summary>A handle that holds nothing any more and cleared its state takes itself off the list. Called by the handles.</summary>
+    [Alias("forget-remote")]
+    Task ForgetRemoteAsync(string remote);
+
+    /// <summary>
+    /// The kernel restarted without its memory (a new incarnation). Every remote handle drops what the
+    /// old incarnation held and exported and starts a new session; each remote treats it like a lapsed
+    /// lease: it releases this kernel's holds and revokes its imports from it. Returns the new incarnation.
+    /// </summary>
+    [Alias("restart"), AlwaysInterleave]
+    Task<long> RestartKernelAsync();
+
+    /// <summary>
+    /// Bring out your dead: every remote handle flushes, resends unacknowledged batches, renews its leases,
+    /// expires the leases of remotes that lapsed, and asks its remote to collect.
+    /// </summary>
     [Alias("boyd"), AlwaysInterleave]
     Task BringOutYourDeadAsync();
 
@@ -45,3 +67,7 @@ public interface IRemoteManagerGrain : IGrainWithStringKey
     [Alias("figures"), AlwaysInterleave]
     Task<RemoteFigures[]> GetRemoteFiguresAsync();
 }
+
+/// <summary>What a remote handle needs to open a session: the kernel's incarnation and a fresh epoch.</summary>
+[GenerateSerializer, Immutable, Alias("ocap-dgc.SessionStart")]
+public sealed record SessionStart([property: Id(0)] long Incarnation, [property: Id(1)] long Epoch);

@@ -16,5 +16,7 @@ public static class DgcMetrics
     internal static readonly Counter<long> BatchesApplied = Meter.CreateCounter<long>("dgc.batches.applied", "{batch}", "Inbound GC batches applied.");
     internal static readonly Counter<long> OpsRejected = Meter.CreateCounter<long>("dgc.ops.rejected", "{op}", "Inbound or kernel operations refused.");
     internal static readonly Counter<long> ExportsDropped = Meter.CreateCounter<long>("dgc.exports.dropped", "{export}", "Exports no remote can reach.");
+    internal static readonly Counter<long> LeasesExpired = Meter.CreateCounter<long>("dgc.leases.expired", "{lease}", "Remote sessions whose lease lapsed; their holds were released.");
+    internal static readonly Counter<long> ImportsRevoked = Meter.CreateCounter<long>("dgc.imports.revoked", "{import}", "Imports revoked because the exporter's session changed.");
     internal static readonly Counter<long> ExportsRetired = Meter.CreateCounter<long>("dgc.exports.retired", "{export}", "Exports no remote can recognize; storage cleared.");
 }

@@ -27,8 +27,10 @@ public sealed partial class ExportGrain(
     }
 
     /// <inheritdoc />
-    public async Task<ExportApplyResult> ApplyAsync(string remote, long seq, DgcOpKind[] ops, long[] counts)
+    public async Task<ExportApplyResult> ApplyAsync(string remote, long stream, long seq, DgcOpKind[] ops, long[] counts)
     {
+        ArgumentNullException.ThrowIfNull(ops);
+        ArgumentNullException.ThrowIfNull(counts);
         if (ops.Length != counts.Length)
         {
             throw new ArgumentException("ops and counts must be of the same length.", nameof(counts));
@@ -42,10 +44,10 @@ public sealed partial class ExportGrain(
             return new ExportApplyResult(false, false, [error], false);
         }
 
-        if (seq <= hold.LastSeq)
+        if (stream < hold.LastStream || (stream == hold.LastStream && seq <= hold.LastSeq))
         {
             // A batch replayed after a crash of the handle: every operation in it is already here.
-            return new ExportApplyResult(false, false, [], false);
+            return new ExportApplyResult(false, false, [], false, hold.Count);
         }
 
         var wasReachable = state.State.Reachable;
@@ -82,11 +84,32 @@ public sealed partial class ExportGrain(
 
         if (!forgotten)
         {
+            hold.LastStream = stream;
             hold.LastSeq = seq;
         }
 
+        var (dropped, retired) = await SaveAsync(wasReachable);
+        return new ExportApplyResult(dropped, retired, [.. errors], forgotten, forgotten ? 0 : hold.Count);
+    }
+
+    /// <inheritdoc />
+    public async Task<ExportApplyResult> ExpireRemoteAsync(string remote)
+    {
+        DgcIds.ValidateKernelId(remote, nameof(remote));
+        var wasReachable = state.State.Reachable;
+        if (!state.State.Holds.Remove(remote))
+        {
+            return new ExportApplyResult(false, false, [], false);
+        }
+
+        var (dropped, retired) = await SaveAsync(wasReachable);
+        return new ExportApplyResult(dropped, retired, [], true);
+    }
+
+    private async Task<(bool Dropped, bool Retired)> SaveAsync(bool wasReachable)
+    {
         var dropped = wasReachable && !state.State.Reachable;
-        var retired = holds.Count == 0;
+        var retired = state.State.Holds.Count == 0;
         if (retired)
         {
             await state.ClearStateAsync();
@@ -97,7 +120,7 @@ public sealed partial class ExportGrain(
             await state.WriteStateAsync();
         }
 
-        return new ExportApplyResult(dropped, retired, [.. errors], forgotten);
+        return (dropped, retired);
     }
 
     /// <inheritdoc />
@@ -134,7 +157,8 @@ public sealed partial class ExportGrain(
             Kref,
             holds.ToDictionary(h => h.Key, h => h.Value.Count, StringComparer.Ordinal),
             state.State.Reachable,
-            holds.Count > 0));
+            holds.Count > 0,
+            [.. holds.Where(h => h.Value.Confirmed).Select(h => h.Key)]));
     }
 
     [LoggerMessage(EventId = 2001, Level = LogLevel.Warning, Message = "Refused an operation of batch {Seq} from {Remote}: {Error}")]

@@ -24,7 +24,11 @@ public sealed class RemoteHold
     [Id(1)]
     public bool Confirmed { get; set; }
 
-    /// <summary>The last inbound batch from the remote applied here, so a replay is not applied twice.</summary>
+    /// <summary>The last inbound batch from the remote applied here (within <see cref="LastStream"/>), so a replay is not applied twice.</summary>
     [Id(2)]
     public long LastSeq { get; set; }
+
+    /// <summary>The remote's batch stream that <see cref="LastSeq"/> belongs to.</summary>
+    [Id(3)]
+    public long LastStream { get; set; }
 }

@@ -2,7 +2,10 @@ using OcapDgc.Wire;
 
 namespace OcapDgc;
 
-/// <summary>Durable state of one (local kernel, remote kernel) pair.</summary>
+/// <summary>
+/// Durable state of one (local kernel, remote kernel) pair. It exists only while the pair holds
+/// something or has GC operations in flight; a fully released handle clears it (no row left behind).
+/// </summary>
 [GenerateSerializer, Alias("ocap-dgc.RemoteHandleState")]
 public sealed class RemoteHandleState
 {
@@ -10,11 +13,11 @@ public sealed class RemoteHandleState
     [Id(0)]
     public long NextExportId { get; set; } = 1;
 
-    /// <summary>Export side of the c-list: wire id (ro+N as the remote reads it) to local kref.</summary>
+    /// <summary>Export side of the c-list, in the current <see cref="Epoch"/>: wire id (ro+N as the remote reads it) to the export.</summary>
     [Id(1)]
-    public Dictionary<long, string> Exports { get; set; } = [];
+    public Dictionary<long, ExportEntry> Exports { get; set; } = [];
 
-    /// <summary>Import table: the remote's wire id to the import.</summary>
+    /// <summary>Import table, in the remote's session <see cref="PeerEpoch"/>: the remote's wire id to the import.</summary>
     [Id(2)]
     public Dictionary<long, ImportEntry> Imports { get; set; } = [];
 
@@ -22,21 +25,77 @@ public sealed class RemoteHandleState
     [Id(3)]
     public List<DgcOp> Queue { get; set; } = [];
 
-    /// <summary>Sequence number of the next outbound batch.</summary>
+    /// <summary>Sequence number of the next outbound batch in <see cref="Stream"/>.</summary>
     [Id(4)]
     public long NextSeq { get; set; } = 1;
 
-    /// <summary>Outbound batches not yet acknowledged, kept to be sent again.</summary>
+    /// <summary>Outbound batches not yet acknowledged, kept (encoded, with their session) to be sent again.</summary>
     [Id(5)]
     public List<SentBatch> Unacked { get; set; } = [];
 
-    /// <summary>Highest inbound batch applied; batches at or below it are duplicates.</summary>
+    /// <summary>Highest inbound batch of <see cref="PeerStream"/> applied; batches at or below it are duplicates.</summary>
     [Id(6)]
     public long HighestApplied { get; set; }
 
-    /// <summary>Whether the kernel's manager knows this remote.</summary>
+    /// <summary>The local kernel's incarnation this session belongs to; 0 until the handle first needs a session.</summary>
     [Id(7)]
-    public bool Registered { get; set; }
+    public long Incarnation { get; set; }
+
+    /// <summary>This kernel's export session towards the remote; a new one starts when the remote's lease lapses.</summary>
+    [Id(8)]
+    public long Epoch { get; set; }
+
+    /// <summary>This handle's outbound batch stream; a new one starts only when the state is created afresh.</summary>
+    [Id(9)]
+    public long Stream { get; set; }
+
+    /// <summary>The remote kernel's incarnation, as last seen; a greater one means it restarted.</summary>
+    [Id(10)]
+    public long PeerIncarnation { get; set; }
+
+    /// <summary>The remote's export session that <see cref="Imports"/> belong to.</summary>
+    [Id(11)]
+    public long PeerEpoch { get; set; }
+
+    /// <summary>The remote's batch stream that <see cref="HighestApplied"/> counts in.</summary>
+    [Id(12)]
+    public long PeerStream { get; set; }
+
+    /// <summary>Highest wire id imported in <see cref="PeerEpoch"/>: an absent id at or below it was already retired here.</summary>
+    [Id(13)]
+    public long HighestImportId { get; set; }
+
+    /// <summary>Krefs of imports revoked when the remote's session changed; using one fails until the kernel retires it.</summary>
+    [Id(14)]
+    public HashSet<string> Revoked { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>The remote's application message stream that <see cref="MessageFloor"/> and <see cref="MessagesSeen"/> count in.</summary>
+    [Id(15)]
+    public long PeerMessageStream { get; set; }
+
+    /// <summary>Every application message numbered at or below this was delivered (or given up as lost).</summary>
+    [Id(16)]
+    public long MessageFloor { get; set; }
+
+    /// <summary>Application messages above <see cref="MessageFloor"/> already delivered, so a duplicate is not delivered twice.</summary>
+    [Id(17)]
+    public HashSet<long> MessagesSeen { get; set; } = [];
+
+    /// <summary>Whether anything is held or in flight; a handle with none of it clears its state.</summary>
+    public bool IsEmpty => Exports.Count == 0 && Imports.Count == 0 && Revoked.Count == 0 && Queue.Count == 0 && Unacked.Count == 0;
+}
+
+/// <summary>One export to the remote.</summary>
+[GenerateSerializer, Alias("ocap-dgc.ExportEntry")]
+public sealed class ExportEntry
+{
+    /// <summary>The local kref.</summary>
+    [Id(0)]
+    public string Kref { get; set; } = "";
+
+    /// <summary>Whether the remote can reach it (its count at the export grain is above zero), as far as this handle knows.</summary>
+    [Id(1)]
+    public bool Reachable { get; set; }
 }
 
 /// <summary>One import from the remote.</summary>

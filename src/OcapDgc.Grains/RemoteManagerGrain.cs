@@ -50,13 +50,39 @@ public sealed class RemoteManagerGrain(
     }
 
     /// <inheritdoc />
-    public async Task RegisterRemoteAsync(string remote)
+    public async Task<SessionStart> RegisterRemoteAsync(string remote)
     {
         DgcIds.ValidateKernelId(remote, nameof(remote));
-        if (state.State.Remotes.Add(remote))
+        state.State.Remotes.Add(remote);
+        var epoch = state.State.NextEpoch++;
+        await state.WriteStateAsync();
+        return new SessionStart(state.State.Incarnation, epoch);
+    }
+
+    /// <inheritdoc />
+    public async Task<long> NextEpochAsync()
+    {
+        var epoch = state.State.NextEpoch++;
+        await state.WriteStateAsync();
+        return epoch;
+    }
+
+    /// <inheritdoc />
+    public async Task ForgetRemoteAsync(string remote)
+    {
+        if (state.State.Remotes.Remove(remote))
         {
             await state.WriteStateAsync();
         }
+    }
+
+    /// <inheritdoc />
+    public async Task<long> RestartKernelAsync()
+    {
+        var incarnation = ++state.State.Incarnation;
+        await state.WriteStateAsync();
+        await Task.WhenAll(Handles().Select(h => h.ResetAsync(incarnation)));
+        return incarnation;
     }
 
     /// <inheritdoc />

@@ -15,4 +15,12 @@ public sealed class RemoteManagerState
     /// <summary>The next kref number; krefs are never reused.</summary>
     [Id(2)]
     public long NextKref { get; set; } = 1;
+
+    /// <summary>The kernel's incarnation; grows each time it restarts without its memory.</summary>
+    [Id(3)]
+    public long Incarnation { get; set; } = 1;
+
+    /// <summary>The next session epoch or batch stream id; never goes back, so newer is always greater.</summary>
+    [Id(4)]
+    public long NextEpoch { get; set; } = 1;
 }

@@ -8,8 +8,11 @@ namespace OcapDgc.Host;
 /// <summary>What the demo measured, from the kernels' own ground truth.</summary>
 public sealed record DemoResult(long Exported, long Reclaimed, long Live, long Leaked, long Premature, int ExportStorageEntries, int ExportActivations)
 {
+    /// <summary>Imports the DGC revoked (their exporter lost the lease, reconciled, or restarted).</summary>
+    public long Revoked { get; init; }
+
     /// <summary>The summary line, in the form the README documents.</summary>
-    public string SummaryLine => $"demo: exported={Exported} reclaimed={Reclaimed} live={Live} leaked={Leaked} premature={Premature}";
+    public string SummaryLine => $"demo: exported={Exported} reclaimed={Reclaimed} live={Live} leaked={Leaked} premature={Premature} revoked={Revoked}";
 
     /// <summary>True when everything exported was reclaimed, nothing leaked and nothing was released early.</summary>
     public bool Clean => Reclaimed == Exported && Leaked == 0 && Premature == 0 && Live == 0;
@@ -72,13 +75,14 @@ public sealed class DemoRunner(IGrainFactory grains, InClusterTransport transpor
         var exported = a.ExportedDistinct + b.ExportedDistinct;
         var reclaimed = a.ExportsRetired + b.ExportsRetired;
         var held = a.ImportsHeld + b.ImportsHeld;
-        var figures = (await grains.GetGrain<IRemoteManagerGrain>(Alice).GetRemoteFiguresAsync())
-            .Concat(await grains.GetGrain<IRemoteManagerGrain>(Bob).GetRemoteFiguresAsync()).ToArray();
+        // Read the handles themselves: a fully released handle has left its manager's list.
+        var figures = await Task.WhenAll(
+            grains.GetGrain<IRemoteHandleGrain>(DgcIds.HandleKey(Alice, Bob)).GetFiguresAsync(),
+            grains.GetGrain<IRemoteHandleGrain>(DgcIds.HandleKey(Bob, Alice)).GetFiguresAsync());
         var batches = figures.Sum(f => f.BatchesSent);
-        var frames = figures.Sum(f => f.FramesSent);
         var activations = await CountExportActivationsAsync();
-        output.WriteLine($"Wire: {frames:N0} frames in all, {batches:N0} GC batches; rejected operations: {figures.Sum(f => f.RejectedOps)}.");
-        output.WriteLine($"Left behind: {storage.CountOf("export")} export storage entries, {activations} ExportGrain activations, {figures.Sum(f => f.Exports + f.Imports)} c-list entries.");
+        output.WriteLine($"Wire: {transport.FramesSent:N0} frames in all, {batches:N0} GC batches, {figures.Sum(f => f.PingsSent):N0} pings; rejected operations: {figures.Sum(f => f.RejectedOps)}.");
+        output.WriteLine($"Left behind: {storage.CountOf("export")} export and {storage.CountOf("remote")} remote-handle storage entries, {activations} ExportGrain activations, {figures.Sum(f => f.Exports + f.Imports)} c-list entries.");
         output.WriteLine($"Total time {clock.Elapsed.TotalSeconds:F1} s.");
         return new DemoResult(exported, reclaimed, held, exported - reclaimed - held, a.Premature + b.Premature, storage.CountOf("export"), activations);
     }

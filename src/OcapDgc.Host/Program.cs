@@ -6,10 +6,14 @@ using OcapDgc.Transport;
 using Orleans.Dashboard;
 
 var keepRunning = args.Contains("--keep-running");
-var builder = WebApplication.CreateBuilder(args.Where(a => a != "--keep-running").ToArray());
+var chaos = args.Contains("--chaos");
+var hostArgs = args.Where(a => a is not ("--keep-running" or "--chaos")).ToArray();
+var refsGiven = hostArgs.Contains("--refs");
+var builder = WebApplication.CreateBuilder(hostArgs);
 builder.Configuration.AddJsonFile(Path.Combine(AppContext.BaseDirectory, "silo-config", "appsettings.json"), optional: false);
-builder.Configuration.AddCommandLine(args.Where(a => a != "--keep-running").ToArray(), new Dictionary<string, string> { ["--refs"] = "Demo:Refs" });
+builder.Configuration.AddCommandLine(hostArgs, new Dictionary<string, string> { ["--refs"] = "Demo:Refs" });
 builder.Services.AddOptions<DemoOptions>().BindConfiguration("Demo");
+var chaosOptions = builder.Configuration.GetSection("Demo:Chaos").Get<ChaosOptions>() ?? new ChaosOptions();
 
 builder.UseOrleans(silo =>
 {
@@ -21,7 +25,23 @@ builder.UseOrleans(silo =>
         clusterId: orleans["ClusterId"] ?? "ocap-dgc-dev");
     silo.UseDgcInMemoryStorage();
     silo.UseInMemoryReminderService();
-    silo.AddDistributedGc();
+    if (chaos)
+    {
+        // Seconds-long leases, so the run can show a partition longer than the lease.
+        silo.AddDistributedGc(lease: l =>
+        {
+            l.Lease = chaosOptions.Lease;
+            l.PingInterval = chaosOptions.PingInterval;
+            l.CheckPeriod = chaosOptions.CheckPeriod;
+        });
+        silo.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = chaosOptions.CheckPeriod);
+        silo.UseDgcFaultInjection();
+    }
+    else
+    {
+        silo.AddDistributedGc();
+    }
+
     silo.AddDashboard();
 });
 
@@ -30,7 +50,7 @@ app.MapOrleansDashboard(routePrefix: "/dashboard");
 app.MapGet("/", () => Results.Redirect("/dashboard"));
 
 var demo = app.Services.GetRequiredService<IOptions<DemoOptions>>().Value;
-var problems = demo.Validate().ToList();
+var problems = demo.Validate().Concat(chaos ? chaosOptions.Validate() : []).ToList();
 if (problems.Count > 0)
 {
     Console.Error.WriteLine(string.Join(Environment.NewLine, problems));
@@ -43,9 +63,17 @@ var runner = new DemoRunner(
     app.Services.GetRequiredService<InClusterTransport>(),
     app.Services.GetRequiredService<DgcStorageTracker>(),
     Console.Out);
-var result = await runner.RunAsync(demo.Refs, demo.MessageSize);
+var result = chaos
+    ? await new ChaosRunner(
+        app.Services.GetRequiredService<IGrainFactory>(),
+        app.Services.GetRequiredService<InClusterTransport>(),
+        app.Services.GetRequiredService<FaultInjectingTransport>(),
+        app.Services.GetRequiredService<DgcStorageTracker>(),
+        app.Services.GetRequiredService<IOptions<LeaseOptions>>().Value,
+        Console.Out).RunAsync(refsGiven ? demo.Refs : chaosOptions.Refs, chaosOptions)
+    : await runner.RunAsync(demo.Refs, demo.MessageSize);
 Console.WriteLine(result.Clean
-    ? "Every exported reference was reclaimed once both kernels dropped it; none was released while still held."
+    ? "Every exported reference was reclaimed once nobody could use it; none was released while its holder could still use it."
     : "PROBLEM: some references leaked or were released while still held (see the figures above).");
 Console.WriteLine(result.SummaryLine);
 

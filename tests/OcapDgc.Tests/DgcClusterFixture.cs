@@ -1,19 +1,34 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
 using OcapDgc.Hosting;
 using OcapDgc.Storage;
 using OcapDgc.Transport;
+using OcapDgc.Wire;
 using Orleans.TestingHost;
 
 namespace OcapDgc.Tests;
 
 /// <summary>
-/// One in-process silo with the DGC on in-memory storage and the fault-injecting transport. Flushes
-/// and retransmissions are driven by the tests (BOYD, FlushAsync), never by a timer, so every run
-/// takes the same path.
+/// One in-process silo with the DGC on in-memory storage, the fault-injecting transport and a fake DGC
+/// clock. Flushes, retransmissions, pings and lease checks are driven by the tests (BOYD, FlushAsync,
+/// CheckLeaseAsync, advancing <see cref="Clock"/>), never by a timer or reminder, so every run takes the
+/// same path.
 /// </summary>
 public sealed class DgcClusterFixture : IAsyncLifetime
 {
+    /// <summary>The lease the fixture configures; tests advance <see cref="Clock"/> past it.</summary>
+    public static readonly TimeSpan Lease = TimeSpan.FromHours(2);
+
+    /// <summary>The lease check period (the reminder's period, far longer than any test runs).</summary>
+    public static readonly TimeSpan CheckPeriod = TimeSpan.FromHours(1);
+
+    /// <summary>The ping interval.</summary>
+    public static readonly TimeSpan PingInterval = TimeSpan.FromMinutes(30);
+
     private InProcessTestCluster _cluster = null!;
+
+    /// <summary>The DGC's clock. Tests share it: advancing it affects every kernel, so each test uses its own kernels.</summary>
+    public FakeTimeProvider Clock { get; } = new(new DateTimeOffset(2026, 11, 26, 12, 0, 0, TimeSpan.Zero));
 
     public IGrainFactory Grains => _cluster.Client;
 
@@ -30,11 +45,19 @@ public sealed class DgcClusterFixture : IAsyncLifetime
         {
             silo.UseDgcInMemoryStorage();
             silo.UseInMemoryReminderService();
-            silo.AddDistributedGc(o =>
-            {
-                o.FlushInterval = TimeSpan.FromHours(1);
-                o.RetransmitAfter = TimeSpan.FromHours(1);
-            });
+            silo.AddDistributedGc(
+                o =>
+                {
+                    o.FlushInterval = TimeSpan.FromHours(1);
+                    o.RetransmitAfter = TimeSpan.FromDays(1);
+                },
+                l =>
+                {
+                    l.Lease = Lease;
+                    l.PingInterval = PingInterval;
+                    l.CheckPeriod = CheckPeriod;
+                });
+            silo.UseDgcClock(Clock);
             silo.UseDgcFaultInjection();
         });
         _cluster = builder.Build();
@@ -81,6 +104,26 @@ public sealed class DgcClusterFixture : IAsyncLifetime
     public Task SettleAsync(params Kernel[] kernels) =>
         DgcQuiescence.SettleAsync(Grains, Transport, [.. kernels.Select(k => k.Id)]);
 
+    /// <summary>
+    /// L3: the kernels hold nothing, every export they made is retired with its row gone, and no pair
+    /// among them (or with anyone) keeps a handle row or a place in its manager's list.
+    /// </summary>
+    public async Task AssertNothingLeftAsync(params Kernel[] kernels)
+    {
+        foreach (var k in kernels)
+        {
+            var ledger = await k.LedgerAsync();
+            Assert.Equal(0, ledger.Premature);
+            Assert.Equal(0, ledger.ImportsHeld);
+            Assert.Empty(ledger.ExportedNotRetired);
+            Assert.Empty(await k.Manager.GetRemoteFiguresAsync());
+            foreach (var other in kernels.Where(o => o != k))
+            {
+                Assert.False(Storage.Has("remote", k.HandleTo(other).GetGrainId()), $"{k}->{other} left a handle row");
+            }
+        }
+    }
+
     /// <summary>Waits until deliveries in flight are done (held frames stay held).</summary>
     public Task IdleAsync() => Transport.WhenIdleAsync(TimeSpan.FromSeconds(30));
 }
@@ -99,6 +142,23 @@ public sealed record Kernel(DgcClusterFixture Fx, string Id)
     public Task<KernelLedger> LedgerAsync() => Grain.GetLedgerAsync();
 
     public async Task<string> CreateAsync() => (await Grain.CreateObjectsAsync(1))[0];
+
+    /// <summary>Delivers <paramref name="frame"/> to this kernel as if <paramref name="from"/> had sent it, in from's current session.</summary>
+    public async Task ReceiveForgedAsync(Kernel from, WireFrame frame)
+    {
+        var sender = await from.HandleTo(this).GetFiguresAsync();
+        var session = new SessionHeader(Math.Max(1, sender.Incarnation), Math.Max(1, sender.Epoch), sender.PeerEpoch);
+        await HandleTo(from).ReceiveFrameAsync(WireCodec.Encode(frame with { Session = session }));
+    }
+
+    /// <summary>A batch that continues from's stream towards this kernel with the next sequence number.</summary>
+    public async Task<BatchFrame> NextBatchFromAsync(Kernel from, params DgcOp[] ops)
+    {
+        var mine = await HandleTo(from).GetFiguresAsync();
+        var stream = Math.Max(1, (await from.HandleTo(this).GetFiguresAsync()).Stream);
+        var applied = mine.PeerStream == stream ? mine.HighestAppliedInbound : 0;
+        return new BatchFrame(stream, applied + 1, applied, ops);
+    }
 
     public override string ToString() => Id;
 }

@@ -18,47 +18,85 @@ public static class WireCodec
     public const string AddRefMethod = "dgc:addRef";
     public const string DropRefMethod = "dgc:dropRef";
     public const string RetireMethod = "dgc:retire";
+    public const string PingMethod = "dgc:ping";
+    public const string PongMethod = "dgc:pong";
+    public const string ImportsMethod = "dgc:imports";
 
     /// <summary>Encodes a frame as UTF-16 JSON text.</summary>
     public static string Encode(WireFrame frame)
     {
+        ArgumentNullException.ThrowIfNull(frame);
         var buffer = new ArrayBufferWriter<byte>();
         using (var w = new Utf8JsonWriter(buffer))
         {
             w.WriteStartObject();
+            w.WriteString("method", frame switch
+            {
+                BatchFrame => BatchMethod,
+                AckFrame => AckMethod,
+                BringOutYourDeadFrame => BoydMethod,
+                PingFrame => PingMethod,
+                PongFrame => PongMethod,
+                ImportListFrame => ImportsMethod,
+                AppFrame app => app.Method,
+                _ => throw new ArgumentException($"Unknown frame type {frame.GetType().Name}.", nameof(frame)),
+            });
+            w.WriteStartObject("session");
+            w.WriteNumber("inc", frame.Session.Incarnation);
+            w.WriteNumber("epoch", frame.Session.Epoch);
+            w.WriteNumber("peer", frame.Session.Peer);
+            w.WriteEndObject();
+            w.WriteStartObject("params");
             switch (frame)
             {
                 case BatchFrame batch:
-                    w.WriteString("method", BatchMethod);
-                    w.WriteStartObject("params");
+                    w.WriteNumber("stream", batch.Stream);
                     w.WriteNumber("seq", batch.Seq);
+                    w.WriteNumber("acked", batch.Acked);
                     w.WriteStartArray("messages");
                     WriteOps(w, batch.Ops);
                     w.WriteEndArray();
-                    w.WriteEndObject();
                     break;
                 case AckFrame ack:
-                    w.WriteString("method", AckMethod);
-                    w.WriteStartObject("params");
+                    w.WriteNumber("stream", ack.Stream);
                     w.WriteNumber("seq", ack.Seq);
-                    w.WriteEndObject();
                     break;
-                case BringOutYourDeadFrame:
-                    w.WriteString("method", BoydMethod);
-                    w.WriteStartObject("params");
-                    w.WriteEndObject();
+                case PingFrame ping:
+                    w.WriteNumber("stream", ping.Stream);
+                    w.WriteNumber("asOf", ping.AsOf);
+                    w.WriteNumber("imports", ping.Imports);
+                    w.WriteString("digest", ping.Digest);
+                    break;
+                case PongFrame pong:
+                    w.WriteString("status", pong.Status switch
+                    {
+                        PongStatus.Match => "match",
+                        PongStatus.Behind => "behind",
+                        PongStatus.Mismatch => "mismatch",
+                        _ => "session",
+                    });
+                    break;
+                case ImportListFrame list:
+                    w.WriteNumber("stream", list.Stream);
+                    w.WriteNumber("asOf", list.AsOf);
+                    WriteRefs(w, [.. list.Entries.Select(e => e.Ref)]);
+                    w.WriteStartArray("reachable");
+                    foreach (var e in list.Entries)
+                    {
+                        w.WriteBooleanValue(e.Reachable);
+                    }
+
+                    w.WriteEndArray();
                     break;
                 case AppFrame app:
-                    w.WriteString("method", app.Method);
-                    w.WriteStartObject("params");
+                    w.WriteNumber("stream", app.Stream);
+                    w.WriteNumber("seq", app.Seq);
                     w.WriteString("body", app.Body);
                     WriteRefs(w, app.Refs);
-                    w.WriteEndObject();
                     break;
-                default:
-                    throw new ArgumentException($"Unknown frame type {frame.GetType().Name}.", nameof(frame));
             }
 
+            w.WriteEndObject();
             w.WriteEndObject();
         }
 
@@ -85,11 +123,20 @@ public static class WireCodec
             var p = root.TryGetProperty("params", out var pp) && pp.ValueKind == JsonValueKind.Object
                 ? pp
                 : throw new FormatException($"Frame '{method}' has no params object.");
+            var session = ReadSession(root, method);
+            WireFrame frame;
             switch (method)
             {
                 case BatchMethod:
                 {
+                    var stream = GetPositiveLong(p, "stream");
                     var seq = GetPositiveLong(p, "seq");
+                    var acked = GetLong(p, "acked");
+                    if (acked >= seq)
+                    {
+                        throw new FormatException($"dgc:batch acked ({acked}) must be below seq ({seq}).");
+                    }
+
                     var ops = new List<DgcOp>();
                     if (!p.TryGetProperty("messages", out var messages) || messages.ValueKind != JsonValueKind.Array)
                     {
@@ -101,13 +148,61 @@ public static class WireCodec
                         ReadOp(m, ops);
                     }
 
-                    return new BatchFrame(seq, ops);
+                    frame = new BatchFrame(stream, seq, acked, ops);
+                    break;
                 }
 
                 case AckMethod:
-                    return new AckFrame(GetLong(p, "seq"));
+                    frame = new AckFrame(GetPositiveLong(p, "stream"), GetLong(p, "seq"));
+                    break;
                 case BoydMethod:
-                    return new BringOutYourDeadFrame();
+                    frame = new BringOutYourDeadFrame();
+                    break;
+                case PingMethod:
+                {
+                    var imports = GetLong(p, "imports");
+                    frame = new PingFrame(
+                        GetPositiveLong(p, "stream"),
+                        GetLong(p, "asOf"),
+                        imports <= int.MaxValue ? (int)imports : throw new FormatException("dgc:ping imports is too large."),
+                        GetString(p, "digest"));
+                    break;
+                }
+
+                case PongMethod:
+                    frame = new PongFrame(GetString(p, "status") switch
+                    {
+                        "match" => PongStatus.Match,
+                        "behind" => PongStatus.Behind,
+                        "mismatch" => PongStatus.Mismatch,
+                        "session" => PongStatus.NewSession,
+                        var other => throw new FormatException($"dgc:pong status '{other}' is not match, behind, mismatch or session."),
+                    });
+                    break;
+                case ImportsMethod:
+                {
+                    var refs = ReadRefs(p, method);
+                    if (!p.TryGetProperty("reachable", out var reach) || reach.ValueKind != JsonValueKind.Array || reach.GetArrayLength() != refs.Count)
+                    {
+                        throw new FormatException("dgc:imports needs a reachable array as long as its refs array.");
+                    }
+
+                    var entries = new List<ImportListEntry>(refs.Count);
+                    var k = 0;
+                    foreach (var r in reach.EnumerateArray())
+                    {
+                        if (r.ValueKind is not (JsonValueKind.True or JsonValueKind.False))
+                        {
+                            throw new FormatException($"dgc:imports reachable flag for {refs[k]} must be true or false.");
+                        }
+
+                        entries.Add(new ImportListEntry(refs[k++], r.GetBoolean()));
+                    }
+
+                    frame = new ImportListFrame(GetPositiveLong(p, "stream"), GetLong(p, "asOf"), entries);
+                    break;
+                }
+
                 case AddRefMethod or DropRefMethod or RetireMethod:
                     throw new FormatException($"'{method}' must travel inside a sequenced dgc:batch.");
                 default:
@@ -117,9 +212,23 @@ public static class WireCodec
                     }
 
                     var body = p.TryGetProperty("body", out var b) && b.ValueKind == JsonValueKind.String ? b.GetString()! : string.Empty;
-                    return new AppFrame(method, body, ReadRefs(p, method));
+                    frame = new AppFrame(GetPositiveLong(p, "stream"), GetPositiveLong(p, "seq"), method, body, ReadRefs(p, method));
+                    break;
             }
+
+            return frame with { Session = session };
         }
+    }
+
+    private static SessionHeader ReadSession(JsonElement root, string method)
+    {
+        if (!root.TryGetProperty("session", out var s) || s.ValueKind != JsonValueKind.Object)
+        {
+            throw new FormatException($"Frame '{method}' has no session object.");
+        }
+
+        var header = new SessionHeader(GetPositiveLong(s, "inc"), GetPositiveLong(s, "epoch"), GetLong(s, "peer"));
+        return header;
     }
 
     private static void WriteOps(Utf8JsonWriter w, IReadOnlyList<DgcOp> ops)

@@ -20,22 +20,20 @@ public static class DgcSiloBuilderExtensions
 
     /// <summary>
     /// Adds the DGC services: the in-cluster transport, batching options (bound from
-    /// <c>Dgc:Batching</c> and validated at start-up), the storage tracker and the <c>dgc-store</c>
-    /// storage, which wraps the provider the host registers as <see cref="DgcStorage.Backend"/>.
+    /// <c>Dgc:Batching</c>) and lease options (bound from <c>Dgc:Lease</c>), both validated at start-up,
+    /// the DGC clock (<see cref="DgcClock"/>, the system clock unless <see cref="UseDgcClock"/> set one),
+    /// the storage tracker and the <c>dgc-store</c> storage, which wraps the provider the host registers
+    /// as <see cref="DgcStorage.Backend"/>, with Orleans' binary storage serializer for that backend. It
+    /// also bounds Orleans' grain directory cache (<see cref="DirectoryCacheSize"/>). The host must also
+    /// register a reminder service: each remote handle keeps a lease reminder while it holds anything.
     /// </summary>
-    public static ISiloBuilder AddDistributedGc(this ISiloBuilder builder, Action<BatchingOptions>? configure = null)
+    public static ISiloBuilder AddDistributedGc(this ISiloBuilder builder, Action<BatchingOptions>? configure = null, Action<LeaseOptions>? lease = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
         var services = builder.Services;
-        var options = services.AddOptions<BatchingOptions>().BindConfiguration(BatchingOptions.Section);
-        if (configure is not null)
-        {
-            options.Configure(configure);
-        }
-
-        options.ValidateOnStart();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<BatchingOptions>, BatchingOptionsValidator>());
-        services.TryAddSingleton(TimeProvider.System);
+        AddValidatedOptions(services, BatchingOptions.Section, configure, o => o.Validate());
+        AddValidatedOptions(services, LeaseOptions.Section, lease, o => o.Validate());
+        services.TryAddKeyedSingleton(DgcClock.Key, TimeProvider.System);
         services.TryAddSingleton<InClusterTransport>();
         services.TryAddSingleton<IDgcTransport>(sp => sp.GetRequiredService<InClusterTransport>());
         services.TryAddSingleton<DgcStorageTracker>();
@@ -62,6 +60,14 @@ public static class DgcSiloBuilderExtensions
         return builder;
     }
 
+    /// <summary>Makes the DGC read time from <paramref name="clock"/> (a fake one in tests); Orleans keeps its own clock.</summary>
+    public static ISiloBuilder UseDgcClock(this ISiloBuilder builder, TimeProvider clock)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.AddKeyedSingleton(DgcClock.Key, clock);
+        return builder;
+    }
+
     /// <summary>
     /// Keeps DGC state in memory: the embedded default, lost when the silo stops. It is a
     /// <see cref="DgcMemoryGrainStorage"/>: like Orleans' memory storage, but a cleared state leaves no
@@ -85,11 +91,25 @@ public static class DgcSiloBuilderExtensions
         return builder;
     }
 
-    private sealed class BatchingOptionsValidator : IValidateOptions<BatchingOptions>
+    private static void AddValidatedOptions<T>(IServiceCollection services, string section, Action<T>? configure, Func<T, IEnumerable<string>> validate)
+        where T : class
     {
-        public ValidateOptionsResult Validate(string? name, BatchingOptions options)
+        var options = services.AddOptions<T>().BindConfiguration(section);
+        if (configure is not null)
         {
-            var errors = options.Validate().ToList();
+            options.Configure(configure);
+        }
+
+        options.ValidateOnStart();
+        services.AddSingleton<IValidateOptions<T>>(new ListingValidator<T>(validate));
+    }
+
+    private sealed class ListingValidator<T>(Func<T, IEnumerable<string>> validate) : IValidateOptions<T>
+        where T : class
+    {
+        public ValidateOptionsResult Validate(string? name, T options)
+        {
+            var errors = validate(options).ToList();
             return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
         }
     }

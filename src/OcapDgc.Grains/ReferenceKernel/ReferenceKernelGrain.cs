@@ -15,11 +15,14 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
     private readonly Dictionary<string, int> _heldLabels = new(StringComparer.Ordinal);
     private readonly HashSet<string> _exported = new(StringComparer.Ordinal);
     private readonly HashSet<string> _retired = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, List<string>> _revokedToRetire = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, HashSet<string>> _droppedNotRetired = new(StringComparer.Ordinal);
     private int _droppedEvents;
     private int _premature;
     private int _revoked;
     private int _importsRetired;
     private int _messages;
+    private int _confused;
 
     private string Me => this.GetPrimaryKeyString();
 
@@ -76,6 +79,20 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
     }
 
     /// <inheritdoc />
+    public async Task RestartAsync()
+    {
+        // A crash loses the kernel's memory: its objects and what it held are gone.
+        _own.Clear();
+        _importsByRemote.Clear();
+        _heldLabels.Clear();
+        _exported.Clear();
+        _retired.Clear();
+        _revokedToRetire.Clear();
+        _droppedNotRetired.Clear();
+        await Manager.RestartKernelAsync();
+    }
+
+    /// <inheritdoc />
     public Task<string[]> GetHeldImportsAsync(string fromKernel) =>
         Task.FromResult(_importsByRemote.TryGetValue(fromKernel, out var m) ? m.Keys.ToArray() : []);
 
@@ -98,7 +115,13 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
         await handle.DropImportsAsync(krefs);
         if (retire)
         {
+            Recognized(fromKernel).ExceptWith(krefs);
             await handle.RetireImportsAsync(krefs);
+        }
+        else
+        {
+            // Still recognized (a weak-map key, say) until a later drop-all with retire forgets it.
+            Recognized(fromKernel).UnionWith(krefs);
         }
     }
 
@@ -111,12 +134,36 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
             await DropAsync(fromKernel, chunk, retire);
         }
 
+        if (retire && _droppedNotRetired.Remove(fromKernel, out var recognized) && recognized.Count > 0)
+        {
+            await Handle(fromKernel).RetireImportsAsync([.. recognized]);
+        }
+
+        if (retire && _revokedToRetire.Remove(fromKernel, out var revoked))
+        {
+            await Handle(fromKernel).RetireImportsAsync([.. revoked]);
+        }
+
         return all.Length;
     }
 
     /// <inheritdoc />
-    public Task<string[]> WhichHeldAsync(string[] labels) =>
-        Task.FromResult(labels.Where(_heldLabels.ContainsKey).ToArray());
+    public async Task<string[]> WhichHeldAsync(string[] labels, string exporter, long exporterEpoch)
+    {
+        if (!_importsByRemote.TryGetValue(exporter, out var imports) || imports.Count == 0)
+        {
+            return [];
+        }
+
+        if ((await Handle(exporter).GetFiguresAsync()).PeerEpoch < exporterEpoch)
+        {
+            // The exporter ended the session these imports belong to; they are revoked at the next contact.
+            return [];
+        }
+
+        var held = imports.Values.ToHashSet(StringComparer.Ordinal);
+        return [.. labels.Where(held.Contains)];
+    }
 
     /// <inheritdoc />
     public Task<KernelLedger> GetLedgerAsync() => Task.FromResult(new KernelLedger(
@@ -130,7 +177,12 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
         _revoked,
         _importsRetired,
         _messages,
-        [.. _exported.Where(k => !_retired.Contains(k)).Take(50)]));
+        [.. _exported.Where(k => !_retired.Contains(k)).Take(50)],
+        _confused));
+
+    /// <inheritdoc />
+    public Task<string[]> GetHeldLabelsAsync(string fromKernel) =>
+        Task.FromResult(_importsByRemote.TryGetValue(fromKernel, out var m) ? m.Values.ToArray() : []);
 
     /// <inheritdoc />
     public Task DeliverAsync(string fromKernel, string method, string body, string[] krefs)
@@ -146,11 +198,27 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
         {
             if (_own.ContainsKey(krefs[i]))
             {
-                continue; // one of ours, sent back
+                // One of ours, sent back: the kref must name the very object the label says.
+                if (labels[i] != $"{Me}/{krefs[i]}")
+                {
+                    _confused++;
+                }
+
+                continue;
             }
 
-            if (imports.TryAdd(krefs[i], labels[i]))
+            if (imports.TryGetValue(krefs[i], out var known))
             {
+                if (known != labels[i])
+                {
+                    _confused++;
+                }
+            }
+            else
+            {
+                // Sent again after this kernel dropped it: reachable once more, so no longer only recognized.
+                Recognized(fromKernel).Remove(krefs[i]);
+                imports[krefs[i]] = labels[i];
                 _heldLabels[labels[i]] = _heldLabels.GetValueOrDefault(labels[i]) + 1;
             }
         }
@@ -181,7 +249,8 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
 
         foreach (var (peer, labels) in byPeer)
         {
-            var stillHeld = await GrainFactory.GetGrain<IReferenceKernelGrain>(peer).WhichHeldAsync([.. labels]);
+            var epoch = (await Handle(peer).GetFiguresAsync()).Epoch;
+            var stillHeld = await GrainFactory.GetGrain<IReferenceKernelGrain>(peer).WhichHeldAsync([.. labels], Me, epoch);
             _premature += stillHeld.Length;
         }
     }
@@ -198,6 +267,15 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
     {
         _revoked += krefs.Length;
         ForgetImports(remote, krefs);
+        Recognized(remote).ExceptWith(krefs);
+
+        // Until this kernel retires them (its next DropAllAsync with retire), the DGC refuses any use of them.
+        if (!_revokedToRetire.TryGetValue(remote, out var list))
+        {
+            _revokedToRetire[remote] = list = [];
+        }
+
+        list.AddRange(krefs);
         return Task.CompletedTask;
     }
 
@@ -206,6 +284,7 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
     {
         _importsRetired += krefs.Length;
         ForgetImports(remote, krefs);
+        Recognized(remote).ExceptWith(krefs);
         return Task.CompletedTask;
     }
 
@@ -224,6 +303,16 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
                 }
             }
         }
+    }
+
+    private HashSet<string> Recognized(string remote)
+    {
+        if (!_droppedNotRetired.TryGetValue(remote, out var set))
+        {
+            _droppedNotRetired[remote] = set = new(StringComparer.Ordinal);
+        }
+
+        return set;
     }
 
     private void Unhold(string label)

@@ -82,12 +82,14 @@ public sealed class FaultTests(DgcClusterFixture fx)
         await fx.IdleAsync();
 
         var figures = await a.HandleTo(b).GetFiguresAsync();
-        Assert.Equal(3, figures.HighestAppliedInbound);
         Assert.Equal(0, figures.RejectedOps);
         var ledger = await a.LedgerAsync();
         Assert.Equal(1, ledger.ExportsDroppedEvents);
         Assert.Equal(1, ledger.ExportsRetired);
         Assert.False(fx.Storage.Has("export", a.Export(o).GetGrainId()));
+
+        // Fully released, a's side of the pair keeps no row either.
+        Assert.False(fx.Storage.Has("remote", a.HandleTo(b).GetGrainId()));
     }
 
     [Fact]
@@ -136,5 +138,25 @@ public sealed class FaultTests(DgcClusterFixture fx)
         Assert.Equal(0, (await a.Export(o).GetSnapshotAsync()).CountsByRemote[b.Id]);
         Assert.Equal(duplicatesBefore + 1, (await a.HandleTo(b).GetFiguresAsync()).DuplicateBatches);
         Assert.Equal(0, (await a.HandleTo(b).GetFiguresAsync()).RejectedOps);
+    }
+
+    [Fact]
+    public async Task Duplicated_application_message_is_delivered_once_and_counts_one_receipt()
+    {
+        var (a, b) = await fx.NewPairAsync();
+        var o = await a.CreateAsync();
+        fx.Faults.DuplicateNext(a.Id, b.Id, match: f => f.Contains("\"deliver\"", StringComparison.Ordinal));
+        await a.Grain.SendAsync(b.Id, [o]);
+        await fx.SettleAsync(a, b);
+
+        Assert.Equal(1, (await b.LedgerAsync()).MessagesReceived);
+        Assert.Equal(1, (await b.HandleTo(a).GetFiguresAsync()).DuplicateMessages);
+
+        // Had the copy counted a second receipt, this drop would over-release and be refused.
+        await b.Grain.DropAllAsync(a.Id, retire: true);
+        await fx.SettleAsync(a, b);
+        Assert.Equal(0, (await a.HandleTo(b).GetFiguresAsync()).RejectedOps);
+        Assert.Equal(1, (await a.LedgerAsync()).ExportsRetired);
+        await fx.AssertNothingLeftAsync(a, b);
     }
 }

@@ -38,6 +38,12 @@ public sealed class LifecycleTests(DgcClusterFixture fx)
         var figures = await a.HandleTo(b).GetFiguresAsync();
         Assert.Equal(0, figures.Exports);
         Assert.Equal(0, (await b.HandleTo(a).GetFiguresAsync()).Imports);
+
+        // L3: both sides of the pair left no row, and neither manager lists the other any more.
+        Assert.False(fx.Storage.Has("remote", a.HandleTo(b).GetGrainId()));
+        Assert.False(fx.Storage.Has("remote", b.HandleTo(a).GetGrainId()));
+        Assert.Empty(await a.Manager.GetRemoteFiguresAsync());
+        Assert.Empty(await b.Manager.GetRemoteFiguresAsync());
     }
 
     [Fact]

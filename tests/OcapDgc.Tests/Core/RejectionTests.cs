@@ -40,10 +40,8 @@ public sealed class RejectionTests(DgcClusterFixture fx)
     public async Task Inbound_over_release_is_rejected_with_the_count_unchanged()
     {
         var (a, b, o) = await fx.PairSharingOneAsync();
-        var seq = (await a.HandleTo(b).GetFiguresAsync()).HighestAppliedInbound + 1;
-
         // b claims to release 5 receipts of ro-1 while a sent it once.
-        await a.HandleTo(b).ReceiveFrameAsync(WireCodec.Encode(new BatchFrame(seq, [new DgcOp(DgcOpKind.DropRef, WireRef.ToReceiverExport(1), 5)])));
+        await a.ReceiveForgedAsync(b, await a.NextBatchFromAsync(b, new DgcOp(DgcOpKind.DropRef, WireRef.ToReceiverExport(1), 5)));
 
         var snapshot = await a.Export(o).GetSnapshotAsync();
         Assert.Equal(1, snapshot.CountsByRemote[b.Id]);
@@ -62,13 +60,15 @@ public sealed class RejectionTests(DgcClusterFixture fx)
         await fx.SettleAsync(k);
 
         // b was never sent anything, yet drops and retires "ro-1" (c's wire id for o) and mentions it in a message.
-        await a.HandleTo(b).ReceiveFrameAsync(WireCodec.Encode(new BatchFrame(1, [
+        await a.ReceiveForgedAsync(b, await a.NextBatchFromAsync(
+            b,
             new DgcOp(DgcOpKind.DropRef, WireRef.ToReceiverExport(1), 1),
-            new DgcOp(DgcOpKind.Retire, WireRef.ToReceiverExport(1)),
-        ])));
-        await a.HandleTo(b).ReceiveFrameAsync(WireCodec.Encode(new AppFrame("deliver", "[\"x\"]", [WireRef.ToReceiverExport(1)])));
+            new DgcOp(DgcOpKind.Retire, WireRef.ToReceiverExport(1))));
+        await a.ReceiveForgedAsync(b, new AppFrame(1, 1, "deliver", "[\"x\"]", [WireRef.ToReceiverExport(1)]));
 
-        Assert.Equal(3, (await a.HandleTo(b).GetFiguresAsync()).RejectedOps);
+        // Each is refused: as an unknown ref, or (once b has heard a's session) as naming a session a never gave b.
+        var refused = await a.HandleTo(b).GetFiguresAsync();
+        Assert.Equal(3, refused.RejectedOps + refused.StaleOps);
         Assert.Equal(0, (await a.LedgerAsync()).MessagesReceived);
         var snapshot = await a.Export(o).GetSnapshotAsync();
         Assert.Equal(1, snapshot.CountsByRemote[c.Id]);
@@ -86,9 +86,7 @@ public sealed class RejectionTests(DgcClusterFixture fx)
         var (a, b, o) = await fx.PairSharingOneAsync();
 
         // A dropRef must name the receiver's export (ro-1); ro+1 would be b's own object.
-        await a.HandleTo(b).ReceiveFrameAsync(WireCodec.Encode(new BatchFrame(
-            (await a.HandleTo(b).GetFiguresAsync()).HighestAppliedInbound + 1,
-            [new DgcOp(DgcOpKind.DropRef, WireRef.ToSenderExport(1), 1)])));
+        await a.ReceiveForgedAsync(b, await a.NextBatchFromAsync(b, new DgcOp(DgcOpKind.DropRef, WireRef.ToSenderExport(1), 1)));
 
         Assert.Equal(1, (await a.HandleTo(b).GetFiguresAsync()).RejectedOps);
         Assert.Equal(1, (await a.Export(o).GetSnapshotAsync()).CountsByRemote[b.Id]);
@@ -97,9 +95,11 @@ public sealed class RejectionTests(DgcClusterFixture fx)
     [Theory]
     [InlineData("not json")]
     [InlineData("{\"method\":\"dgc:dropRef\",\"params\":{\"refs\":[\"ro-1\"],\"counts\":[1]}}")]
-    [InlineData("{\"method\":\"dgc:batch\",\"params\":{\"seq\":0,\"messages\":[]}}")]
-    [InlineData("{\"method\":\"dgc:batch\",\"params\":{\"seq\":1,\"messages\":[{\"method\":\"dgc:dropRef\",\"params\":{\"refs\":[\"ro-1\"],\"counts\":[0]}}]}}")]
-    [InlineData("{\"method\":\"deliver\",\"params\":{\"refs\":[\"ko1\"]}}")]
+    [InlineData("{\"method\":\"dgc:batch\",\"session\":{\"inc\":1,\"epoch\":1,\"peer\":0},\"params\":{\"stream\":1,\"seq\":0,\"acked\":0,\"messages\":[]}}")]
+    [InlineData("{\"method\":\"dgc:batch\",\"session\":{\"inc\":1,\"epoch\":1,\"peer\":0},\"params\":{\"stream\":1,\"seq\":1,\"acked\":0,\"messages\":[{\"method\":\"dgc:dropRef\",\"params\":{\"refs\":[\"ro-1\"],\"counts\":[0]}}]}}")]
+    [InlineData("{\"method\":\"deliver\",\"session\":{\"inc\":1,\"epoch\":1,\"peer\":0},\"params\":{\"refs\":[\"ko1\"]}}")]
+    [InlineData("{\"method\":\"deliver\",\"params\":{\"refs\":[\"ro+1\"]}}")]
+    [InlineData("{\"method\":\"dgc:ping\",\"session\":{\"inc\":1,\"epoch\":1,\"peer\":0},\"params\":{\"stream\":1,\"asOf\":0,\"imports\":-1,\"digest\":\"0\"}}")]
     public async Task Malformed_frames_are_rejected_and_change_nothing(string frame)
     {
         var (a, b, o) = await fx.PairSharingOneAsync();

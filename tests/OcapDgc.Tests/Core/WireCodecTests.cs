@@ -4,20 +4,40 @@ namespace OcapDgc.Tests.Core;
 
 public sealed class WireCodecTests
 {
+    private static readonly SessionHeader Session = new(2, 17, 9);
+
     [Fact]
-    public void A_batch_is_json_in_ocap_kernel_shape_with_seq_and_counts()
+    public void A_batch_is_json_in_ocap_kernel_shape_with_session_seq_and_counts()
     {
-        var json = WireCodec.Encode(new BatchFrame(7, [
+        var json = WireCodec.Encode(new BatchFrame(5, 7, 6, [
             new DgcOp(DgcOpKind.DropRef, WireRef.ToReceiverExport(2), 3),
             new DgcOp(DgcOpKind.DropRef, WireRef.ToReceiverExport(5), 1),
             new DgcOp(DgcOpKind.Retire, WireRef.ToReceiverExport(2)),
-        ]));
+        ]) { Session = Session });
 
         Assert.Equal(
-            "{\"method\":\"dgc:batch\",\"params\":{\"seq\":7,\"messages\":[" +
+            "{\"method\":\"dgc:batch\",\"session\":{\"inc\":2,\"epoch\":17,\"peer\":9},\"params\":{\"stream\":5,\"seq\":7,\"acked\":6,\"messages\":[" +
             "{\"method\":\"dgc:dropRef\",\"params\":{\"refs\":[\"ro-2\",\"ro-5\"],\"counts\":[3,1]}}," +
             "{\"method\":\"dgc:retire\",\"params\":{\"refs\":[\"ro-2\"]}}]}}",
             json);
+    }
+
+    [Fact]
+    public void A_ping_carries_one_digest_however_many_refs_are_held()
+    {
+        var json = WireCodec.Encode(new PingFrame(5, 12, 100_000, ImportDigest.Compute([(1, true), (2, false)])) { Session = Session });
+
+        Assert.StartsWith("{\"method\":\"dgc:ping\",\"session\":{\"inc\":2,\"epoch\":17,\"peer\":9},\"params\":{\"stream\":5,\"asOf\":12,\"imports\":100000,\"digest\":\"", json, StringComparison.Ordinal);
+        Assert.True(json.Length < 200);
+    }
+
+    [Fact]
+    public void The_digest_ignores_order_and_sees_any_single_change()
+    {
+        var d = ImportDigest.Compute([(1, true), (2, false), (3, true)]);
+        Assert.Equal(d, ImportDigest.Compute([(3, true), (1, true), (2, false)]));
+        Assert.NotEqual(d, ImportDigest.Compute([(1, true), (2, true), (3, true)]));
+        Assert.NotEqual(d, ImportDigest.Compute([(1, true), (3, true)]));
     }
 
     [Fact]
@@ -25,17 +45,41 @@ public sealed class WireCodecTests
     {
         WireFrame[] frames =
         [
-            new BatchFrame(1, [new DgcOp(DgcOpKind.AddRef, WireRef.ToReceiverExport(9)), new DgcOp(DgcOpKind.Retire, WireRef.ToSenderExport(4))]),
-            new AckFrame(12),
-            new AppFrame("deliver", "hello", [WireRef.ToSenderExport(1), WireRef.ToReceiverExport(2)]),
+            new BatchFrame(3, 1, 0, [new DgcOp(DgcOpKind.AddRef, WireRef.ToReceiverExport(9)), new DgcOp(DgcOpKind.Retire, WireRef.ToSenderExport(4))]),
+            new AckFrame(3, 12),
+            new BringOutYourDeadFrame(),
+            new PingFrame(3, 4, 2, "00000000000000ff"),
+            new PongFrame(PongStatus.Match),
+            new PongFrame(PongStatus.Behind),
+            new PongFrame(PongStatus.Mismatch),
+            new PongFrame(PongStatus.NewSession),
+            new ImportListFrame(3, 4, [new ImportListEntry(WireRef.ToReceiverExport(1), true), new ImportListEntry(WireRef.ToReceiverExport(7), false)]),
+            new AppFrame(4, 9, "deliver", "hello", [WireRef.ToSenderExport(1), WireRef.ToReceiverExport(2)]),
         ];
         foreach (var frame in frames)
         {
-            var back = WireCodec.Decode(WireCodec.Encode(frame));
-            Assert.Equal(WireCodec.Encode(frame), WireCodec.Encode(back));
+            var json = WireCodec.Encode(frame with { Session = Session });
+            var back = WireCodec.Decode(json);
+            Assert.Equal(frame.GetType(), back.GetType());
+            Assert.Equal(Session, back.Session);
+            Assert.Equal(json, WireCodec.Encode(back));
         }
+    }
 
-        Assert.IsType<BringOutYourDeadFrame>(WireCodec.Decode(WireCodec.Encode(new BringOutYourDeadFrame())));
+    [Fact]
+    public void A_frame_without_a_session_is_refused()
+    {
+        var e = Assert.Throws<FormatException>(() => WireCodec.Decode("{\"method\":\"deliver\",\"params\":{\"body\":\"\",\"refs\":[]}}"));
+        Assert.Contains("session", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Out_of_range_lease_options_are_named()
+    {
+        var problems = new Hosting.LeaseOptions { Lease = TimeSpan.FromSeconds(10), PingInterval = TimeSpan.FromSeconds(8), CheckPeriod = TimeSpan.Zero }.Validate().ToList();
+        Assert.Contains(problems, p => p.Contains("CheckPeriod must be positive", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("at most half of Lease", StringComparison.Ordinal));
+        Assert.Empty(new Hosting.LeaseOptions().Validate());
     }
 
     [Theory]
