@@ -1,6 +1,9 @@
 namespace OcapDgc.Benchmarks;
 
-/// <summary>A kernel that does nothing but count what the DGC tells it, so its own cost stays out of the figures.</summary>
+/// <summary>
+/// A kernel that does nothing but count what the DGC tells it (and keep the krefs of the messages it
+/// receives, so the harness can drop them), so its own cost stays out of the figures.
+/// </summary>
 [Alias("ocap-dgc.bench.IBenchKernelGrain")]
 public interface IBenchKernelGrain : IDgcKernel, IGrainWithStringKey
 {
@@ -17,7 +20,11 @@ internal sealed class BenchKernelGrain(BenchProbe probe) : Grain, IBenchKernelGr
     public Task StartAsync() =>
         GrainFactory.GetGrain<IRemoteManagerGrain>(Me).RegisterKernelAsync(this.AsReference<IBenchKernelGrain>());
 
-    public Task DeliverAsync(string fromKernel, string method, string body, string[] krefs) => Count(KernelEvent.Delivered, krefs.Length);
+    public Task DeliverAsync(string fromKernel, string method, string body, string[] krefs)
+    {
+        probe.Deliver(Me, fromKernel, krefs);
+        return Task.CompletedTask;
+    }
 
     public Task OnExportsDroppedAsync(string[] krefs) => Count(KernelEvent.ExportsDropped, krefs.Length);
 

@@ -38,7 +38,7 @@ internal sealed class BenchOptions
     /// <summary>How long the Orleans ceiling is measured (after an equal warm-up).</summary>
     public TimeSpan CeilingWindow { get; private set; }
 
-    /// <summary>References per application message (per ExportRefsAsync / ImportRefsAsync call).</summary>
+    /// <summary>References per application message (per SendAsync call).</summary>
     public int MessageSize { get; private set; } = 500;
 
     /// <summary>Where latest.json and latest.md go; default docs/benchmarks under the repository root.</summary>
@@ -51,7 +51,7 @@ internal sealed class BenchOptions
           --postgres-only     run item 8 alone (the other figures are reported as null)
           --refs N            refs exchanged and bulk-dropped (default 100000; quick 10000)
           --idle-refs N       live refs in the idle and memory scenarios (default 100000; quick 10000)
-          --idle-seconds S    how long each idle scenario is watched (default 30; quick 5)
+          --idle-seconds S    how long each idle scenario is watched (default 60; quick 10)
           --churn N           refs churned for the memory check (default 1000000; quick 50000)
           --pg-refs N         refs of the bulk drop on PostgreSQL (default 20000; quick 5000)
           --out DIR           where latest.json and latest.md are written (default docs/benchmarks)
@@ -62,7 +62,8 @@ internal sealed class BenchOptions
         var o = new BenchOptions { Quick = args.Contains("--quick") };
         o.Refs = o.Quick ? 10_000 : 100_000;
         o.IdleRefs = o.Quick ? 10_000 : 100_000;
-        o.IdleWindow = TimeSpan.FromSeconds(o.Quick ? 5 : 30);
+        // Two of the default lease ping intervals (30 s), so every remote pings about twice in the window.
+        o.IdleWindow = TimeSpan.FromSeconds(o.Quick ? 10 : 60);
         o.ChurnRefs = o.Quick ? 50_000 : 1_000_000;
         o.ChurnRound = 10_000;
         // 20k, not the 100k of item 2: every handle call rewrites the handle's whole state, a row that

@@ -20,6 +20,32 @@ internal sealed class BenchProbe
     private readonly Lock _gate = new();
     private readonly Dictionary<(string Kernel, KernelEvent Event), long> _counts = [];
     private readonly List<Waiter> _waiters = [];
+    private readonly Dictionary<(string Kernel, string From), List<string>> _delivered = [];
+
+    /// <summary>Records the krefs of a message <paramref name="kernel"/> received from <paramref name="from"/>, then counts them.</summary>
+    public void Deliver(string kernel, string from, string[] krefs)
+    {
+        lock (_gate)
+        {
+            if (!_delivered.TryGetValue((kernel, from), out var list))
+            {
+                _delivered[(kernel, from)] = list = [];
+            }
+
+            list.AddRange(krefs);
+        }
+
+        Add(kernel, KernelEvent.Delivered, krefs.Length);
+    }
+
+    /// <summary>The krefs <paramref name="kernel"/> received from <paramref name="from"/> since the last call.</summary>
+    public string[] TakeDelivered(string kernel, string from)
+    {
+        lock (_gate)
+        {
+            return _delivered.Remove((kernel, from), out var list) ? [.. list] : [];
+        }
+    }
 
     public long Get(string kernel, KernelEvent e)
     {

@@ -26,8 +26,8 @@ internal static class ThroughputBenchmark
         var (a, b) = (kernels[0], kernels[1]);
         var krefs = await work.NewObjectsAsync(a, refs);
 
-        // 1. Export + import, until the importer's addRef confirmations are applied at the exporter.
-        Console.WriteLine($"[{label}] {a} exports {refs:N0} refs to {b} in messages of the kernel API");
+        // 1. Export + import: messages sent and delivered, until the addRef confirmations are applied at the exporter.
+        Console.WriteLine($"[{label}] {a} sends {refs:N0} refs to {b} in messages of {work.MessageSize}");
         var c0 = silo.Read();
         var latencies = new List<TimeSpan>();
         var imports = await work.ExchangeAsync(a, b, krefs, latencies);
@@ -62,7 +62,7 @@ internal static class ThroughputBenchmark
 
         var left = silo.Storage.CountOf("export");
         Console.WriteLine($"[{label}] exchange {exchange.Span.TotalSeconds:F2} s, drop->dropped {reclaimSeconds:F2} s, retire->retired {retireSeconds:F2} s; export entries left {left}");
-        // ExportRefsAsync latency of the first and last tenth of the messages: how a call's cost grows with the c-list.
+        // SendAsync latency of the first and last tenth of the messages: how a call's cost grows with the c-list.
         var tenth = Math.Max(1, latencies.Count / 10);
         var first = TimeSpan.FromTicks((long)latencies.Take(tenth).Average(l => l.Ticks));
         var last = TimeSpan.FromTicks((long)latencies.TakeLast(tenth).Average(l => l.Ticks));

@@ -14,11 +14,15 @@ internal sealed class Workload(BenchSilo silo, int messageSize)
     /// <summary>Drops and retires are issued in calls of this many krefs, as the reference kernel does.</summary>
     private const int DropChunk = 4096;
 
+    private const string Method = "bench";
+
     private static readonly TimeSpan Patience = TimeSpan.FromMinutes(10);
 
     private static int _kernelCounter;
 
     public BenchSilo Silo => silo;
+
+    public int MessageSize => messageSize;
 
     /// <summary>Fresh kernels, registered with the DGC; ids are unique within the run.</summary>
     public async Task<string[]> NewKernelsAsync(string prefix, int count)
@@ -47,35 +51,31 @@ internal sealed class Workload(BenchSilo silo, int messageSize)
     }
 
     /// <summary>
-    /// <paramref name="from"/> sends its objects to <paramref name="to"/> in messages: the sender translates
-    /// each message (ExportRefsAsync, counted durably before it returns), the receiver translates it on
-    /// arrival (ImportRefsAsync). Returns the receiver's krefs for the imports.
+    /// <paramref name="from"/> sends its objects to <paramref name="to"/> in application messages
+    /// (<c>SendAsync</c>: each message's refs are translated and counted durably before it leaves); the
+    /// receiving handle imports them and delivers the message to the kernel. The sender keeps a few
+    /// messages in flight (it does not wait for its peer). Returns the receiver's krefs for the imports,
+    /// once every message was delivered.
     /// </summary>
-    public async Task<string[]> ExchangeAsync(string from, string to, string[] krefs, List<TimeSpan>? exportLatencies = null)
+    public async Task<string[]> ExchangeAsync(string from, string to, string[] krefs, List<TimeSpan>? sendLatencies = null)
     {
         var sender = Handle(from, to);
-        var receiver = Handle(to, from);
-        var imports = new Task<string[]>[(krefs.Length + messageSize - 1) / messageSize];
-        for (var m = 0; m < imports.Length; m++)
+        var delivered = silo.Probe.Get(to, KernelEvent.Delivered);
+        var messages = (krefs.Length + messageSize - 1) / messageSize;
+        var sent = 0;
+        for (var m = 0; m < messages; m++)
         {
-            if (m >= InFlight)
-            {
-                await imports[m - InFlight];
-            }
-
+            // Bound what is in flight: at most InFlight messages sent but not yet delivered.
+            await WaitForAsync(to, KernelEvent.Delivered, delivered + sent - ((InFlight - 1) * messageSize));
+            var message = krefs[(m * messageSize)..Math.Min(krefs.Length, (m + 1) * messageSize)];
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
-            var wire = await sender.ExportRefsAsync(krefs[(m * messageSize)..Math.Min(krefs.Length, (m + 1) * messageSize)]);
-            exportLatencies?.Add(System.Diagnostics.Stopwatch.GetElapsedTime(started));
-            imports[m] = receiver.ImportRefsAsync(wire);
+            await sender.SendAsync(Method, "", message);
+            sendLatencies?.Add(System.Diagnostics.Stopwatch.GetElapsedTime(started));
+            sent += message.Length;
         }
 
-        var result = new List<string>(krefs.Length);
-        foreach (var message in imports)
-        {
-            result.AddRange(await message);
-        }
-
-        return [.. result];
+        await WaitForAsync(to, KernelEvent.Delivered, delivered + krefs.Length);
+        return silo.Probe.TakeDelivered(to, from);
     }
 
     /// <summary><paramref name="importer"/> drops <paramref name="imports"/> (from <paramref name="exporter"/>); the flush timer sends them.</summary>
