@@ -1,29 +1,65 @@
 using Microsoft.Extensions.Options;
-using OcapDgc.Hosting;
 using OcapDgc.Host;
 using OcapDgc.Storage;
 using OcapDgc.Transport;
 using Orleans.Dashboard;
 
+// Flags without a value; everything else is configuration (see docs/configuration.md).
 var keepRunning = args.Contains("--keep-running");
-var builder = WebApplication.CreateBuilder(args.Where(a => a != "--keep-running").ToArray());
-builder.Configuration.AddJsonFile(Path.Combine(AppContext.BaseDirectory, "silo-config", "appsettings.json"), optional: false);
-builder.Configuration.AddCommandLine(args.Where(a => a != "--keep-running").ToArray(), new Dictionary<string, string> { ["--refs"] = "Demo:Refs" });
+var serve = args.Contains("--serve");
+var configArgs = args.Where(a => a is not ("--keep-running" or "--serve")).ToArray();
+var switches = new Dictionary<string, string>
+{
+    ["--refs"] = "Demo:Refs",
+    ["--profile"] = HostProfiles.ProfileKey,
+    ["--silo-port"] = "Orleans:SiloPort",
+    ["--gateway-port"] = "Orleans:GatewayPort",
+};
+
+var builder = WebApplication.CreateBuilder(configArgs);
+var configDir = Path.Combine(AppContext.BaseDirectory, "silo-config");
+builder.Configuration.AddJsonFile(Path.Combine(configDir, "appsettings.json"), optional: false);
+
+// The profile is chosen by the environment or the command line, so read it from those before the profile's file.
+var chosen = new ConfigurationBuilder()
+    .AddJsonFile(Path.Combine(configDir, "appsettings.json"), optional: false)
+    .AddEnvironmentVariables()
+    .AddCommandLine(configArgs, switches)
+    .Build()[HostProfiles.ProfileKey];
+if (!HostProfiles.TryParse(chosen, out var profile, out var profileError))
+{
+    Console.Error.WriteLine(profileError);
+    return 2;
+}
+
+builder.Configuration.AddJsonFile(Path.Combine(configDir, $"appsettings.{profile}.json"), optional: profile == HostProfile.Embedded);
+
+// Environment and command line win over the files.
+builder.Configuration.AddEnvironmentVariables();
+builder.Configuration.AddCommandLine(configArgs, switches);
 builder.Services.AddOptions<DemoOptions>().BindConfiguration("Demo");
 
-builder.UseOrleans(silo =>
+string? connectionString = null;
+if (profile == HostProfile.Postgres)
 {
-    var orleans = builder.Configuration.GetSection("Orleans");
-    silo.UseLocalhostClustering(
-        siloPort: orleans.GetValue("SiloPort", 11111),
-        gatewayPort: orleans.GetValue("GatewayPort", 30000),
-        serviceId: orleans["ServiceId"] ?? "ocap-dgc",
-        clusterId: orleans["ClusterId"] ?? "ocap-dgc-dev");
-    silo.UseDgcInMemoryStorage();
-    silo.UseInMemoryReminderService();
-    silo.AddDistributedGc();
-    silo.AddDashboard();
-});
+    if (!HostProfiles.TryGetConnectionString(builder.Configuration, out var cs, out var csError))
+    {
+        Console.Error.WriteLine(csError);
+        return 2;
+    }
+
+    // Before anything starts: a silo that cannot reach its database or lacks the schema would only retry.
+    var problem = await PostgresConnection.CheckAsync(cs);
+    if (problem is not null)
+    {
+        Console.Error.WriteLine(problem);
+        return 3;
+    }
+
+    connectionString = cs;
+}
+
+builder.UseOrleans(silo => SiloSetup.Configure(silo, builder.Configuration, profile, connectionString));
 
 var app = builder.Build();
 app.MapOrleansDashboard(routePrefix: "/dashboard");
@@ -38,6 +74,16 @@ if (problems.Count > 0)
 }
 
 await app.StartAsync();
+var dashboard = $"{app.Urls.FirstOrDefault() ?? "http://127.0.0.1:8080"}/dashboard";
+if (serve)
+{
+    // A cluster member: no demo, serve until stopped (scripts/cluster.sh and the tests wait for this line).
+    var orleans = builder.Configuration.GetSection("Orleans");
+    Console.WriteLine($"ocap-dgc silo ready: profile={profile} silo-port={orleans["SiloPort"]} gateway-port={orleans["GatewayPort"]} dashboard={dashboard}");
+    await app.WaitForShutdownAsync();
+    return 0;
+}
+
 var runner = new DemoRunner(
     app.Services.GetRequiredService<IGrainFactory>(),
     app.Services.GetRequiredService<InClusterTransport>(),
@@ -51,7 +97,7 @@ Console.WriteLine(result.SummaryLine);
 
 if (keepRunning)
 {
-    Console.WriteLine($"Silo still running; dashboard at {app.Urls.FirstOrDefault() ?? "http://127.0.0.1:8080"}/dashboard (Ctrl+C to stop).");
+    Console.WriteLine($"Silo still running; dashboard at {dashboard} (Ctrl+C to stop).");
     await app.WaitForShutdownAsync();
 }
 else

@@ -1,0 +1,71 @@
+using System.Net;
+using Orleans.Configuration;
+using OcapDgc.Hosting;
+using Orleans.Dashboard;
+
+namespace OcapDgc.Host;
+
+/// <summary>Builds the silo of one profile from configuration.</summary>
+public static class SiloSetup
+{
+    /// <summary>
+    /// Configures <paramref name="silo"/> for <paramref name="profile"/>: clustering, DGC storage and
+    /// reminders, the DGC itself and the dashboard. <paramref name="connectionString"/> is required for
+    /// <see cref="HostProfile.Postgres"/>.
+    /// </summary>
+    public static void Configure(ISiloBuilder silo, IConfiguration configuration, HostProfile profile, string? connectionString)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        ArgumentNullException.ThrowIfNull(configuration);
+        var orleans = configuration.GetSection("Orleans");
+        var siloPort = orleans.GetValue("SiloPort", EndpointOptions.DEFAULT_SILO_PORT);
+        var gatewayPort = orleans.GetValue("GatewayPort", EndpointOptions.DEFAULT_GATEWAY_PORT);
+        var serviceId = orleans["ServiceId"] ?? "ocap-dgc";
+        var clusterId = orleans["ClusterId"] ?? "ocap-dgc-dev";
+
+        switch (profile)
+        {
+            case HostProfile.Postgres:
+                ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+                silo.Configure<ClusterOptions>(o =>
+                {
+                    o.ServiceId = serviceId;
+                    o.ClusterId = clusterId;
+                });
+                var advertised = orleans["AdvertisedIPAddress"];
+                if (string.IsNullOrWhiteSpace(advertised) || advertised.Equals("auto", StringComparison.OrdinalIgnoreCase))
+                {
+                    // The address of this machine's host name: the container's own address under docker-compose.
+                    silo.ConfigureEndpoints(siloPort, gatewayPort, listenOnAnyHostAddress: true);
+                }
+                else
+                {
+                    silo.ConfigureEndpoints(IPAddress.Parse(advertised), siloPort, gatewayPort);
+                }
+
+                silo.UseAdoNetClustering(o =>
+                {
+                    o.Invariant = PostgresConnection.Invariant;
+                    o.ConnectionString = connectionString;
+                });
+                silo.UseDgcAdoNetStorage(connectionString, PostgresConnection.Invariant);
+                silo.UseAdoNetReminderService(o =>
+                {
+                    o.Invariant = PostgresConnection.Invariant;
+                    o.ConnectionString = connectionString;
+                });
+                break;
+            default:
+                silo.UseLocalhostClustering(siloPort: siloPort, gatewayPort: gatewayPort, serviceId: serviceId, clusterId: clusterId);
+                silo.UseDgcInMemoryStorage();
+                silo.UseInMemoryReminderService();
+                break;
+        }
+
+        // Orleans' own knobs that a deployment (or a test) may need to tune.
+        silo.Services.AddOptions<ReminderOptions>().BindConfiguration("Orleans:Reminders");
+        silo.Services.AddOptions<ClusterMembershipOptions>().BindConfiguration("Orleans:Membership");
+        silo.AddDistributedGc();
+        silo.AddDashboard();
+    }
+}
