@@ -31,6 +31,10 @@ public interface IReferenceKernelGrain : IDgcKernel, IGrainWithStringKey
     [Alias("held-imports")]
     Task<string[]> GetHeldImportsAsync(string fromKernel);
 
+    /// <summary>The imports this kernel holds from <paramref name="fromKernel"/>: import kref to label (<c>kernel/kref</c> at the origin).</summary>
+    [Alias("import-labels")]
+    Task<Dictionary<string, string>> GetImportLabelsAsync(string fromKernel);
+
     /// <summary>Drops every hold on these imports from <paramref name="fromKernel"/>; with <paramref name="retire"/>, forgets them too.</summary>
     [Alias("drop")]
     Task DropAsync(string fromKernel, string[] krefs, bool retire);
@@ -42,6 +46,14 @@ public interface IReferenceKernelGrain : IDgcKernel, IGrainWithStringKey
     /// <summary>Which of the labels (<c>kernel/kref</c>) this kernel currently holds an import of.</summary>
     [Alias("holds"), AlwaysInterleave]
     Task<string[]> WhichHeldAsync(string[] labels);
+
+    /// <summary>
+    /// Runs bring-out-your-dead every <paramref name="period"/> from an Orleans reminder, as a long-running
+    /// kernel would; <see cref="TimeSpan.Zero"/> stops it. The period must be at least the silo's minimum
+    /// reminder period (<c>Orleans:Reminders:MinimumReminderPeriod</c>, one minute by default).
+    /// </summary>
+    [Alias("boyd-every")]
+    Task SetBoydPeriodAsync(TimeSpan period);
 
     /// <summary>This kernel's ground truth.</summary>
     [Alias("ledger"), AlwaysInterleave]
@@ -61,4 +73,5 @@ public sealed record KernelLedger(
     [property: Id(7)] int ImportsRevoked,
     [property: Id(8)] int ImportsRetiredByExporter,
     [property: Id(9)] int MessagesReceived,
-    [property: Id(10)] string[] ExportedNotRetired);
+    [property: Id(10)] string[] ExportedNotRetired,
+    [property: Id(11)] int BoydReminderTicks = 0);

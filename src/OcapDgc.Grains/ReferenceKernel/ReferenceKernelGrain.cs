@@ -5,11 +5,12 @@ namespace OcapDgc.ReferenceKernel;
 /// <summary>
 /// A small kernel for the demo and the tests. Its ground truth (what it created, sent, holds) is kept
 /// in memory apart from the DGC's tables, so the two can be compared: an export released while an
-/// importer still held it counts as premature.
+/// importer still held it counts as premature. It can run bring-out-your-dead from a reminder.
 /// </summary>
-public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
+public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain, IRemindable
 {
     private const string DeliverMethod = "deliver";
+    private const string BoydReminder = "boyd";
     private readonly Dictionary<string, OwnObject> _own = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Dictionary<string, string>> _importsByRemote = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _heldLabels = new(StringComparer.Ordinal);
@@ -20,6 +21,7 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
     private int _revoked;
     private int _importsRetired;
     private int _messages;
+    private int _boydTicks;
 
     private string Me => this.GetPrimaryKeyString();
 
@@ -80,6 +82,34 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
         Task.FromResult(_importsByRemote.TryGetValue(fromKernel, out var m) ? m.Keys.ToArray() : []);
 
     /// <inheritdoc />
+    public Task<Dictionary<string, string>> GetImportLabelsAsync(string fromKernel) =>
+        Task.FromResult(_importsByRemote.TryGetValue(fromKernel, out var m) ? new Dictionary<string, string>(m, StringComparer.Ordinal) : []);
+
+    /// <inheritdoc />
+    public async Task SetBoydPeriodAsync(TimeSpan period)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(period, TimeSpan.Zero);
+        if (period > TimeSpan.Zero)
+        {
+            await this.RegisterOrUpdateReminder(BoydReminder, period, period);
+        }
+        else if (await this.GetReminder(BoydReminder) is { } reminder)
+        {
+            await this.UnregisterReminder(reminder);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (reminderName == BoydReminder)
+        {
+            _boydTicks++;
+            await Manager.BringOutYourDeadAsync();
+        }
+    }
+
+    /// <inheritdoc />
     public async Task DropAsync(string fromKernel, string[] krefs, bool retire)
     {
         // Ground truth first: once the drop is on its way, this kernel no longer holds the imports.
@@ -130,7 +160,8 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
         _revoked,
         _importsRetired,
         _messages,
-        [.. _exported.Where(k => !_retired.Contains(k)).Take(50)]));
+        [.. _exported.Where(k => !_retired.Contains(k)).Take(50)],
+        _boydTicks));
 
     /// <inheritdoc />
     public Task DeliverAsync(string fromKernel, string method, string body, string[] krefs)
