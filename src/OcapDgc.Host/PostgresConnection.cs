@@ -12,6 +12,13 @@ public static class PostgresConnection
     /// <summary>The ADO.NET invariant of Npgsql, as Orleans' providers name it.</summary>
     public const string Invariant = "Npgsql";
 
+    /// <summary>
+    /// Connections one silo opens at most, unless the connection string says otherwise (<c>Maximum Pool Size</c>).
+    /// Npgsql's own default (100) equals PostgreSQL's default <c>max_connections</c>, so one busy silo would
+    /// take every connection of the server; several silos share it.
+    /// </summary>
+    public const int DefaultMaxPoolSize = 20;
+
     /// <summary>Every statement the clustering, grain-storage and reminder providers look up in <c>OrleansQuery</c>.</summary>
     public static readonly IReadOnlyList<string> RequiredQueryKeys =
     [
@@ -40,7 +47,8 @@ public static class PostgresConnection
     };
 
     /// <summary>
-    /// Turns <paramref name="raw"/> into an Npgsql connection string. Accepts the Npgsql form
+    /// Turns <paramref name="raw"/> into an Npgsql connection string, with a pool of at most
+    /// <see cref="DefaultMaxPoolSize"/> connections unless it names its own. Accepts the Npgsql form
     /// (<c>Host=h;Database=d</c>), libpq's key=value form (<c>host=h dbname=d user=u</c>, values without
     /// spaces) and a <c>postgresql://user@host:port/db</c> URI.
     /// </summary>
@@ -70,6 +78,12 @@ public static class PostgresConnection
             {
                 error = "The PostgreSQL connection string names no host.";
                 return false;
+            }
+
+            // The builder writes the keywords it was given in canonical form (ContainsKey knows every keyword).
+            if (!builder.ConnectionString.Contains("Maximum Pool Size=", StringComparison.OrdinalIgnoreCase))
+            {
+                builder.MaxPoolSize = DefaultMaxPoolSize;
             }
 
             connectionString = builder.ConnectionString;

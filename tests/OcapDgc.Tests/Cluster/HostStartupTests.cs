@@ -49,6 +49,14 @@ public sealed class HostStartupTests
         Assert.True(PostgresConnection.TryNormalize(raw, out var cs, out var error), error);
         var b = new NpgsqlConnectionStringBuilder(cs);
         Assert.Equal((host, port, database, user), (b.Host, b.Port, b.Database, b.Username));
+        Assert.Equal(PostgresConnection.DefaultMaxPoolSize, b.MaxPoolSize);
+    }
+
+    [Fact]
+    public void A_pool_size_in_the_connection_string_is_kept()
+    {
+        Assert.True(PostgresConnection.TryNormalize("Host=db;Maximum Pool Size=7", out var cs, out var error), error);
+        Assert.Equal(7, new NpgsqlConnectionStringBuilder(cs).MaxPoolSize);
     }
 
     [Theory]
