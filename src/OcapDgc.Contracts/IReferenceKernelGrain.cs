@@ -50,7 +50,7 @@ public interface IReferenceKernelGrain : IDgcKernel, IGrainWithStringKey
     /// <summary>
     /// Runs bring-out-your-dead every <paramref name="period"/> from an Orleans reminder, as a long-running
     /// kernel would; <see cref="TimeSpan.Zero"/> stops it. The period must be at least the silo's minimum
-    /// reminder period (<c>Orleans:Reminders:MinimumReminderPeriod</c>, one minute by default).
+    /// reminder period (<c>Orleans:ReminderOptions:MinimumReminderPeriod</c>, one minute by default).
     /// </summary>
     [Alias("boyd-every")]
     Task SetBoydPeriodAsync(TimeSpan period);

@@ -62,9 +62,9 @@ public static class SiloSetup
                 break;
         }
 
-        // Orleans' own knobs that a deployment (or a test) may need to tune.
-        silo.Services.AddOptions<ReminderOptions>().BindConfiguration("Orleans:Reminders");
-        silo.Services.AddOptions<ClusterMembershipOptions>().BindConfiguration("Orleans:Membership");
+        // Orleans options a deployment (or a test) may tune; Orleans itself reserves Orleans:Reminders, Orleans:Clustering, ... for providers.
+        silo.Services.AddOptions<ReminderOptions>().BindConfiguration("Orleans:ReminderOptions");
+        silo.Services.AddOptions<ClusterMembershipOptions>().BindConfiguration("Orleans:ClusterMembershipOptions");
         silo.AddDistributedGc();
         silo.AddDashboard();
     }

@@ -26,6 +26,7 @@ public static class DgcSiloBuilderExtensions
         }
 
         options.ValidateOnStart();
+        services.AddOptions<ReferenceKernel.ReferenceKernelOptions>().BindConfiguration(ReferenceKernel.ReferenceKernelOptions.Section);
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<BatchingOptions>, BatchingOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<InClusterTransport>();

@@ -1,27 +1,27 @@
 using System.Text.Json;
+using Microsoft.Extensions.Options;
+using OcapDgc.Hosting;
 
 namespace OcapDgc.ReferenceKernel;
 
 /// <summary>
 /// A small kernel for the demo and the tests. Its ground truth (what it created, sent, holds) is kept
-/// in memory apart from the DGC's tables, so the two can be compared: an export released while an
-/// importer still held it counts as premature. It can run bring-out-your-dead from a reminder.
+/// apart from the DGC's tables, so the two can be compared: an export released while an importer still
+/// held it counts as premature. With <see cref="ReferenceKernelOptions.Durable"/> the ground truth is
+/// written to the DGC store after every change, so it survives a silo crash and re-activation on another
+/// silo (the PostgreSQL cluster profile); otherwise it lives in the activation. It can run
+/// bring-out-your-dead from a reminder.
 /// </summary>
-public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain, IRemindable
+public sealed class ReferenceKernelGrain(
+    [PersistentState("kernel", DgcStorage.Name)] IPersistentState<ReferenceKernelState> state,
+    IOptions<ReferenceKernelOptions> options) : Grain, IReferenceKernelGrain, IRemindable
 {
     private const string DeliverMethod = "deliver";
     private const string BoydReminder = "boyd";
-    private readonly Dictionary<string, OwnObject> _own = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, Dictionary<string, string>> _importsByRemote = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, int> _heldLabels = new(StringComparer.Ordinal);
-    private readonly HashSet<string> _exported = new(StringComparer.Ordinal);
-    private readonly HashSet<string> _retired = new(StringComparer.Ordinal);
-    private int _droppedEvents;
-    private int _premature;
-    private int _revoked;
-    private int _importsRetired;
-    private int _messages;
-    private int _boydTicks;
+    private readonly bool _durable = options.Value.Durable;
+    private Task _lastWrite = Task.CompletedTask;
+
+    private ReferenceKernelState S => state.State;
 
     private string Me => this.GetPrimaryKeyString();
 
@@ -36,24 +36,25 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain, IRemind
         var krefs = await Manager.AllocateKrefsAsync(count);
         foreach (var k in krefs)
         {
-            _own[k] = new OwnObject();
+            S.Own[k] = new OwnObject();
         }
 
+        await SaveAsync();
         return krefs;
     }
 
     /// <inheritdoc />
-    public Task ReleaseLocalAsync(string[] krefs)
+    public async Task ReleaseLocalAsync(string[] krefs)
     {
         foreach (var k in krefs)
         {
-            if (_own.TryGetValue(k, out var o))
+            if (S.Own.TryGetValue(k, out var o))
             {
                 o.LocalRef = false;
             }
         }
 
-        return Task.CompletedTask;
+        await SaveAsync();
     }
 
     /// <inheritdoc />
@@ -62,28 +63,30 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain, IRemind
         var labels = new string[krefs.Length];
         for (var i = 0; i < krefs.Length; i++)
         {
-            labels[i] = _own.ContainsKey(krefs[i]) ? $"{Me}/{krefs[i]}"
+            labels[i] = S.Own.ContainsKey(krefs[i]) ? $"{Me}/{krefs[i]}"
                 : FindImportLabel(krefs[i]) ?? throw new ArgumentException($"{Me} neither owns nor holds {krefs[i]}.", nameof(krefs));
         }
 
         await Handle(toKernel).SendAsync(DeliverMethod, JsonSerializer.Serialize(labels), krefs);
         foreach (var k in krefs)
         {
-            if (_own.TryGetValue(k, out var o))
+            if (S.Own.TryGetValue(k, out var o))
             {
                 o.SentTo.Add(toKernel);
-                _exported.Add(k);
+                S.Exported.Add(k);
             }
         }
+
+        await SaveAsync();
     }
 
     /// <inheritdoc />
     public Task<string[]> GetHeldImportsAsync(string fromKernel) =>
-        Task.FromResult(_importsByRemote.TryGetValue(fromKernel, out var m) ? m.Keys.ToArray() : []);
+        Task.FromResult(S.ImportsByRemote.TryGetValue(fromKernel, out var m) ? m.Keys.ToArray() : []);
 
     /// <inheritdoc />
     public Task<Dictionary<string, string>> GetImportLabelsAsync(string fromKernel) =>
-        Task.FromResult(_importsByRemote.TryGetValue(fromKernel, out var m) ? new Dictionary<string, string>(m, StringComparer.Ordinal) : []);
+        Task.FromResult(S.ImportsByRemote.TryGetValue(fromKernel, out var m) ? new Dictionary<string, string>(m, StringComparer.Ordinal) : []);
 
     /// <inheritdoc />
     public async Task SetBoydPeriodAsync(TimeSpan period)
@@ -104,7 +107,8 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain, IRemind
     {
         if (reminderName == BoydReminder)
         {
-            _boydTicks++;
+            S.BoydTicks++;
+            await SaveAsync();
             await Manager.BringOutYourDeadAsync();
         }
     }
@@ -112,8 +116,9 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain, IRemind
     /// <inheritdoc />
     public async Task DropAsync(string fromKernel, string[] krefs, bool retire)
     {
-        // Ground truth first: once the drop is on its way, this kernel no longer holds the imports.
-        if (_importsByRemote.TryGetValue(fromKernel, out var imports))
+        // Ground truth first (and durable first): once the drop is on its way, this kernel no longer holds the
+        // imports. A crash in between can only leave the DGC holding what the kernel forgot, never the reverse.
+        if (S.ImportsByRemote.TryGetValue(fromKernel, out var imports))
         {
             foreach (var k in krefs)
             {
@@ -124,6 +129,7 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain, IRemind
             }
         }
 
+        await SaveAsync();
         var handle = Handle(fromKernel);
         await handle.DropImportsAsync(krefs);
         if (retire)
@@ -146,57 +152,57 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain, IRemind
 
     /// <inheritdoc />
     public Task<string[]> WhichHeldAsync(string[] labels) =>
-        Task.FromResult(labels.Where(_heldLabels.ContainsKey).ToArray());
+        Task.FromResult(labels.Where(S.HeldLabels.ContainsKey).ToArray());
 
     /// <inheritdoc />
     public Task<KernelLedger> GetLedgerAsync() => Task.FromResult(new KernelLedger(
         Me,
-        _own.Count,
-        _exported.Count,
-        _droppedEvents,
-        _retired.Count,
-        _premature,
-        _heldLabels.Count,
-        _revoked,
-        _importsRetired,
-        _messages,
-        [.. _exported.Where(k => !_retired.Contains(k)).Take(50)],
-        _boydTicks));
+        S.Own.Count,
+        S.Exported.Count,
+        S.DroppedEvents,
+        S.Retired.Count,
+        S.Premature,
+        S.HeldLabels.Count,
+        S.Revoked,
+        S.ImportsRetired,
+        S.Messages,
+        [.. S.Exported.Where(k => !S.Retired.Contains(k)).Take(50)],
+        S.BoydTicks));
 
     /// <inheritdoc />
-    public Task DeliverAsync(string fromKernel, string method, string body, string[] krefs)
+    public async Task DeliverAsync(string fromKernel, string method, string body, string[] krefs)
     {
-        _messages++;
+        S.Messages++;
         var labels = JsonSerializer.Deserialize<string[]>(body) ?? [];
-        if (!_importsByRemote.TryGetValue(fromKernel, out var imports))
+        if (!S.ImportsByRemote.TryGetValue(fromKernel, out var imports))
         {
-            _importsByRemote[fromKernel] = imports = new(StringComparer.Ordinal);
+            S.ImportsByRemote[fromKernel] = imports = new(StringComparer.Ordinal);
         }
 
         for (var i = 0; i < krefs.Length; i++)
         {
-            if (_own.ContainsKey(krefs[i]))
+            if (S.Own.ContainsKey(krefs[i]))
             {
                 continue; // one of ours, sent back
             }
 
             if (imports.TryAdd(krefs[i], labels[i]))
             {
-                _heldLabels[labels[i]] = _heldLabels.GetValueOrDefault(labels[i]) + 1;
+                S.HeldLabels[labels[i]] = S.HeldLabels.GetValueOrDefault(labels[i]) + 1;
             }
         }
 
-        return Task.CompletedTask;
+        await SaveAsync();
     }
 
     /// <inheritdoc />
     public async Task OnExportsDroppedAsync(string[] krefs)
     {
-        _droppedEvents += krefs.Length;
+        S.DroppedEvents += krefs.Length;
         var byPeer = new Dictionary<string, List<string>>(StringComparer.Ordinal);
         foreach (var k in krefs)
         {
-            if (_own.TryGetValue(k, out var o))
+            if (S.Own.TryGetValue(k, out var o))
             {
                 foreach (var peer in o.SentTo)
                 {
@@ -213,31 +219,33 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain, IRemind
         foreach (var (peer, labels) in byPeer)
         {
             var stillHeld = await GrainFactory.GetGrain<IReferenceKernelGrain>(peer).WhichHeldAsync([.. labels]);
-            _premature += stillHeld.Length;
+            S.Premature += stillHeld.Length;
         }
+
+        await SaveAsync();
     }
 
     /// <inheritdoc />
-    public Task OnExportsRetiredAsync(string[] krefs)
+    public async Task OnExportsRetiredAsync(string[] krefs)
     {
-        _retired.UnionWith(krefs);
-        return Task.CompletedTask;
+        S.Retired.UnionWith(krefs);
+        await SaveAsync();
     }
 
     /// <inheritdoc />
-    public Task OnImportsRevokedAsync(string remote, string[] krefs)
+    public async Task OnImportsRevokedAsync(string remote, string[] krefs)
     {
-        _revoked += krefs.Length;
+        S.Revoked += krefs.Length;
         ForgetImports(remote, krefs);
-        return Task.CompletedTask;
+        await SaveAsync();
     }
 
     /// <inheritdoc />
-    public Task OnImportsRetiredAsync(string remote, string[] krefs)
+    public async Task OnImportsRetiredAsync(string remote, string[] krefs)
     {
-        _importsRetired += krefs.Length;
+        S.ImportsRetired += krefs.Length;
         ForgetImports(remote, krefs);
-        return Task.CompletedTask;
+        await SaveAsync();
     }
 
     /// <inheritdoc />
@@ -245,7 +253,7 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain, IRemind
 
     private void ForgetImports(string remote, string[] krefs)
     {
-        if (_importsByRemote.TryGetValue(remote, out var imports))
+        if (S.ImportsByRemote.TryGetValue(remote, out var imports))
         {
             foreach (var k in krefs)
             {
@@ -259,22 +267,22 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain, IRemind
 
     private void Unhold(string label)
     {
-        if (_heldLabels.TryGetValue(label, out var n))
+        if (S.HeldLabels.TryGetValue(label, out var n))
         {
             if (n <= 1)
             {
-                _heldLabels.Remove(label);
+                S.HeldLabels.Remove(label);
             }
             else
             {
-                _heldLabels[label] = n - 1;
+                S.HeldLabels[label] = n - 1;
             }
         }
     }
 
     private string? FindImportLabel(string kref)
     {
-        foreach (var imports in _importsByRemote.Values)
+        foreach (var imports in S.ImportsByRemote.Values)
         {
             if (imports.TryGetValue(kref, out var label))
             {
@@ -288,10 +296,30 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain, IRemind
     private IRemoteHandleGrain Handle(string remote) =>
         GrainFactory.GetGrain<IRemoteHandleGrain>(DgcIds.HandleKey(Me, remote));
 
-    private sealed class OwnObject
+    private Task SaveAsync()
     {
-        public bool LocalRef { get; set; } = true;
+        if (!_durable)
+        {
+            return Task.CompletedTask;
+        }
 
-        public HashSet<string> SentTo { get; } = new(StringComparer.Ordinal);
+        // Callbacks interleave: writes go one after another (two at once would race on the ETag), and
+        // each carries every change made before it started.
+        _lastWrite = WriteAfterAsync(_lastWrite);
+        return _lastWrite;
+    }
+
+    private async Task WriteAfterAsync(Task previous)
+    {
+        try
+        {
+            await previous;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Whoever waited on the earlier write saw its error; this write carries its changes too.
+        }
+
+        await state.WriteStateAsync();
     }
 }
