@@ -36,13 +36,15 @@ public sealed class SiloCrashTests(PostgresServer server, ITestOutputHelper outp
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
     private static readonly TimeSpan BoydPeriod = TimeSpan.FromSeconds(1);
 
-    private SiloCluster _cluster = null!;
+    private SiloCluster? _cluster;
     private readonly ExportModel _model = new();
     private readonly Dictionary<string, int> _expectedMessages = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<string>> _objects = new(StringComparer.Ordinal);
     private readonly List<(string Importer, string Exporter, string Kref, string Label)> _droppedNotRetired = [];
 
-    private IClusterClient Grains => _cluster.Client;
+    private IClusterClient Grains => Cluster.Client;
+
+    private SiloCluster Cluster => _cluster ?? throw new InvalidOperationException("The cluster did not start.");
 
     public async Task InitializeAsync() => _cluster = await SiloCluster.StartAsync(
         server,
@@ -55,7 +57,13 @@ public sealed class SiloCrashTests(PostgresServer server, ITestOutputHelper outp
         "--Orleans:ClusterMembershipOptions:ProbeTimeout=00:00:02",
         "--Orleans:ClusterMembershipOptions:NumMissedProbesLimit=2");
 
-    public async Task DisposeAsync() => await _cluster.DisposeAsync();
+    public async Task DisposeAsync()
+    {
+        if (_cluster is not null)
+        {
+            await _cluster.DisposeAsync();
+        }
+    }
 
     [Fact]
     public async Task A_silo_killed_mid_traffic_loses_no_batch_applies_none_twice_and_everything_is_reclaimed()
@@ -84,7 +92,7 @@ public sealed class SiloCrashTests(PostgresServer server, ITestOutputHelper outp
 
         // The victim: the silo hosting the most remote handles (then exports) of the driven kernels.
         var hosted = await DgcActivationsBySiloAsync();
-        var victim = _cluster.Silos.OrderByDescending(s => hosted.GetValueOrDefault(s.SiloPort)).First();
+        var victim = Cluster.Silos.OrderByDescending(s => hosted.GetValueOrDefault(s.SiloPort)).First();
         Log($"victim: silo {victim.Number} (port {victim.SiloPort}); activations by silo port: {string.Join("; ", hosted.Select(h => $"{h.Key}: {h.Value}"))}");
         Assert.True(hosted.GetValueOrDefault(victim.SiloPort).Handles > 0, "the victim hosts remote handles");
 
@@ -108,9 +116,9 @@ public sealed class SiloCrashTests(PostgresServer server, ITestOutputHelper outp
         // 3. The cluster recovers: the victim is declared dead, the others stay active, the grains answer again.
         await WaitForAsync("the killed silo declared dead", async () =>
         {
-            var members = await _cluster.MembershipAsync();
+            var members = await Cluster.MembershipAsync();
             return members.GetValueOrDefault(victim.SiloPort) == SiloStatusDead
-                && _cluster.Silos.Where(s => s != victim).All(s => members.GetValueOrDefault(s.SiloPort) == SiloStatusActive)
+                && Cluster.Silos.Where(s => s != victim).All(s => members.GetValueOrDefault(s.SiloPort) == SiloStatusActive)
                 ? null : "membership " + string.Join(", ", members.Select(m => $"{m.Key}: {m.Value}"));
         });
         await SettleAsync(kernels, "after the crash");
@@ -127,7 +135,7 @@ public sealed class SiloCrashTests(PostgresServer server, ITestOutputHelper outp
         });
         Assert.Equal(
             (long)CandidateCount,
-            await _cluster.ScalarAsync<long>("SELECT count(*) FROM OrleansRemindersTable WHERE ServiceId = @svc", ("svc", _cluster.ServiceId)));
+            await Cluster.ScalarAsync<long>("SELECT count(*) FROM OrleansRemindersTable WHERE ServiceId = @svc", ("svc", Cluster.ServiceId)));
 
         // 5. Keep driving on the surviving silos: retire what was dropped before the crash; new objects, sent, some dropped and retired.
         foreach (var group in _droppedNotRetired.GroupBy(d => (d.Importer, d.Exporter)))
@@ -164,8 +172,8 @@ public sealed class SiloCrashTests(PostgresServer server, ITestOutputHelper outp
         });
         Assert.Equal(kernels.Length * _objects.Values.First().Count, ledgers.Sum(l => l.ExportsRetired));
         Assert.All(figures, f => Assert.Equal((0, 0, 0L), (f.Exports, f.Imports, f.RejectedOps)));
-        Assert.Equal(0L, await _cluster.ScalarAsync<long>(
-            "SELECT count(*) FROM OrleansStorage WHERE ServiceId = @svc AND GrainTypeString = 'export'", ("svc", _cluster.ServiceId)));
+        Assert.Equal(0L, await Cluster.ScalarAsync<long>(
+            "SELECT count(*) FROM OrleansStorage WHERE ServiceId = @svc AND GrainTypeString = 'export'", ("svc", Cluster.ServiceId)));
     }
 
     private IReferenceKernelGrain Kernel(string id) => Grains.GetGrain<IReferenceKernelGrain>(id);
