@@ -25,6 +25,7 @@ public static class DgcSiloBuilderExtensions
         AddValidatedOptions(services, BatchingOptions.Section, configure, o => o.Validate());
         AddValidatedOptions(services, LeaseOptions.Section, lease, o => o.Validate());
         services.TryAddKeyedSingleton(DgcClock.Key, TimeProvider.System);
+        services.AddOptions<ReferenceKernel.ReferenceKernelOptions>().BindConfiguration(ReferenceKernel.ReferenceKernelOptions.Section);
         services.TryAddSingleton<InClusterTransport>();
         services.TryAddSingleton<IDgcTransport>(sp => sp.GetRequiredService<InClusterTransport>());
         services.TryAddSingleton<DgcStorageTracker>();
@@ -45,6 +46,25 @@ public static class DgcSiloBuilderExtensions
     /// <summary>Keeps DGC state in silo memory: the embedded default, lost when the silo stops.</summary>
     public static ISiloBuilder UseDgcInMemoryStorage(this ISiloBuilder builder) =>
         builder.AddMemoryGrainStorage(DgcStorage.Backend);
+
+    /// <summary>
+    /// Keeps DGC state in a relational database through Orleans' ADO.NET grain storage (the PostgreSQL
+    /// cluster profile uses <paramref name="invariant"/> <c>Npgsql</c>). A cleared state deletes its row
+    /// (<c>DeleteStateOnClear</c>), so a fully released export leaves nothing behind. The schema must be
+    /// applied first (<c>silo-config/postgresql</c>, <c>scripts/pg-setup.sh</c>), and the ADO.NET driver
+    /// of <paramref name="invariant"/> must be referenced by the host.
+    /// </summary>
+    public static ISiloBuilder UseDgcAdoNetStorage(this ISiloBuilder builder, string connectionString, string invariant = "Npgsql")
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        ArgumentException.ThrowIfNullOrWhiteSpace(invariant);
+        return builder.AddAdoNetGrainStorage(DgcStorage.Backend, o =>
+        {
+            o.Invariant = invariant;
+            o.ConnectionString = connectionString;
+            o.DeleteStateOnClear = true;
+        });
+    }
 
     /// <summary>Puts a <see cref="FaultInjectingTransport"/> in front of the in-cluster transport (tests and the chaos demo).</summary>
     public static ISiloBuilder UseDgcFaultInjection(this ISiloBuilder builder)
