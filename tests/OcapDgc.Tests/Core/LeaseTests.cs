@@ -280,18 +280,74 @@ public sealed class LeaseTests(DgcClusterFixture fx)
             fx.Clock.Advance(DgcClusterFixture.PingInterval);
         }
 
-        Assert.Equal(0, (await a.HandleTo(b).GetFiguresAsync()).LeaseExpiries);
-        await b.HandleTo(a).CheckLeaseAsync();
-        await fx.IdleAsync();
+        // a fenced the lost message off (b will refuse it if it ever turns up) and released just that send.
+        var figures = await a.HandleTo(b).GetFiguresAsync();
+        Assert.Equal(1, figures.Reconciliations);
+        Assert.Equal(0, figures.LeaseExpiries);
+        Assert.False(fx.Storage.Has("export", a.Export(lost).GetGrainId()));
+        Assert.Equal(1, (await a.LedgerAsync()).ExportsRetired);
+        Assert.Equal(0, (await a.LedgerAsync()).Premature);
 
-        // Only ending the session can reclaim it safely: a late copy of the message is then refused.
-        Assert.Equal(1, (await a.HandleTo(b).GetFiguresAsync()).Reconciliations);
+        // The other ref was never in doubt: it stays held, and b's session with a goes on.
+        Assert.Equal(1, (await a.Export(kept).GetSnapshotAsync()).CountsByRemote[b.Id]);
+        Assert.Equal(0, (await b.LedgerAsync()).ImportsRevoked);
+        Assert.Single(await b.Grain.GetHeldImportsAsync(a.Id));
+
+        await b.Grain.DropAllAsync(a.Id, retire: true);
+        await fx.SettleAsync(a, b);
+        await fx.AssertNothingLeftAsync(a, b);
+    }
+
+    [Fact]
+    public async Task A_lost_message_that_turns_up_after_its_fence_is_refused()
+    {
+        var (a, b, kept) = await fx.PairSharingOneAsync();
+        var late = await a.CreateAsync();
+        fx.Faults.HoldNext(a.Id, b.Id);
+        await a.Grain.SendAsync(b.Id, [late]);
+        for (var elapsed = TimeSpan.Zero; elapsed <= Lease + DgcClusterFixture.PingInterval; elapsed += DgcClusterFixture.PingInterval)
+        {
+            await b.HandleTo(a).CheckLeaseAsync();
+            await fx.IdleAsync();
+            fx.Clock.Advance(DgcClusterFixture.PingInterval);
+        }
+
+        Assert.False(fx.Storage.Has("export", a.Export(late).GetGrainId()));
+
+        // The message arrives after all: b refuses it, so it never imports a ref a no longer counts.
+        var delivered = (await b.LedgerAsync()).MessagesReceived;
+        await fx.Faults.ReleaseHeldAsync(a.Id, b.Id);
+        await fx.IdleAsync();
+        Assert.Equal(delivered, (await b.LedgerAsync()).MessagesReceived);
+        Assert.Equal(1, (await b.HandleTo(a).GetFiguresAsync()).DuplicateMessages);
+        Assert.Single(await b.Grain.GetHeldImportsAsync(a.Id));
+
+        await b.Grain.DropAllAsync(a.Id, retire: true);
+        await fx.SettleAsync(a, b);
+        await fx.AssertNothingLeftAsync(a, b);
+    }
+
+    [Fact]
+    public async Task Without_a_known_carrying_message_reconciliation_ends_the_session()
+    {
+        var (a, b, kept) = await fx.PairSharingOneAsync();
+        var lost = await a.CreateAsync();
+
+        // The kernel carries this message itself (ExportRefsAsync) and loses it: a cannot fence it off.
+        await a.HandleTo(b).ExportRefsAsync([lost]);
+        for (var elapsed = TimeSpan.Zero; elapsed <= Lease + DgcClusterFixture.PingInterval; elapsed += DgcClusterFixture.PingInterval)
+        {
+            await b.HandleTo(a).CheckLeaseAsync();
+            await fx.IdleAsync();
+            fx.Clock.Advance(DgcClusterFixture.PingInterval);
+        }
+
         Assert.False(fx.Storage.Has("export", a.Export(lost).GetGrainId()));
         Assert.False(fx.Storage.Has("export", a.Export(kept).GetGrainId()));
-        Assert.Equal(0, (await a.LedgerAsync()).Premature);
         await b.HandleTo(a).CheckLeaseAsync();
         await fx.IdleAsync();
         Assert.Equal(1, (await b.LedgerAsync()).ImportsRevoked);
+        Assert.Equal(0, (await a.LedgerAsync()).Premature);
         await b.Grain.DropAllAsync(a.Id, retire: true);
         await fx.SettleAsync(a, b);
         await fx.AssertNothingLeftAsync(a, b);
