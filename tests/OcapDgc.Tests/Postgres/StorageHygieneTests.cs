@@ -27,16 +27,14 @@ public sealed class StorageHygieneTests(PostgresServer server) : IAsyncLifetime
         _connectionString = server.BuildConnectionString(database);
         Assert.True(PostgresConnection.TryNormalize(_connectionString, out var pooled, out var error), error);
 
-        var builder = new InProcessTestClusterBuilder(1);
-        _serviceId = builder.Options.ServiceId;
-        builder.ConfigureSilo((_, silo) =>
-        {
-            silo.UseDgcAdoNetStorage(pooled);
-            silo.UseInMemoryReminderService();
-            silo.AddDistributedGc();
-        });
-        _cluster = builder.Build();
-        await _cluster.DeployAsync();
+        _cluster = await SingleSilo.StartAsync(
+            silo =>
+            {
+                silo.UseDgcAdoNetStorage(pooled);
+                silo.UseInMemoryReminderService();
+                silo.AddDistributedGc();
+            },
+            builder => _serviceId = builder.Options.ServiceId);
     }
 
     public async Task DisposeAsync() => await _cluster.DisposeAsync();
@@ -44,7 +42,7 @@ public sealed class StorageHygieneTests(PostgresServer server) : IAsyncLifetime
     [Fact]
     public async Task A_fully_released_export_or_remote_leaves_no_storage_row()
     {
-        var services = ((InProcessSiloHandle)_cluster.Silos[0]).ServiceProvider;
+        var services = _cluster.Services();
         var runner = new DemoRunner(
             _cluster.Client, services.GetRequiredService<InClusterTransport>(), services.GetRequiredService<DgcStorageTracker>(), new StringWriter());
 
