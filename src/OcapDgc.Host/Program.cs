@@ -77,7 +77,17 @@ if (problems.Count > 0)
     return 2;
 }
 
-await app.StartAsync();
+try
+{
+    await app.StartAsync();
+}
+catch (OptionsValidationException e)
+{
+    // DGC options are validated as the silo starts: name every bad value, then stop without a stack trace.
+    Console.Error.WriteLine(string.Join(Environment.NewLine, e.Failures));
+    return 2;
+}
+
 var dashboard = $"{app.Urls.FirstOrDefault() ?? "http://127.0.0.1:8080"}/dashboard";
 if (serve)
 {

@@ -40,6 +40,17 @@ public sealed class HostStartupTests
         Assert.Contains("Dgc:Profile (--profile) must be Embedded or Postgres (got 'cassandra')", host.Output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Lease_options_that_cannot_work_stop_the_host_naming_each_key()
+    {
+        await using var host = HostProcess.Start(["--serve", "--Dgc:Lease:PingInterval=00:01:30", "--Dgc:Lease:CheckPeriod=00:00:00"]);
+
+        Assert.Equal(2, await host.WaitForExitAsync(ExitTimeout));
+        Assert.Contains("Dgc:Lease:CheckPeriod must be positive", host.Output, StringComparison.Ordinal);
+        Assert.Contains("Dgc:Lease:PingInterval (00:01:30) must be at most half of Lease (00:02:00)", host.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("silo ready", host.Output, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("host=db.example port=5433 dbname=orleans user=dgc", "db.example", 5433, "orleans", "dgc")]
     [InlineData("postgresql://dgc@db.example:5433/orleans", "db.example", 5433, "orleans", "dgc")]
