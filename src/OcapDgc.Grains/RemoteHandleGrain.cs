@@ -628,7 +628,12 @@ public sealed partial class RemoteHandleGrain(
 
         if (h.Epoch > S.PeerEpoch)
         {
-            if (S.Imports.Count > 0)
+            if (S.PeerEpoch == 0)
+            {
+                // The first word from the remote: imports made before it (a kernel that carries its own
+                // messages, with ImportRefsAsync) belong to the session it names.
+            }
+            else if (S.Imports.Count > 0)
             {
                 await RevokeImportsAsync(notify: true);
             }
