@@ -1,4 +1,5 @@
-# The silo host. Built by docker-compose.yml; the demo runs once, then the silo keeps serving the dashboard.
+# The silo host. Without arguments it runs the demo on the embedded profile and keeps serving the
+# dashboard; docker-compose.yml runs it as a member of the PostgreSQL cluster profile instead.
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
 WORKDIR /src
 COPY . .
@@ -7,5 +8,6 @@ RUN dotnet publish src/OcapDgc.Host -c Release -o /app
 FROM mcr.microsoft.com/dotnet/aspnet:10.0
 WORKDIR /app
 COPY --from=build /app .
-EXPOSE 8080
-ENTRYPOINT ["dotnet", "OcapDgc.Host.dll", "--keep-running", "--urls", "http://0.0.0.0:8080"]
+EXPOSE 8080 11111 30000
+ENTRYPOINT ["dotnet", "OcapDgc.Host.dll"]
+CMD ["--keep-running", "--urls", "http://0.0.0.0:8080"]

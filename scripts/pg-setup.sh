@@ -4,9 +4,11 @@
 # again is safe.
 #
 # Which database: OCAPDGC_PG_CONNECTION if set (a libpq connection string such as
-#   "host=127.0.0.1 port=5432 dbname=orleans user=orleans"
-# or a postgresql:// URI), otherwise the usual libpq variables PGHOST, PGPORT,
-# PGDATABASE, PGUSER. Passwords come from PGPASSWORD or ~/.pgpass, never from here.
+#   "host=127.0.0.1 port=5432 dbname=orleans user=orleans",
+# a postgresql:// URI, or the Npgsql form the silos use,
+#   "Host=127.0.0.1;Port=5432;Database=orleans;Username=orleans"),
+# otherwise the usual libpq variables PGHOST, PGPORT, PGDATABASE, PGUSER. Passwords come
+# from PGPASSWORD or ~/.pgpass (a Password= in the Npgsql form is passed on as PGPASSWORD).
 #
 # Usage: scripts/pg-setup.sh [schema-dir]
 set -euo pipefail
@@ -29,9 +31,38 @@ fi
 # Keep "already exists, skipping" notices of re-runs out of the output.
 export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
 
+# The Npgsql form (Key=Value;...) becomes libpq's key='value' form in $libpq_connection; a password
+# goes to PGPASSWORD, off the command line; client-side settings such as pooling mean nothing to psql.
+npgsql_to_libpq() {
+    local part key value out=()
+    local IFS=';'
+    for part in $1; do
+        [ -z "${part// /}" ] && continue
+        key="$(echo "${part%%=*}" | tr '[:upper:]' '[:lower:]' | tr -d ' ')"
+        value="${part#*=}"
+        value="${value//\\/\\\\}"
+        value="${value//\'/\\\'}"
+        case "${key}" in
+            host|server) out+=("host='${value}'") ;;
+            port) out+=("port='${value}'") ;;
+            database|db) out+=("dbname='${value}'") ;;
+            username|userid|user|uid) out+=("user='${value}'") ;;
+            password|pwd) export PGPASSWORD="${part#*=}" ;;
+            sslmode) out+=("sslmode='$(echo "${value}" | tr '[:upper:]' '[:lower:]')'") ;;
+        esac
+    done
+    IFS=' '
+    libpq_connection="${out[*]}"
+}
+
 psql_args=(--no-psqlrc --quiet --set ON_ERROR_STOP=1)
 if [ -n "${OCAPDGC_PG_CONNECTION:-}" ]; then
-    psql_args+=(--dbname "${OCAPDGC_PG_CONNECTION}")
+    connection="${OCAPDGC_PG_CONNECTION}"
+    if [[ "${connection}" == *";"* || ( "${connection}" != *" "* && "${connection}" == [A-Z]*=* ) ]]; then
+        npgsql_to_libpq "${connection}"
+        connection="${libpq_connection}"
+    fi
+    psql_args+=(--dbname "${connection}")
 fi
 
 for script in "${scripts[@]}"; do

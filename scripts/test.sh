@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
-# The whole test suite, with everything it needs. Installs PostgreSQL 15 from Debian's packages when
-# the PostgreSQL tests are present and the server binaries are missing (the tests start and remove
-# their own throwaway server). Ends with one line: "N passed, N failed[, N skipped]".
+# The whole test suite, with everything it needs. Ends with one line: "N passed, N failed[, N skipped]".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
+# Installs what the tests need from Debian's packages when it is missing: the PostgreSQL 15 server
+# binaries (the tests start and remove their own throwaway server) and docker-compose (the tests check
+# docker-compose.yml with `docker-compose config`; no Docker engine is needed).
+missing=()
 if compgen -G "tests/*/Postgres/*.cs" >/dev/null && [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
-  echo "Installing PostgreSQL 15 (Debian packages) for the PostgreSQL provider tests..."
+  missing+=(postgresql)
+fi
+if [ -f docker-compose.yml ] && ! command -v docker-compose >/dev/null 2>&1; then
+  missing+=(docker-compose)
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "Installing ${missing[*]} (Debian packages) for the tests..."
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null \
-    || { echo "could not install postgresql"; echo "0 passed, 1 failed"; exit 1; }
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null \
+    || { echo "could not install ${missing[*]}"; echo "0 passed, 1 failed"; exit 1; }
 fi
 
 log=$(mktemp)

@@ -33,6 +33,14 @@ public interface IExportGrain : IGrainWithStringKey
     Task<ExportApplyResult> ExpireRemoteAsync(string remote);
 
     /// <summary>
+    /// Reconciliation proved that the rest of <paramref name="remote"/>'s count was sent in messages that
+    /// will never be delivered: sets it to zero. With <paramref name="forget"/> (the remote does not even
+    /// recognize the object) the hold goes too. Other remotes' holds stay.
+    /// </summary>
+    [Alias("release-lost")]
+    Task<ExportApplyResult> ReleaseLostSendsAsync(string remote, bool forget);
+
+    /// <summary>
     /// The owning kernel deletes the object. Refused with <see cref="DgcError.StillReachable"/> while any
     /// remote can reach it. Returns the remotes that could still recognize it; they are told to retire it.
     /// </summary>

@@ -31,9 +31,9 @@ public interface IReferenceKernelGrain : IDgcKernel, IGrainWithStringKey
     [Alias("held-imports")]
     Task<string[]> GetHeldImportsAsync(string fromKernel);
 
-    /// <summary>The labels (<c>kernel/kref</c> at their origin) of the imports this kernel holds from <paramref name="fromKernel"/>.</summary>
-    [Alias("held-labels"), AlwaysInterleave]
-    Task<string[]> GetHeldLabelsAsync(string fromKernel);
+    /// <summary>The imports this kernel holds from <paramref name="fromKernel"/>: import kref to label (<c>kernel/kref</c> at the origin).</summary>
+    [Alias("import-labels")]
+    Task<Dictionary<string, string>> GetImportLabelsAsync(string fromKernel);
 
     /// <summary>Drops every hold on these imports from <paramref name="fromKernel"/>; with <paramref name="retire"/>, forgets them too.</summary>
     [Alias("drop")]
@@ -56,6 +56,13 @@ public interface IReferenceKernelGrain : IDgcKernel, IGrainWithStringKey
     [Alias("restart")]
     Task RestartAsync();
 
+    /// <summary>
+    /// Runs bring-out-your-dead every <paramref name="period"/> from an Orleans reminder, as a long-running
+    /// kernel would; <see cref="TimeSpan.Zero"/> stops it. The period must be at least the silo's minimum
+    /// reminder period (<c>Orleans:ReminderOptions:MinimumReminderPeriod</c>, one minute by default).
+    /// </summary>
+    [Alias("boyd-every")]
+    Task SetBoydPeriodAsync(TimeSpan period);
 
     /// <summary>This kernel's ground truth.</summary>
     [Alias("ledger"), AlwaysInterleave]
@@ -79,4 +86,5 @@ public sealed record KernelLedger(
     [property: Id(8)] int ImportsRetiredByExporter,
     [property: Id(9)] int MessagesReceived,
     [property: Id(10)] string[] ExportedNotRetired,
-    [property: Id(11)] int Confused = 0);
+    [property: Id(11)] int BoydReminderTicks = 0,
+    [property: Id(12)] int Confused = 0);

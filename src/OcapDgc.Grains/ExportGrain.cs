@@ -106,6 +106,26 @@ public sealed partial class ExportGrain(
         return new ExportApplyResult(dropped, retired, [], true);
     }
 
+    /// <inheritdoc />
+    public async Task<ExportApplyResult> ReleaseLostSendsAsync(string remote, bool forget)
+    {
+        DgcIds.ValidateKernelId(remote, nameof(remote));
+        if (forget)
+        {
+            return await ExpireRemoteAsync(remote);
+        }
+
+        if (!state.State.Holds.TryGetValue(remote, out var hold))
+        {
+            return new ExportApplyResult(false, false, [], true);
+        }
+
+        var wasReachable = state.State.Reachable;
+        hold.Count = 0;
+        var (dropped, retired) = await SaveAsync(wasReachable);
+        return new ExportApplyResult(dropped, retired, [], false, 0);
+    }
+
     private async Task<(bool Dropped, bool Retired)> SaveAsync(bool wasReachable)
     {
         var dropped = wasReachable && !state.State.Reachable;

@@ -37,6 +37,7 @@ public sealed partial class RemoteHandleGrain(
     private DateTimeOffset _lastSend;
     private bool _dirty;
     private int _inCallback;
+    private readonly Dictionary<long, long> _lastCarriedBy = [];
     private long _messageStream;
     private long _lastMessageSeq;
     private long _duplicateMessages;
@@ -97,7 +98,22 @@ public sealed partial class RemoteHandleGrain(
     }
 
     /// <inheritdoc />
-    public Task<string[]> ExportRefsAsync(string[] krefs) => ExportCoreAsync(krefs);
+    public async Task<string[]> ExportRefsAsync(string[] krefs)
+    {
+        var wire = await ExportCoreAsync(krefs);
+
+        // The kernel carries this message itself, so it cannot be fenced off: forget which message carried these last.
+        foreach (var w in wire)
+        {
+            var r = WireRef.Parse(w);
+            if (r.SenderExport)
+            {
+                _lastCarriedBy.Remove(r.Id);
+            }
+        }
+
+        return wire;
+    }
 
     /// <inheritdoc />
     public Task<string[]> ImportRefsAsync(string[] wireRefs)
@@ -129,7 +145,14 @@ public sealed partial class RemoteHandleGrain(
             _messageStream = await _manager.NextEpochAsync();
         }
 
-        await SendFrameAsync(new AppFrame(_messageStream, ++_lastMessageSeq, method, body ?? "", [.. wire.Select(WireRef.Parse)]));
+        var message = new AppFrame(_messageStream, ++_lastMessageSeq, method, body ?? "", [.. wire.Select(WireRef.Parse)]);
+        foreach (var r in message.Refs.Where(r => r.SenderExport))
+        {
+            // Remembered so reconciliation can fence this message off if it is lost (see ReconcileAsync).
+            _lastCarriedBy[r.Id] = message.Seq;
+        }
+
+        await SendFrameAsync(message);
         return wire;
     }
 
@@ -250,6 +273,7 @@ public sealed partial class RemoteHandleGrain(
             {
                 S.Exports.Remove(id);
                 _lastSentAt.Remove(id);
+                _lastCarriedBy.Remove(id);
                 S.Queue.Add(new DgcOp(DgcOpKind.Retire, WireRef.ToSenderExport(id)));
             }
         }
@@ -306,6 +330,9 @@ public sealed partial class RemoteHandleGrain(
                 break;
             case ImportListFrame list:
                 await ReconcileAsync(list);
+                break;
+            case FenceFrame fence:
+                await AcceptFenceAsync(fence);
                 break;
             case AppFrame app:
                 await ReceiveAppFrameAsync(app);
@@ -601,7 +628,12 @@ public sealed partial class RemoteHandleGrain(
 
         if (h.Epoch > S.PeerEpoch)
         {
-            if (S.Imports.Count > 0)
+            if (S.PeerEpoch == 0)
+            {
+                // The first word from the remote: imports made before it (a kernel that carries its own
+                // messages, with ImportRefsAsync) belong to the session it names.
+            }
+            else if (S.Imports.Count > 0)
             {
                 await RevokeImportsAsync(notify: true);
             }
@@ -785,6 +817,8 @@ public sealed partial class RemoteHandleGrain(
                     _exportIdByKref.Remove(kref);
                     S.Exports.Remove(id);
                     _lastSentAt.Remove(id);
+                    _lastCarriedBy.Remove(id);
+                _lastCarriedBy.Remove(id);
                 }
                 else
                 {
@@ -860,7 +894,7 @@ public sealed partial class RemoteHandleGrain(
             : PongStatus.Mismatch;
     }
 
-    private async Task SendImportListAsync()
+    private async Task SendImportListAsync(FenceFrame? fence = null)
     {
         if (S.Queue.Count > 0)
         {
@@ -870,13 +904,49 @@ public sealed partial class RemoteHandleGrain(
         await SendFrameAsync(new ImportListFrame(
             S.Stream,
             S.NextSeq - 1,
-            [.. S.Imports.Select(i => new ImportListEntry(WireRef.ToReceiverExport(i.Key), i.Value.Reachable))]));
+            [.. S.Imports.Select(i => new ImportListEntry(WireRef.ToReceiverExport(i.Key), i.Value.Reachable))],
+            fence?.Stream ?? 0,
+            fence?.Seq ?? 0));
+    }
+
+    /// <summary>
+    /// The exporter declared its messages up to the fence lost if not yet here: refuse them from now on
+    /// (durably, before answering), then answer with the import list, which now reflects every one of
+    /// them that will ever be delivered.
+    /// </summary>
+    private async Task AcceptFenceAsync(FenceFrame fence)
+    {
+        if (fence.Stream > S.PeerMessageStream)
+        {
+            S.PeerMessageStream = fence.Stream;
+            S.MessagesSeen.Clear();
+            S.MessageFloor = fence.Seq;
+        }
+        else if (fence.Stream == S.PeerMessageStream && fence.Seq > S.MessageFloor)
+        {
+            S.MessageFloor = fence.Seq;
+            S.MessagesSeen.RemoveWhere(n => n <= fence.Seq);
+            while (S.MessagesSeen.Remove(S.MessageFloor + 1))
+            {
+                S.MessageFloor++;
+            }
+        }
+
+        if (!S.IsEmpty)
+        {
+            await WriteAsync();
+        }
+
+        await SendImportListAsync(fence);
     }
 
     /// <summary>
     /// Compares the remote's full import list with this kernel's export table. A difference that a
-    /// message still in flight can explain waits; one that has lasted a whole lease cannot be in flight
-    /// (the carrying message was lost), so the session ends: holds released, imports revoked.
+    /// message still in flight can explain waits. One that has lasted a whole lease means the carrying
+    /// message was lost: if this handle knows which of its messages carried the refs last, it fences
+    /// those messages off (the remote refuses them from then on) and, once the remote's list reflects the
+    /// fence, releases just the lost sends. Otherwise, and for a ref the remote holds but this side does
+    /// not count, the session ends: holds released, imports revoked.
     /// </summary>
     private async Task ReconcileAsync(ImportListFrame list)
     {
@@ -899,31 +969,88 @@ public sealed partial class RemoteHandleGrain(
             theirs[e.Ref.Id] = e.Reachable;
         }
 
-        var now = Now;
-        var broken = new List<string>();
-        foreach (var (id, entry) in S.Exports)
-        {
-            var missing = !theirs.TryGetValue(id, out var reachable) || (entry.Reachable && !reachable);
-            if (missing && now - _lastSentAt.GetValueOrDefault(id, _activatedAt) >= _lease.Lease)
-            {
-                broken.Add($"{WireRef.ToReceiverExport(id)} ({entry.Kref}) sent but never received");
-            }
-        }
-
-        foreach (var (id, reachable) in theirs)
-        {
-            if (!S.Exports.TryGetValue(id, out var entry) || (reachable && !entry.Reachable))
-            {
-                broken.Add($"{WireRef.ToReceiverExport(id)} held there but not counted here");
-            }
-        }
-
-        if (broken.Count > 0)
+        var unexplained = theirs.Where(t => !S.Exports.TryGetValue(t.Key, out var entry) || (t.Value && !entry.Reachable)).ToList();
+        if (unexplained.Count > 0)
         {
             _reconciliations++;
-            LogReconciled(logger, _local, _remote, broken.Count, broken[0]);
+            LogReconciled(logger, _local, _remote, unexplained.Count, $"{WireRef.ToReceiverExport(unexplained[0].Key)} held there but not counted here");
+            await EndSessionAsync(SessionEnd.Reconciled);
+            return;
+        }
+
+        var now = Now;
+        var lost = S.Exports
+            .Where(e => (!theirs.TryGetValue(e.Key, out var reachable) || (e.Value.Reachable && !reachable))
+                && now - _lastSentAt.GetValueOrDefault(e.Key, _activatedAt) >= _lease.Lease)
+            .Select(e => e.Key)
+            .ToList();
+        if (lost.Count == 0)
+        {
+            return;
+        }
+
+        var carriedBy = lost.Select(id => _lastCarriedBy.TryGetValue(id, out var seq) ? seq : 0).ToList();
+        if (_messageStream == 0 || carriedBy.Contains(0))
+        {
+            // Which message carried a ref last is not known (a reactivated handle, or a kernel that carries
+            // its own messages): it cannot be fenced off, so only a new session makes the release safe.
+            _reconciliations++;
+            LogReconciled(logger, _local, _remote, lost.Count, $"{WireRef.ToReceiverExport(lost[0])} sent but never received; no fence possible");
             await EndSessionAsync(SessionEnd.Reconciled);
         }
+        else if (list.FenceStream == _messageStream && carriedBy.Max() <= list.FenceSeq)
+        {
+            await ReleaseLostSendsAsync(lost, theirs);
+        }
+        else
+        {
+            await SendFrameAsync(new FenceFrame(_messageStream, carriedBy.Max()));
+        }
+    }
+
+    /// <summary>
+    /// After a fence: every send of these refs that the remote has not received never will be, so the
+    /// rest of each count goes; a ref the remote does not even recognize leaves the c-list.
+    /// </summary>
+    private async Task ReleaseLostSendsAsync(List<long> lost, Dictionary<long, bool> theirs)
+    {
+        _reconciliations++;
+        LogLostSendsReleased(logger, _local, _remote, lost.Count);
+        var results = await Task.WhenAll(lost.Select(async id =>
+        {
+            var forget = !theirs.ContainsKey(id);
+            var kref = S.Exports[id].Kref;
+            return (Id: id, Kref: kref, Forget: forget, Result: await Export(kref).ReleaseLostSendsAsync(_remote, forget));
+        }));
+        var dropped = new List<string>();
+        var retired = new List<string>();
+        foreach (var (id, kref, forget, result) in results)
+        {
+            if (forget)
+            {
+                S.Exports.Remove(id);
+                _exportIdByKref.Remove(kref);
+                _lastSentAt.Remove(id);
+                _lastCarriedBy.Remove(id);
+            }
+            else
+            {
+                S.Exports[id].Reachable = false;
+            }
+
+            if (result.Dropped)
+            {
+                dropped.Add(kref);
+            }
+
+            if (result.Retired)
+            {
+                retired.Add(kref);
+            }
+        }
+
+        await WriteAsync();
+        await NotifyExportsAsync(dropped, retired);
     }
 
     /// <summary>
@@ -956,6 +1083,7 @@ public sealed partial class RemoteHandleGrain(
         S.Exports.Clear();
         _exportIdByKref.Clear();
         _lastSentAt.Clear();
+        _lastCarriedBy.Clear();
         S.Queue.RemoveAll(op => op.Ref.SenderExport);
         S.Epoch = await _manager.NextEpochAsync();
         _leaseRenewedAt = Now;
@@ -1082,6 +1210,8 @@ public sealed partial class RemoteHandleGrain(
 
         // Out-of-order batches waiting for a gap go too: their sender resends, saying how far acks got.
         _inboundBuffer.Clear();
+        _lastSentAt.Clear();
+        _lastCarriedBy.Clear();
         Reindex();
         await UnregisterReminderAsync();
         await _manager.ForgetRemoteAsync(_remote);
@@ -1262,6 +1392,9 @@ public sealed partial class RemoteHandleGrain(
 
     [LoggerMessage(EventId = 3008, Level = LogLevel.Information, Message = "{Local}->{Remote}: session ended ({Why}); {Exports} holds released, new epoch {Epoch}")]
     private static partial void LogSessionEnded(ILogger logger, string local, string remote, SessionEnd why, int exports, long epoch);
+
+    [LoggerMessage(EventId = 3012, Level = LogLevel.Information, Message = "{Local}<-{Remote}: reconciliation fenced off lost messages and released the lost sends of {Count} exports")]
+    private static partial void LogLostSendsReleased(ILogger logger, string local, string remote, int count);
 
     [LoggerMessage(EventId = 3010, Level = LogLevel.Information, Message = "{Local}<-{Remote}: ignored a frame of incarnation {Incarnation}, succeeded by {Current}")]
     private static partial void LogStaleIncarnation(ILogger logger, string local, string remote, long incarnation, long current);

@@ -5,73 +5,111 @@ using OcapDgc.Storage;
 using OcapDgc.Transport;
 using Orleans.Dashboard;
 
+// Flags without a value; everything else is configuration (see docs/configuration.md).
 var keepRunning = args.Contains("--keep-running");
+var serve = args.Contains("--serve");
 var chaos = args.Contains("--chaos");
-var hostArgs = args.Where(a => a is not ("--keep-running" or "--chaos")).ToArray();
-var refsGiven = hostArgs.Contains("--refs");
-var builder = WebApplication.CreateBuilder(hostArgs);
-builder.Configuration.AddJsonFile(Path.Combine(AppContext.BaseDirectory, "silo-config", "appsettings.json"), optional: false);
-builder.Configuration.AddCommandLine(hostArgs, new Dictionary<string, string> { ["--refs"] = "Demo:Refs" });
-builder.Services.AddOptions<DemoOptions>().BindConfiguration("Demo");
-var chaosOptions = builder.Configuration.GetSection("Demo:Chaos").Get<ChaosOptions>() ?? new ChaosOptions();
-
-builder.UseOrleans(silo =>
+var configArgs = args.Where(a => a is not ("--keep-running" or "--serve" or "--chaos")).ToArray();
+var refsGiven = configArgs.Contains("--refs");
+var switches = new Dictionary<string, string>
 {
-    var orleans = builder.Configuration.GetSection("Orleans");
-    silo.UseLocalhostClustering(
-        siloPort: orleans.GetValue("SiloPort", 11111),
-        gatewayPort: orleans.GetValue("GatewayPort", 30000),
-        serviceId: orleans["ServiceId"] ?? "ocap-dgc",
-        clusterId: orleans["ClusterId"] ?? "ocap-dgc-dev");
-    silo.UseDgcInMemoryStorage();
-    silo.UseInMemoryReminderService();
-    if (chaos)
+    ["--refs"] = "Demo:Refs",
+    ["--profile"] = HostProfiles.ProfileKey,
+    ["--silo-port"] = "Orleans:SiloPort",
+    ["--gateway-port"] = "Orleans:GatewayPort",
+};
+
+var builder = WebApplication.CreateBuilder(configArgs);
+var configDir = Path.Combine(AppContext.BaseDirectory, "silo-config");
+builder.Configuration.AddJsonFile(Path.Combine(configDir, "appsettings.json"), optional: false);
+
+// The profile is chosen by the environment or the command line, so read it from those before the profile's file.
+var chosen = new ConfigurationBuilder()
+    .AddJsonFile(Path.Combine(configDir, "appsettings.json"), optional: false)
+    .AddEnvironmentVariables()
+    .AddCommandLine(configArgs, switches)
+    .Build()[HostProfiles.ProfileKey];
+if (!HostProfiles.TryParse(chosen, out var profile, out var profileError))
+{
+    Console.Error.WriteLine(profileError);
+    return 2;
+}
+
+builder.Configuration.AddJsonFile(Path.Combine(configDir, $"appsettings.{profile}.json"), optional: profile == HostProfile.Embedded);
+
+// Environment and command line win over the files.
+builder.Configuration.AddEnvironmentVariables();
+builder.Configuration.AddCommandLine(configArgs, switches);
+builder.Services.AddOptions<DemoOptions>().BindConfiguration("Demo");
+var chaosOptions = chaos ? builder.Configuration.GetSection("Demo:Chaos").Get<ChaosOptions>() ?? new ChaosOptions() : null;
+
+string? connectionString = null;
+if (profile == HostProfile.Postgres)
+{
+    if (!HostProfiles.TryGetConnectionString(builder.Configuration, out var cs, out var csError))
     {
-        // Seconds-long leases, so the run can show a partition longer than the lease.
-        silo.AddDistributedGc(lease: l =>
-        {
-            l.Lease = chaosOptions.Lease;
-            l.PingInterval = chaosOptions.PingInterval;
-            l.CheckPeriod = chaosOptions.CheckPeriod;
-        });
-        silo.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = chaosOptions.CheckPeriod);
-        silo.UseDgcFaultInjection();
-    }
-    else
-    {
-        silo.AddDistributedGc();
+        Console.Error.WriteLine(csError);
+        return 2;
     }
 
-    silo.AddDashboard();
-});
+    // Before anything starts: a silo that cannot reach its database or lacks the schema would only retry.
+    var problem = await PostgresConnection.CheckAsync(cs);
+    if (problem is not null)
+    {
+        Console.Error.WriteLine(problem);
+        return 3;
+    }
+
+    connectionString = cs;
+}
+
+builder.UseOrleans(silo => SiloSetup.Configure(silo, builder.Configuration, profile, connectionString, chaosOptions));
 
 var app = builder.Build();
 app.MapOrleansDashboard(routePrefix: "/dashboard");
 app.MapGet("/", () => Results.Redirect("/dashboard"));
 
 var demo = app.Services.GetRequiredService<IOptions<DemoOptions>>().Value;
-var problems = demo.Validate().Concat(chaos ? chaosOptions.Validate() : []).ToList();
+var problems = demo.Validate().Concat(chaosOptions?.Validate() ?? []).ToList();
 if (problems.Count > 0)
 {
     Console.Error.WriteLine(string.Join(Environment.NewLine, problems));
     return 2;
 }
 
-await app.StartAsync();
-var runner = new DemoRunner(
-    app.Services.GetRequiredService<IGrainFactory>(),
-    app.Services.GetRequiredService<InClusterTransport>(),
-    app.Services.GetRequiredService<DgcStorageTracker>(),
-    Console.Out);
-var result = chaos
+try
+{
+    await app.StartAsync();
+}
+catch (OptionsValidationException e)
+{
+    // DGC options are validated as the silo starts: name every bad value, then stop without a stack trace.
+    Console.Error.WriteLine(string.Join(Environment.NewLine, e.Failures));
+    return 2;
+}
+
+var dashboard = $"{app.Urls.FirstOrDefault() ?? "http://127.0.0.1:8080"}/dashboard";
+if (serve)
+{
+    // A cluster member: no demo, serve until stopped (scripts/cluster.sh and the tests wait for this line).
+    var orleans = builder.Configuration.GetSection("Orleans");
+    Console.WriteLine($"ocap-dgc silo ready: profile={profile} silo-port={orleans["SiloPort"]} gateway-port={orleans["GatewayPort"]} dashboard={dashboard}");
+    await app.WaitForShutdownAsync();
+    return 0;
+}
+
+var grains = app.Services.GetRequiredService<IGrainFactory>();
+var transport = app.Services.GetRequiredService<InClusterTransport>();
+var storage = app.Services.GetRequiredService<DgcStorageTracker>();
+var result = chaosOptions is not null
     ? await new ChaosRunner(
-        app.Services.GetRequiredService<IGrainFactory>(),
-        app.Services.GetRequiredService<InClusterTransport>(),
+        grains,
+        transport,
         app.Services.GetRequiredService<FaultInjectingTransport>(),
-        app.Services.GetRequiredService<DgcStorageTracker>(),
+        storage,
         app.Services.GetRequiredService<IOptions<LeaseOptions>>().Value,
         Console.Out).RunAsync(refsGiven ? demo.Refs : chaosOptions.Refs, chaosOptions)
-    : await runner.RunAsync(demo.Refs, demo.MessageSize);
+    : await new DemoRunner(grains, transport, storage, Console.Out).RunAsync(demo.Refs, demo.MessageSize);
 Console.WriteLine(result.Clean
     ? "Every exported reference was reclaimed once nobody could use it; none was released while its holder could still use it."
     : "PROBLEM: some references leaked or were released while still held (see the figures above).");
@@ -79,7 +117,7 @@ Console.WriteLine(result.SummaryLine);
 
 if (keepRunning)
 {
-    Console.WriteLine($"Silo still running; dashboard at {app.Urls.FirstOrDefault() ?? "http://127.0.0.1:8080"}/dashboard (Ctrl+C to stop).");
+    Console.WriteLine($"Silo still running; dashboard at {dashboard} (Ctrl+C to stop).");
     await app.WaitForShutdownAsync();
 }
 else

@@ -104,6 +104,14 @@ public sealed class DgcClusterFixture : IAsyncLifetime
     public Task SettleAsync(params Kernel[] kernels) =>
         DgcQuiescence.SettleAsync(Grains, Transport, [.. kernels.Select(k => k.Id)]);
 
+    /// <summary>The importer drops and retires everything it holds from the exporter; then both settle and must have nothing left (L3).</summary>
+    public async Task ReleaseAllAsync(Kernel importer, Kernel exporter)
+    {
+        await importer.Grain.DropAllAsync(exporter.Id, retire: true);
+        await SettleAsync(exporter, importer);
+        await AssertNothingLeftAsync(exporter, importer);
+    }
+
     /// <summary>
     /// L3: the kernels hold nothing, every export they made is retired with its row gone, and no pair
     /// among them (or with anyone) keeps a handle row or a place in its manager's list.

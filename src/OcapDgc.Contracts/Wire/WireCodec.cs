@@ -21,6 +21,7 @@ public static class WireCodec
     public const string PingMethod = "dgc:ping";
     public const string PongMethod = "dgc:pong";
     public const string ImportsMethod = "dgc:imports";
+    public const string FenceMethod = "dgc:fence";
 
     /// <summary>Encodes a frame as UTF-16 JSON text.</summary>
     public static string Encode(WireFrame frame)
@@ -38,6 +39,7 @@ public static class WireCodec
                 PingFrame => PingMethod,
                 PongFrame => PongMethod,
                 ImportListFrame => ImportsMethod,
+                FenceFrame => FenceMethod,
                 AppFrame app => app.Method,
                 _ => throw new ArgumentException($"Unknown frame type {frame.GetType().Name}.", nameof(frame)),
             });
@@ -87,6 +89,18 @@ public static class WireCodec
                     }
 
                     w.WriteEndArray();
+                    if (list.FenceSeq > 0)
+                    {
+                        w.WriteStartObject("fence");
+                        w.WriteNumber("stream", list.FenceStream);
+                        w.WriteNumber("seq", list.FenceSeq);
+                        w.WriteEndObject();
+                    }
+
+                    break;
+                case FenceFrame fence:
+                    w.WriteNumber("stream", fence.Stream);
+                    w.WriteNumber("seq", fence.Seq);
                     break;
                 case AppFrame app:
                     w.WriteNumber("stream", app.Stream);
@@ -199,9 +213,16 @@ public static class WireCodec
                         entries.Add(new ImportListEntry(refs[k++], r.GetBoolean()));
                     }
 
-                    frame = new ImportListFrame(GetPositiveLong(p, "stream"), GetLong(p, "asOf"), entries);
+                    var (fenceStream, fenceSeq) = p.TryGetProperty("fence", out var f)
+                        ? (GetPositiveLong(f, "stream"), GetPositiveLong(f, "seq"))
+                        : (0L, 0L);
+                    frame = new ImportListFrame(GetPositiveLong(p, "stream"), GetLong(p, "asOf"), entries, fenceStream, fenceSeq);
                     break;
                 }
+
+                case FenceMethod:
+                    frame = new FenceFrame(GetPositiveLong(p, "stream"), GetPositiveLong(p, "seq"));
+                    break;
 
                 case AddRefMethod or DropRefMethod or RetireMethod:
                     throw new FormatException($"'{method}' must travel inside a sequenced dgc:batch.");

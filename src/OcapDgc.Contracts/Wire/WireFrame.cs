@@ -70,11 +70,20 @@ public sealed record PongFrame(PongStatus Status) : WireFrame;
 /// <summary>One entry of a <c>dgc:imports</c> list: an import (the receiver's export) and whether the importer still reaches it.</summary>
 public sealed record ImportListEntry(WireRef Ref, bool Reachable);
 
-/// <summary><c>dgc:imports</c>: the importer's whole import set, sent after a mismatched ping, so the exporter can reconcile.</summary>
+/// <summary><c>dgc:imports</c>: the importer's whole import set, sent after a mismatched ping or a fence, so the exporter can reconcile.</summary>
 /// <param name="Stream">The importer's batch stream.</param>
 /// <param name="AsOf">The last batch of that stream the list already reflects.</param>
 /// <param name="Entries">Every import in the exporter's current session.</param>
-public sealed record ImportListFrame(long Stream, long AsOf, IReadOnlyList<ImportListEntry> Entries) : WireFrame;
+/// <param name="FenceStream">With <paramref name="FenceSeq"/>: the exporter's message stream and number up to which the importer now refuses any message not yet delivered (0: no fence).</param>
+/// <param name="FenceSeq">See <paramref name="FenceStream"/>.</param>
+public sealed record ImportListFrame(long Stream, long AsOf, IReadOnlyList<ImportListEntry> Entries, long FenceStream = 0, long FenceSeq = 0) : WireFrame;
+
+/// <summary>
+/// <c>dgc:fence</c>: the exporter declares every application message of its stream up to
+/// <see cref="Seq"/> that has not arrived yet lost. The importer refuses them from now on and answers
+/// with its import list, so refs carried only by those messages can be released one by one.
+/// </summary>
+public sealed record FenceFrame(long Stream, long Seq) : WireFrame;
 
 /// <summary>An application message (any method not starting with <c>dgc:</c>) carrying references.</summary>
 /// <param name="Stream">The sender's message stream (one per activation of its handle, drawn from its kernel's counter).</param>

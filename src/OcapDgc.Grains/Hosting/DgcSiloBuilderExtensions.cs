@@ -34,6 +34,7 @@ public static class DgcSiloBuilderExtensions
         AddValidatedOptions(services, BatchingOptions.Section, configure, o => o.Validate());
         AddValidatedOptions(services, LeaseOptions.Section, lease, o => o.Validate());
         services.TryAddKeyedSingleton(DgcClock.Key, TimeProvider.System);
+        services.AddOptions<ReferenceKernel.ReferenceKernelOptions>().BindConfiguration(ReferenceKernel.ReferenceKernelOptions.Section);
         services.TryAddSingleton<InClusterTransport>();
         services.TryAddSingleton<IDgcTransport>(sp => sp.GetRequiredService<InClusterTransport>());
         services.TryAddSingleton<DgcStorageTracker>();
@@ -80,6 +81,25 @@ public static class DgcSiloBuilderExtensions
             sp.GetRequiredService<IGrainFactory>(),
             sp.GetRequiredService<Serializer>()));
         return builder;
+    }
+
+    /// <summary>
+    /// Keeps DGC state in a relational database through Orleans' ADO.NET grain storage (the PostgreSQL
+    /// cluster profile uses <paramref name="invariant"/> <c>Npgsql</c>). A cleared state deletes its row
+    /// (<c>DeleteStateOnClear</c>), so a fully released export leaves nothing behind. The schema must be
+    /// applied first (<c>silo-config/postgresql</c>, <c>scripts/pg-setup.sh</c>), and the ADO.NET driver
+    /// of <paramref name="invariant"/> must be referenced by the host.
+    /// </summary>
+    public static ISiloBuilder UseDgcAdoNetStorage(this ISiloBuilder builder, string connectionString, string invariant = "Npgsql")
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        ArgumentException.ThrowIfNullOrWhiteSpace(invariant);
+        return builder.AddAdoNetGrainStorage(DgcStorage.Backend, o =>
+        {
+            o.Invariant = invariant;
+            o.ConnectionString = connectionString;
+            o.DeleteStateOnClear = true;
+        });
     }
 
     /// <summary>Puts a <see cref="FaultInjectingTransport"/> in front of the in-cluster transport (tests and the chaos demo).</summary>

@@ -1,28 +1,27 @@
 using System.Text.Json;
+using Microsoft.Extensions.Options;
+using OcapDgc.Hosting;
 
 namespace OcapDgc.ReferenceKernel;
 
 /// <summary>
 /// A small kernel for the demo and the tests. Its ground truth (what it created, sent, holds) is kept
-/// in memory apart from the DGC's tables, so the two can be compared: an export released while an
-/// importer still held it counts as premature.
+/// apart from the DGC's tables, so the two can be compared: an export released while an importer still
+/// held it counts as premature. With <see cref="ReferenceKernelOptions.Durable"/> the ground truth is
+/// written to the DGC store after every change, so it survives a silo crash and re-activation on another
+/// silo (the PostgreSQL cluster profile); otherwise it lives in the activation. It can run
+/// bring-out-your-dead from a reminder.
 /// </summary>
-public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
+public sealed class ReferenceKernelGrain(
+    [PersistentState("kernel", DgcStorage.Name)] IPersistentState<ReferenceKernelState> state,
+    IOptions<ReferenceKernelOptions> options) : Grain, IReferenceKernelGrain, IRemindable
 {
     private const string DeliverMethod = "deliver";
-    private readonly Dictionary<string, OwnObject> _own = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, Dictionary<string, string>> _importsByRemote = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, int> _heldLabels = new(StringComparer.Ordinal);
-    private readonly HashSet<string> _exported = new(StringComparer.Ordinal);
-    private readonly HashSet<string> _retired = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, List<string>> _revokedToRetire = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, HashSet<string>> _droppedNotRetired = new(StringComparer.Ordinal);
-    private int _droppedEvents;
-    private int _premature;
-    private int _revoked;
-    private int _importsRetired;
-    private int _messages;
-    private int _confused;
+    private const string BoydReminder = "boyd";
+    private readonly bool _durable = options.Value.Durable;
+    private Task _lastWrite = Task.CompletedTask;
+
+    private ReferenceKernelState S => state.State;
 
     private string Me => this.GetPrimaryKeyString();
 
@@ -37,24 +36,25 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
         var krefs = await Manager.AllocateKrefsAsync(count);
         foreach (var k in krefs)
         {
-            _own[k] = new OwnObject();
+            S.Own[k] = new OwnObject();
         }
 
+        await SaveAsync();
         return krefs;
     }
 
     /// <inheritdoc />
-    public Task ReleaseLocalAsync(string[] krefs)
+    public async Task ReleaseLocalAsync(string[] krefs)
     {
         foreach (var k in krefs)
         {
-            if (_own.TryGetValue(k, out var o))
+            if (S.Own.TryGetValue(k, out var o))
             {
                 o.LocalRef = false;
             }
         }
 
-        return Task.CompletedTask;
+        await SaveAsync();
     }
 
     /// <inheritdoc />
@@ -63,44 +63,77 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
         var labels = new string[krefs.Length];
         for (var i = 0; i < krefs.Length; i++)
         {
-            labels[i] = _own.ContainsKey(krefs[i]) ? $"{Me}/{krefs[i]}"
+            labels[i] = S.Own.ContainsKey(krefs[i]) ? $"{Me}/{krefs[i]}"
                 : FindImportLabel(krefs[i]) ?? throw new ArgumentException($"{Me} neither owns nor holds {krefs[i]}.", nameof(krefs));
         }
 
         await Handle(toKernel).SendAsync(DeliverMethod, JsonSerializer.Serialize(labels), krefs);
         foreach (var k in krefs)
         {
-            if (_own.TryGetValue(k, out var o))
+            if (S.Own.TryGetValue(k, out var o))
             {
                 o.SentTo.Add(toKernel);
-                _exported.Add(k);
+                S.Exported.Add(k);
             }
         }
+
+        await SaveAsync();
     }
 
     /// <inheritdoc />
     public async Task RestartAsync()
     {
-        // A crash loses the kernel's memory: its objects and what it held are gone.
-        _own.Clear();
-        _importsByRemote.Clear();
-        _heldLabels.Clear();
-        _exported.Clear();
-        _retired.Clear();
-        _revokedToRetire.Clear();
-        _droppedNotRetired.Clear();
+        // A crash loses the kernel's memory: its objects and what it held are gone (its counters stay, for the ledger).
+        S.Own.Clear();
+        S.ImportsByRemote.Clear();
+        S.HeldLabels.Clear();
+        S.Exported.Clear();
+        S.Retired.Clear();
+        S.RevokedToRetire.Clear();
+        S.DroppedNotRetired.Clear();
+        await SaveAsync();
         await Manager.RestartKernelAsync();
     }
 
     /// <inheritdoc />
     public Task<string[]> GetHeldImportsAsync(string fromKernel) =>
-        Task.FromResult(_importsByRemote.TryGetValue(fromKernel, out var m) ? m.Keys.ToArray() : []);
+        Task.FromResult(S.ImportsByRemote.TryGetValue(fromKernel, out var m) ? m.Keys.ToArray() : []);
+
+    /// <inheritdoc />
+    public Task<Dictionary<string, string>> GetImportLabelsAsync(string fromKernel) =>
+        Task.FromResult(S.ImportsByRemote.TryGetValue(fromKernel, out var m) ? new Dictionary<string, string>(m, StringComparer.Ordinal) : []);
+
+    /// <inheritdoc />
+    public async Task SetBoydPeriodAsync(TimeSpan period)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(period, TimeSpan.Zero);
+        if (period > TimeSpan.Zero)
+        {
+            await this.RegisterOrUpdateReminder(BoydReminder, period, period);
+        }
+        else if (await this.GetReminder(BoydReminder) is { } reminder)
+        {
+            await this.UnregisterReminder(reminder);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (reminderName == BoydReminder)
+        {
+            S.BoydTicks++;
+            await SaveAsync();
+            await Manager.BringOutYourDeadAsync();
+        }
+    }
 
     /// <inheritdoc />
     public async Task DropAsync(string fromKernel, string[] krefs, bool retire)
     {
-        // Ground truth first: once the drop is on its way, this kernel no longer holds the imports.
-        if (_importsByRemote.TryGetValue(fromKernel, out var imports))
+        // Ground truth first (and durable first): once the drop is on its way, this kernel no longer holds the
+        // imports. A crash in between can only leave the DGC holding what the kernel forgot, never the reverse.
+        if (S.ImportsByRemote.TryGetValue(fromKernel, out var imports))
         {
             foreach (var k in krefs)
             {
@@ -111,17 +144,22 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
             }
         }
 
-        var handle = Handle(fromKernel);
-        await handle.DropImportsAsync(krefs);
         if (retire)
         {
             Recognized(fromKernel).ExceptWith(krefs);
-            await handle.RetireImportsAsync(krefs);
         }
         else
         {
             // Still recognized (a weak-map key, say) until a later drop-all with retire forgets it.
             Recognized(fromKernel).UnionWith(krefs);
+        }
+
+        await SaveAsync();
+        var handle = Handle(fromKernel);
+        await handle.DropImportsAsync(krefs);
+        if (retire)
+        {
+            await handle.RetireImportsAsync(krefs);
         }
     }
 
@@ -134,13 +172,15 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
             await DropAsync(fromKernel, chunk, retire);
         }
 
-        if (retire && _droppedNotRetired.Remove(fromKernel, out var recognized) && recognized.Count > 0)
+        if (retire && S.DroppedNotRetired.Remove(fromKernel, out var recognized) && recognized.Count > 0)
         {
+            await SaveAsync();
             await Handle(fromKernel).RetireImportsAsync([.. recognized]);
         }
 
-        if (retire && _revokedToRetire.Remove(fromKernel, out var revoked))
+        if (retire && S.RevokedToRetire.Remove(fromKernel, out var revoked) && revoked.Count > 0)
         {
+            await SaveAsync();
             await Handle(fromKernel).RetireImportsAsync([.. revoked]);
         }
 
@@ -150,7 +190,7 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
     /// <inheritdoc />
     public async Task<string[]> WhichHeldAsync(string[] labels, string exporter, long exporterEpoch)
     {
-        if (!_importsByRemote.TryGetValue(exporter, out var imports) || imports.Count == 0)
+        if (!S.ImportsByRemote.TryGetValue(exporter, out var imports) || imports.Count == 0)
         {
             return [];
         }
@@ -168,40 +208,37 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
     /// <inheritdoc />
     public Task<KernelLedger> GetLedgerAsync() => Task.FromResult(new KernelLedger(
         Me,
-        _own.Count,
-        _exported.Count,
-        _droppedEvents,
-        _retired.Count,
-        _premature,
-        _heldLabels.Count,
-        _revoked,
-        _importsRetired,
-        _messages,
-        [.. _exported.Where(k => !_retired.Contains(k)).Take(50)],
-        _confused));
+        S.Own.Count,
+        S.Exported.Count,
+        S.DroppedEvents,
+        S.Retired.Count,
+        S.Premature,
+        S.HeldLabels.Count,
+        S.Revoked,
+        S.ImportsRetired,
+        S.Messages,
+        [.. S.Exported.Where(k => !S.Retired.Contains(k)).Take(50)],
+        S.BoydTicks,
+        S.Confused));
 
     /// <inheritdoc />
-    public Task<string[]> GetHeldLabelsAsync(string fromKernel) =>
-        Task.FromResult(_importsByRemote.TryGetValue(fromKernel, out var m) ? m.Values.ToArray() : []);
-
-    /// <inheritdoc />
-    public Task DeliverAsync(string fromKernel, string method, string body, string[] krefs)
+    public async Task DeliverAsync(string fromKernel, string method, string body, string[] krefs)
     {
-        _messages++;
+        S.Messages++;
         var labels = JsonSerializer.Deserialize<string[]>(body) ?? [];
-        if (!_importsByRemote.TryGetValue(fromKernel, out var imports))
+        if (!S.ImportsByRemote.TryGetValue(fromKernel, out var imports))
         {
-            _importsByRemote[fromKernel] = imports = new(StringComparer.Ordinal);
+            S.ImportsByRemote[fromKernel] = imports = new(StringComparer.Ordinal);
         }
 
         for (var i = 0; i < krefs.Length; i++)
         {
-            if (_own.ContainsKey(krefs[i]))
+            if (S.Own.ContainsKey(krefs[i]))
             {
                 // One of ours, sent back: the kref must name the very object the label says.
                 if (labels[i] != $"{Me}/{krefs[i]}")
                 {
-                    _confused++;
+                    S.Confused++;
                 }
 
                 continue;
@@ -211,7 +248,7 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
             {
                 if (known != labels[i])
                 {
-                    _confused++;
+                    S.Confused++;
                 }
             }
             else
@@ -219,21 +256,21 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
                 // Sent again after this kernel dropped it: reachable once more, so no longer only recognized.
                 Recognized(fromKernel).Remove(krefs[i]);
                 imports[krefs[i]] = labels[i];
-                _heldLabels[labels[i]] = _heldLabels.GetValueOrDefault(labels[i]) + 1;
+                S.HeldLabels[labels[i]] = S.HeldLabels.GetValueOrDefault(labels[i]) + 1;
             }
         }
 
-        return Task.CompletedTask;
+        await SaveAsync();
     }
 
     /// <inheritdoc />
     public async Task OnExportsDroppedAsync(string[] krefs)
     {
-        _droppedEvents += krefs.Length;
+        S.DroppedEvents += krefs.Length;
         var byPeer = new Dictionary<string, List<string>>(StringComparer.Ordinal);
         foreach (var k in krefs)
         {
-            if (_own.TryGetValue(k, out var o))
+            if (S.Own.TryGetValue(k, out var o))
             {
                 foreach (var peer in o.SentTo)
                 {
@@ -251,41 +288,43 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
         {
             var epoch = (await Handle(peer).GetFiguresAsync()).Epoch;
             var stillHeld = await GrainFactory.GetGrain<IReferenceKernelGrain>(peer).WhichHeldAsync([.. labels], Me, epoch);
-            _premature += stillHeld.Length;
+            S.Premature += stillHeld.Length;
         }
+
+        await SaveAsync();
     }
 
     /// <inheritdoc />
-    public Task OnExportsRetiredAsync(string[] krefs)
+    public async Task OnExportsRetiredAsync(string[] krefs)
     {
-        _retired.UnionWith(krefs);
-        return Task.CompletedTask;
+        S.Retired.UnionWith(krefs);
+        await SaveAsync();
     }
 
     /// <inheritdoc />
-    public Task OnImportsRevokedAsync(string remote, string[] krefs)
+    public async Task OnImportsRevokedAsync(string remote, string[] krefs)
     {
-        _revoked += krefs.Length;
+        S.Revoked += krefs.Length;
         ForgetImports(remote, krefs);
         Recognized(remote).ExceptWith(krefs);
 
-        // Until this kernel retires them (its next DropAllAsync with retire), the DGC refuses any use of them.
-        if (!_revokedToRetire.TryGetValue(remote, out var list))
+        // Until this kernel retires them (its next drop-all with retire), the DGC refuses any use of them.
+        if (!S.RevokedToRetire.TryGetValue(remote, out var list))
         {
-            _revokedToRetire[remote] = list = [];
+            S.RevokedToRetire[remote] = list = [];
         }
 
         list.AddRange(krefs);
-        return Task.CompletedTask;
+        await SaveAsync();
     }
 
     /// <inheritdoc />
-    public Task OnImportsRetiredAsync(string remote, string[] krefs)
+    public async Task OnImportsRetiredAsync(string remote, string[] krefs)
     {
-        _importsRetired += krefs.Length;
+        S.ImportsRetired += krefs.Length;
         ForgetImports(remote, krefs);
         Recognized(remote).ExceptWith(krefs);
-        return Task.CompletedTask;
+        await SaveAsync();
     }
 
     /// <inheritdoc />
@@ -293,7 +332,7 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
 
     private void ForgetImports(string remote, string[] krefs)
     {
-        if (_importsByRemote.TryGetValue(remote, out var imports))
+        if (S.ImportsByRemote.TryGetValue(remote, out var imports))
         {
             foreach (var k in krefs)
             {
@@ -307,9 +346,9 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
 
     private HashSet<string> Recognized(string remote)
     {
-        if (!_droppedNotRetired.TryGetValue(remote, out var set))
+        if (!S.DroppedNotRetired.TryGetValue(remote, out var set))
         {
-            _droppedNotRetired[remote] = set = new(StringComparer.Ordinal);
+            S.DroppedNotRetired[remote] = set = new(StringComparer.Ordinal);
         }
 
         return set;
@@ -317,22 +356,22 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
 
     private void Unhold(string label)
     {
-        if (_heldLabels.TryGetValue(label, out var n))
+        if (S.HeldLabels.TryGetValue(label, out var n))
         {
             if (n <= 1)
             {
-                _heldLabels.Remove(label);
+                S.HeldLabels.Remove(label);
             }
             else
             {
-                _heldLabels[label] = n - 1;
+                S.HeldLabels[label] = n - 1;
             }
         }
     }
 
     private string? FindImportLabel(string kref)
     {
-        foreach (var imports in _importsByRemote.Values)
+        foreach (var imports in S.ImportsByRemote.Values)
         {
             if (imports.TryGetValue(kref, out var label))
             {
@@ -346,10 +385,30 @@ public sealed class ReferenceKernelGrain : Grain, IReferenceKernelGrain
     private IRemoteHandleGrain Handle(string remote) =>
         GrainFactory.GetGrain<IRemoteHandleGrain>(DgcIds.HandleKey(Me, remote));
 
-    private sealed class OwnObject
+    private Task SaveAsync()
     {
-        public bool LocalRef { get; set; } = true;
+        if (!_durable)
+        {
+            return Task.CompletedTask;
+        }
 
-        public HashSet<string> SentTo { get; } = new(StringComparer.Ordinal);
+        // Callbacks interleave: writes go one after another (two at once would race on the ETag), and
+        // each carries every change made before it started.
+        _lastWrite = WriteAfterAsync(_lastWrite);
+        return _lastWrite;
+    }
+
+    private async Task WriteAfterAsync(Task previous)
+    {
+        try
+        {
+            await previous;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Whoever waited on the earlier write saw its error; this write carries its changes too.
+        }
+
+        await state.WriteStateAsync();
     }
 }

@@ -33,8 +33,7 @@ public sealed class ChaosDemoTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var builder = new InProcessTestClusterBuilder(1);
-        builder.ConfigureSilo((_, silo) =>
+        _cluster = await SingleSilo.StartAsync(silo =>
         {
             silo.UseDgcInMemoryStorage();
             silo.UseInMemoryReminderService();
@@ -47,8 +46,6 @@ public sealed class ChaosDemoTests : IAsyncLifetime
             });
             silo.UseDgcFaultInjection();
         });
-        _cluster = builder.Build();
-        await _cluster.DeployAsync();
     }
 
     public async Task DisposeAsync() => await _cluster.DisposeAsync();
@@ -56,7 +53,7 @@ public sealed class ChaosDemoTests : IAsyncLifetime
     [Fact]
     public async Task Under_chaos_nothing_leaks_nothing_is_released_early_and_revocations_are_reported()
     {
-        var services = ((InProcessSiloHandle)_cluster.Silos[0]).ServiceProvider;
+        var services = _cluster.Services();
         var storage = services.GetRequiredService<DgcStorageTracker>();
         var faults = services.GetRequiredService<FaultInjectingTransport>();
         var output = new StringWriter();

@@ -84,9 +84,7 @@ public sealed class LeaseTests(DgcClusterFixture fx)
         Assert.Equal(DgcError.Revoked, e.Code);
         Assert.Contains(import, e.Message, StringComparison.Ordinal);
 
-        await b.Grain.DropAllAsync(a.Id, retire: true);
-        await fx.SettleAsync(a, b);
-        await fx.AssertNothingLeftAsync(a, b);
+        await fx.ReleaseAllAsync(b, a);
     }
 
     [Fact]
@@ -158,9 +156,7 @@ public sealed class LeaseTests(DgcClusterFixture fx)
         // The old incarnation's export is gone, and its restart told the new kernel nothing about it.
         Assert.False(fx.Storage.Has("export", a.Export(o).GetGrainId()));
         Assert.Equal(0, (await a.LedgerAsync()).ExportsDroppedEvents);
-        await b.Grain.DropAllAsync(a.Id, retire: true);
-        await fx.SettleAsync(a, b);
-        await fx.AssertNothingLeftAsync(a, b);
+        await fx.ReleaseAllAsync(b, a);
     }
 
     [Fact]
@@ -234,9 +230,7 @@ public sealed class LeaseTests(DgcClusterFixture fx)
 
         Assert.Equal([b.Id], (await a.Export(o).GetSnapshotAsync()).ConfirmedBy);
         Assert.Equal(0, (await b.HandleTo(a).GetFiguresAsync()).UnackedBatches);
-        await b.Grain.DropAllAsync(a.Id, retire: true);
-        await fx.SettleAsync(a, b);
-        await fx.AssertNothingLeftAsync(a, b);
+        await fx.ReleaseAllAsync(b, a);
     }
 
     [Fact]
@@ -272,29 +266,63 @@ public sealed class LeaseTests(DgcClusterFixture fx)
         Assert.Empty((await a.Export(lost).GetSnapshotAsync()).ConfirmedBy);
 
         // b keeps pinging (its lease stays good), but its import set never has the lost ref.
-        for (var elapsed = TimeSpan.Zero; elapsed <= Lease; elapsed += DgcClusterFixture.PingInterval)
-        {
-            await b.HandleTo(a).CheckLeaseAsync();
-            await a.HandleTo(b).CheckLeaseAsync();
-            await fx.IdleAsync();
-            fx.Clock.Advance(DgcClusterFixture.PingInterval);
-        }
+        await PingForALeaseAsync(b, a, checkExporter: true);
 
-        Assert.Equal(0, (await a.HandleTo(b).GetFiguresAsync()).LeaseExpiries);
-        await b.HandleTo(a).CheckLeaseAsync();
+        // a fenced the lost message off (b will refuse it if it ever turns up) and released just that send.
+        var figures = await a.HandleTo(b).GetFiguresAsync();
+        Assert.Equal(1, figures.Reconciliations);
+        Assert.Equal(0, figures.LeaseExpiries);
+        Assert.False(fx.Storage.Has("export", a.Export(lost).GetGrainId()));
+        Assert.Equal(1, (await a.LedgerAsync()).ExportsRetired);
+        Assert.Equal(0, (await a.LedgerAsync()).Premature);
+
+        // The other ref was never in doubt: it stays held, and b's session with a goes on.
+        Assert.Equal(1, (await a.Export(kept).GetSnapshotAsync()).CountsByRemote[b.Id]);
+        Assert.Equal(0, (await b.LedgerAsync()).ImportsRevoked);
+        Assert.Single(await b.Grain.GetHeldImportsAsync(a.Id));
+
+        await fx.ReleaseAllAsync(b, a);
+    }
+
+    [Fact]
+    public async Task A_lost_message_that_turns_up_after_its_fence_is_refused()
+    {
+        var (a, b, kept) = await fx.PairSharingOneAsync();
+        var late = await a.CreateAsync();
+        fx.Faults.HoldNext(a.Id, b.Id);
+        await a.Grain.SendAsync(b.Id, [late]);
+        await PingForALeaseAsync(b, a);
+
+        Assert.False(fx.Storage.Has("export", a.Export(late).GetGrainId()));
+
+        // The message arrives after all: b refuses it, so it never imports a ref a no longer counts.
+        var delivered = (await b.LedgerAsync()).MessagesReceived;
+        await fx.Faults.ReleaseHeldAsync(a.Id, b.Id);
         await fx.IdleAsync();
+        Assert.Equal(delivered, (await b.LedgerAsync()).MessagesReceived);
+        Assert.Equal(1, (await b.HandleTo(a).GetFiguresAsync()).DuplicateMessages);
+        Assert.Single(await b.Grain.GetHeldImportsAsync(a.Id));
 
-        // Only ending the session can reclaim it safely: a late copy of the message is then refused.
-        Assert.Equal(1, (await a.HandleTo(b).GetFiguresAsync()).Reconciliations);
+        await fx.ReleaseAllAsync(b, a);
+    }
+
+    [Fact]
+    public async Task Without_a_known_carrying_message_reconciliation_ends_the_session()
+    {
+        var (a, b, kept) = await fx.PairSharingOneAsync();
+        var lost = await a.CreateAsync();
+
+        // The kernel carries this message itself (ExportRefsAsync) and loses it: a cannot fence it off.
+        await a.HandleTo(b).ExportRefsAsync([lost]);
+        await PingForALeaseAsync(b, a);
+
         Assert.False(fx.Storage.Has("export", a.Export(lost).GetGrainId()));
         Assert.False(fx.Storage.Has("export", a.Export(kept).GetGrainId()));
-        Assert.Equal(0, (await a.LedgerAsync()).Premature);
         await b.HandleTo(a).CheckLeaseAsync();
         await fx.IdleAsync();
         Assert.Equal(1, (await b.LedgerAsync()).ImportsRevoked);
-        await b.Grain.DropAllAsync(a.Id, retire: true);
-        await fx.SettleAsync(a, b);
-        await fx.AssertNothingLeftAsync(a, b);
+        Assert.Equal(0, (await a.LedgerAsync()).Premature);
+        await fx.ReleaseAllAsync(b, a);
     }
 
     [Fact]
@@ -344,9 +372,7 @@ public sealed class LeaseTests(DgcClusterFixture fx)
         Assert.Equal(before.PingsSent + 1, after.PingsSent);
         Assert.Equal(before.FramesSent + 1, after.FramesSent);
         Assert.Equal(0, after.Reconciliations);
-        await b.Grain.DropAllAsync(a.Id, retire: true);
-        await fx.SettleAsync(a, b);
-        await fx.AssertNothingLeftAsync(a, b);
+        await fx.ReleaseAllAsync(b, a);
     }
 
     [Fact]
@@ -373,8 +399,22 @@ public sealed class LeaseTests(DgcClusterFixture fx)
 
         Assert.Equal(1, (await b.LedgerAsync()).ImportsRevoked);
         Assert.Single(await b.Grain.GetHeldImportsAsync(a.Id));
-        await b.Grain.DropAllAsync(a.Id, retire: true);
-        await fx.SettleAsync(a, b);
-        await fx.AssertNothingLeftAsync(a, b);
+        await fx.ReleaseAllAsync(b, a);
+    }
+
+    /// <summary>The importer pings every interval for a whole lease and one interval more (the exporter checks too, if asked).</summary>
+    private async Task PingForALeaseAsync(Kernel importer, Kernel exporter, bool checkExporter = false)
+    {
+        for (var elapsed = TimeSpan.Zero; elapsed <= Lease + DgcClusterFixture.PingInterval; elapsed += DgcClusterFixture.PingInterval)
+        {
+            await importer.HandleTo(exporter).CheckLeaseAsync();
+            if (checkExporter)
+            {
+                await exporter.HandleTo(importer).CheckLeaseAsync();
+            }
+
+            await fx.IdleAsync();
+            fx.Clock.Advance(DgcClusterFixture.PingInterval);
+        }
     }
 }

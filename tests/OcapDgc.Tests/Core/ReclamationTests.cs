@@ -14,15 +14,12 @@ public sealed class ReclamationTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var builder = new InProcessTestClusterBuilder(1);
-        builder.ConfigureSilo((_, silo) =>
+        _cluster = await SingleSilo.StartAsync(silo =>
         {
             silo.UseDgcInMemoryStorage();
             silo.UseInMemoryReminderService();
             silo.AddDistributedGc();
         });
-        _cluster = builder.Build();
-        await _cluster.DeployAsync();
     }
 
     public async Task DisposeAsync() => await _cluster.DisposeAsync();
@@ -30,7 +27,7 @@ public sealed class ReclamationTests : IAsyncLifetime
     [Fact]
     public async Task After_the_demo_workload_no_export_activation_or_storage_entry_remains()
     {
-        var services = ((InProcessSiloHandle)_cluster.Silos[0]).ServiceProvider;
+        var services = _cluster.Services();
         var storage = services.GetRequiredService<DgcStorageTracker>();
         var output = new StringWriter();
         var runner = new DemoRunner(_cluster.Client, services.GetRequiredService<InClusterTransport>(), storage, output);

@@ -184,8 +184,8 @@ public sealed class ModelTests(DgcClusterFixture fx)
             Assert.True(ledger.Confused == 0, $"S2: {importer} got a ref naming another object, {when}");
             foreach (var exporter in k.Where(e => e != importer))
             {
-                var labels = await importer.Grain.GetHeldLabelsAsync(exporter.Id);
-                if (labels.Length == 0)
+                var labels = (await importer.Grain.GetImportLabelsAsync(exporter.Id)).Values;
+                if (labels.Count == 0)
                 {
                     continue;
                 }

@@ -233,7 +233,8 @@ public sealed class PostgresServer : IAsyncLifetime
             + ". Install PostgreSQL 15 with `apt-get install -y postgresql` (or point OCAPDGC_PG_BIN at its bin folder).");
     }
 
-    private static string FindRepositoryRoot()
+    /// <summary>The folder holding Orleans.sln, found above the test assembly.</summary>
+    public static string FindRepositoryRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
@@ -246,7 +247,8 @@ public sealed class PostgresServer : IAsyncLifetime
         throw new InvalidOperationException($"No folder holding Orleans.sln above {AppContext.BaseDirectory}.");
     }
 
-    private static int FindFreeLoopbackPort()
+    /// <summary>A loopback TCP port nobody listens on right now.</summary>
+    public static int FindFreeLoopbackPort()
     {
         var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

@@ -1,0 +1,89 @@
+namespace OcapDgc.ReferenceKernel;
+
+/// <summary>A reference kernel's ground truth, written to the DGC store when <see cref="ReferenceKernelOptions.Durable"/>.</summary>
+[GenerateSerializer, Alias("ocap-dgc.ReferenceKernelState")]
+public sealed class ReferenceKernelState
+{
+    /// <summary>Own objects by kref.</summary>
+    [Id(0)]
+    public Dictionary<string, OwnObject> Own { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Per remote kernel: import kref to label (<c>kernel/kref</c> at the origin).</summary>
+    [Id(1)]
+    public Dictionary<string, Dictionary<string, string>> ImportsByRemote { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Labels this kernel holds an import of, with the number of imports naming each.</summary>
+    [Id(2)]
+    public Dictionary<string, int> HeldLabels { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Own objects ever sent to another kernel.</summary>
+    [Id(3)]
+    public HashSet<string> Exported { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Own objects the DGC reported retired.</summary>
+    [Id(4)]
+    public HashSet<string> Retired { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Exports reported dropped, in all.</summary>
+    [Id(5)]
+    public int DroppedEvents { get; set; }
+
+    /// <summary>Exports reported dropped while an importer's ground truth still held them.</summary>
+    [Id(6)]
+    public int Premature { get; set; }
+
+    /// <summary>Imports revoked by their exporter.</summary>
+    [Id(7)]
+    public int Revoked { get; set; }
+
+    /// <summary>Imports retired by their exporter.</summary>
+    [Id(8)]
+    public int ImportsRetired { get; set; }
+
+    /// <summary>Application messages received.</summary>
+    [Id(9)]
+    public int Messages { get; set; }
+
+    /// <summary>Times the bring-out-your-dead reminder fired.</summary>
+    [Id(10)]
+    public int BoydTicks { get; set; }
+
+    /// <summary>Deliveries where a kref named another object than its label (S2 broken).</summary>
+    [Id(11)]
+    public int Confused { get; set; }
+
+    /// <summary>Per remote: imports the DGC revoked, which this kernel retires at its next drop-all with retire.</summary>
+    [Id(12)]
+    public Dictionary<string, List<string>> RevokedToRetire { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Per remote: imports dropped but still recognized (a weak-map key, say), retired at the next drop-all with retire.</summary>
+    [Id(13)]
+    public Dictionary<string, HashSet<string>> DroppedNotRetired { get; set; } = new(StringComparer.Ordinal);
+}
+
+/// <summary>One object the kernel owns.</summary>
+[GenerateSerializer, Alias("ocap-dgc.ReferenceKernelOwnObject")]
+public sealed class OwnObject
+{
+    /// <summary>Whether the kernel itself still holds a local reference.</summary>
+    [Id(0)]
+    public bool LocalRef { get; set; } = true;
+
+    /// <summary>Kernels it was sent to.</summary>
+    [Id(1)]
+    public HashSet<string> SentTo { get; set; } = new(StringComparer.Ordinal);
+}
+
+/// <summary>How the reference kernel keeps its ground truth. Bound from <c>Dgc:ReferenceKernel</c>.</summary>
+public sealed class ReferenceKernelOptions
+{
+    /// <summary>Configuration section.</summary>
+    public const string Section = "Dgc:ReferenceKernel";
+
+    /// <summary>
+    /// Write the ground truth to the DGC store after every change, so it survives a crash or a move to
+    /// another silo. Off by default: on the embedded profile it would die with the silo anyway, and each
+    /// write copies the whole ground truth. The PostgreSQL cluster profile turns it on.
+    /// </summary>
+    public bool Durable { get; set; }
+}
