@@ -4,10 +4,10 @@ namespace OcapDgc.Tests.Core;
 [Collection(DgcCluster.Name)]
 public sealed class KernelCarriedMessagesTests(DgcClusterFixture fx)
 {
-    // Found by the benchmark (issue 5): a fresh importer's handle has PeerEpoch 0, ImportRefsAsync imports
-    // under it, and the first frame from the exporter (epoch 1) revokes every such import; their drops
-    // then go nowhere and the exporter keeps the holds while the importer lives.
-    [Fact(Skip = "Known bug, reported from issue 5: imports made with ImportRefsAsync before any frame from the exporter are revoked by the first one")]
+    // Found by the benchmark (issue 5): a fresh importer's handle has PeerEpoch 0 and ImportRefsAsync imports
+    // under it; the first frame from the exporter (epoch 1) used to revoke every such import, so their drops
+    // went nowhere and the exporter kept the holds while the importer lived.
+    [Fact]
     public async Task Refs_imported_before_any_frame_from_the_exporter_are_not_revoked_and_can_be_dropped()
     {
         var (a, b) = await fx.NewPairAsync();
