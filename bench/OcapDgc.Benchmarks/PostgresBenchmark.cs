@@ -1,5 +1,4 @@
 using OcapDgc.Hosting;
-using Orleans.Configuration;
 
 namespace OcapDgc.Benchmarks;
 
@@ -23,12 +22,8 @@ internal static class PostgresBenchmark
         {
             Console.WriteLine($"[8] starting a throwaway PostgreSQL from {bin}");
             await using var pg = await PostgresInstance.StartAsync(bin!, Path.Combine(repositoryRoot, "silo-config", "postgresql"));
-            await using var silo = await BenchSilo.StartAsync(backend: s => s.AddAdoNetGrainStorage(DgcStorage.Backend, o =>
-            {
-                o.Invariant = "Npgsql";
-                o.ConnectionString = pg.ConnectionString;
-                o.DeleteStateOnClear = true;
-            }));
+            // The cluster profile's registration: ADO.NET grain storage as dgc-store-backend, DeleteStateOnClear.
+            await using var silo = await BenchSilo.StartAsync(backend: s => s.UseDgcAdoNetStorage(pg.ConnectionString));
             (long Rows, long Bytes) stored = default;
             var t = await ThroughputBenchmark.RunAsync(new Workload(silo, options.MessageSize), options.PostgresRefs, "8", async () => stored = await pg.StorageTotalsAsync());
             var n = (double)t.Refs;
