@@ -2,6 +2,12 @@ using System.Diagnostics;
 using OcapDgc.Benchmarks;
 using OcapDgc.Hosting;
 
+if (args.Contains("--help") || args.Contains("-h"))
+{
+    Console.WriteLine(BenchOptions.Usage);
+    return 0;
+}
+
 BenchOptions options;
 try
 {
@@ -11,12 +17,6 @@ catch (ArgumentException e)
 {
     Console.Error.WriteLine(e.Message);
     return 2;
-}
-
-if (args.Contains("--help") || args.Contains("-h"))
-{
-    Console.WriteLine(BenchOptions.Usage);
-    return 0;
 }
 
 var root = FindRepositoryRoot();
