@@ -1,6 +1,8 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+using Orleans.Serialization;
 using Orleans.Storage;
 using OcapDgc.Storage;
 using OcapDgc.Transport;
@@ -11,12 +13,19 @@ namespace OcapDgc.Hosting;
 public static class DgcSiloBuilderExtensions
 {
     /// <summary>
+    /// The grain directory cache size <see cref="AddDistributedGc"/> sets when the host left Orleans'
+    /// default (1,000,000) in place: it bounds the memory kept for grains that were once addressed.
+    /// </summary>
+    public const int DirectoryCacheSize = 100_000;
+
+    /// <summary>
     /// Adds the DGC services: the in-cluster transport, batching options (bound from
     /// <c>Dgc:Batching</c>) and lease options (bound from <c>Dgc:Lease</c>), both validated at start-up,
     /// the DGC clock (<see cref="DgcClock"/>, the system clock unless <see cref="UseDgcClock"/> set one),
     /// the storage tracker and the <c>dgc-store</c> storage, which wraps the provider the host registers
-    /// as <see cref="DgcStorage.Backend"/>. The host must also register a reminder service: each remote
-    /// handle keeps a lease reminder while it holds anything.
+    /// as <see cref="DgcStorage.Backend"/>, with Orleans' binary storage serializer for that backend. It
+    /// also bounds Orleans' grain directory cache (<see cref="DirectoryCacheSize"/>). The host must also
+    /// register a reminder service: each remote handle keeps a lease reminder while it holds anything.
     /// </summary>
     public static ISiloBuilder AddDistributedGc(this ISiloBuilder builder, Action<BatchingOptions>? configure = null, Action<LeaseOptions>? lease = null)
     {
@@ -29,6 +38,23 @@ public static class DgcSiloBuilderExtensions
         services.TryAddSingleton<InClusterTransport>();
         services.TryAddSingleton<IDgcTransport>(sp => sp.GetRequiredService<InClusterTransport>());
         services.TryAddSingleton<DgcStorageTracker>();
+
+        // One ExportGrain per exported object, and Orleans' directory cache keeps an entry for every
+        // grain it has addressed (LRU, 1,000,000 entries by default, about 250 bytes each), even after
+        // the activation is gone: a kernel churning references grew by ~250 MB before the cache filled.
+        // A smaller bound, unless the host chose one itself.
+        services.AddOptions<GrainDirectoryOptions>().PostConfigure(o =>
+        {
+            if (o.CacheSize == GrainDirectoryOptions.DEFAULT_CACHE_SIZE)
+            {
+                o.CacheSize = DirectoryCacheSize;
+            }
+        });
+        // Providers that take a storage serializer (ADO.NET, ...) look for one registered under their own
+        // name first. The DGC's states are [GenerateSerializer] types, and Orleans' binary serializer writes
+        // them several times cheaper than the default JSON one. A host that registers its own keeps it.
+        services.TryAddKeyedSingleton<IGrainStorageSerializer>(DgcStorage.Backend, (sp, _) =>
+            new OrleansGrainStorageSerializer(sp.GetRequiredService<Serializer>()));
         services.AddKeyedSingleton<IGrainStorage>(DgcStorage.Name, (sp, _) => new TrackingGrainStorage(
             sp.GetRequiredKeyedService<IGrainStorage>(DgcStorage.Backend),
             sp.GetRequiredService<DgcStorageTracker>()));
@@ -43,9 +69,19 @@ public static class DgcSiloBuilderExtensions
         return builder;
     }
 
-    /// <summary>Keeps DGC state in silo memory: the embedded default, lost when the silo stops.</summary>
-    public static ISiloBuilder UseDgcInMemoryStorage(this ISiloBuilder builder) =>
-        builder.AddMemoryGrainStorage(DgcStorage.Backend);
+    /// <summary>
+    /// Keeps DGC state in memory: the embedded default, lost when the silo stops. It is a
+    /// <see cref="DgcMemoryGrainStorage"/>: like Orleans' memory storage, but a cleared state leaves no
+    /// tombstone behind and states are stored in Orleans' binary format (see its remarks).
+    /// </summary>
+    public static ISiloBuilder UseDgcInMemoryStorage(this ISiloBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.AddKeyedSingleton<IGrainStorage>(DgcStorage.Backend, (sp, _) => new DgcMemoryGrainStorage(
+            sp.GetRequiredService<IGrainFactory>(),
+            sp.GetRequiredService<Serializer>()));
+        return builder;
+    }
 
     /// <summary>
     /// Keeps DGC state in a relational database through Orleans' ADO.NET grain storage (the PostgreSQL

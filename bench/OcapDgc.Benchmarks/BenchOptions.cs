@@ -1,0 +1,129 @@
+using System.Globalization;
+
+namespace OcapDgc.Benchmarks;
+
+/// <summary>The harness's command line. Every size has a full and a <c>--quick</c> default.</summary>
+internal sealed class BenchOptions
+{
+    public bool Quick { get; private set; }
+
+    public bool SkipPostgres { get; private set; }
+
+    /// <summary>Runs item 8 alone (for work on the PostgreSQL figures).</summary>
+    public bool PostgresOnly { get; private set; }
+
+    /// <summary>References exchanged (item 1) and then dropped in bulk (items 2, 3).</summary>
+    public int Refs { get; private set; }
+
+    /// <summary>References the idle scenario (item 4) and bytes per live ref (item 6) hold, spread over <see cref="IdleRemotes"/> remotes.</summary>
+    public int IdleRefs { get; private set; }
+
+    /// <summary>The small idle scenario, to show idle traffic does not grow with the number of refs.</summary>
+    public int IdleRefsSmall { get; private set; } = 1_000;
+
+    public int IdleRemotes { get; private set; } = 10;
+
+    /// <summary>How long each idle scenario is watched.</summary>
+    public TimeSpan IdleWindow { get; private set; }
+
+    /// <summary>References churned (exported, imported, dropped, retired) for the memory check (item 6).</summary>
+    public int ChurnRefs { get; private set; }
+
+    /// <summary>References per churn round.</summary>
+    public int ChurnRound { get; private set; }
+
+    /// <summary>References of the bulk drop on PostgreSQL (item 8).</summary>
+    public int PostgresRefs { get; private set; }
+
+    /// <summary>How long the Orleans ceiling is measured (after an equal warm-up).</summary>
+    public TimeSpan CeilingWindow { get; private set; }
+
+    /// <summary>Runs of items 1-3; each figure is the median of the runs (the machine is shared and noisy).</summary>
+    public int Repeat { get; private set; }
+
+    /// <summary>References per application message (per SendAsync call).</summary>
+    public int MessageSize { get; private set; } = 500;
+
+    /// <summary>Where latest.json and latest.md go; default docs/benchmarks under the repository root.</summary>
+    public string? OutputDirectory { get; private set; }
+
+    public static string Usage => """
+        usage: dotnet run -c Release --project bench/OcapDgc.Benchmarks [-- options]
+          --quick             small sizes, a smoke run of under a minute
+          --skip-postgres     do not start PostgreSQL (item 8 is reported as null)
+          --postgres-only     run item 8 alone (the other figures are reported as null)
+          --refs N            refs exchanged and bulk-dropped (default 100000; quick 10000)
+          --idle-refs N       live refs in the idle and memory scenarios (default 100000; quick 10000)
+          --idle-seconds S    how long each idle scenario is watched (default 30; quick 10)
+          --repeat N          runs of items 1-3, the median is reported (default 3; quick 1)
+          --churn N           refs churned for the memory check (default 1000000; quick 50000)
+          --pg-refs N         refs of the bulk drop on PostgreSQL (default 20000; quick 5000)
+          --out DIR           where latest.json and latest.md are written (default docs/benchmarks)
+        """;
+
+    public static BenchOptions Parse(string[] args)
+    {
+        var o = new BenchOptions { Quick = args.Contains("--quick") };
+        o.Refs = o.Quick ? 10_000 : 100_000;
+        o.IdleRefs = o.Quick ? 10_000 : 100_000;
+        // One default lease ping interval (30 s): every remote pings about once in the window.
+        o.IdleWindow = TimeSpan.FromSeconds(o.Quick ? 10 : 30);
+        o.ChurnRefs = o.Quick ? 50_000 : 1_000_000;
+        o.ChurnRound = 10_000;
+        // 20k, not the 100k of item 2: every handle call rewrites the handle's whole state, a row that
+        // grows with the c-list, so the set-up exchange on PostgreSQL grows quadratically (see the docs).
+        o.PostgresRefs = o.Quick ? 5_000 : 20_000;
+        o.CeilingWindow = TimeSpan.FromSeconds(o.Quick ? 1 : 3);
+        o.Repeat = o.Quick ? 1 : 3;
+        for (var i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--quick":
+                    break;
+                case "--skip-postgres":
+                    o.SkipPostgres = true;
+                    break;
+                case "--postgres-only":
+                    o.PostgresOnly = true;
+                    break;
+                case "--refs":
+                    o.Refs = Int(args, ++i, 1_000);
+                    break;
+                case "--idle-refs":
+                    o.IdleRefs = Int(args, ++i, o.IdleRemotes * 10);
+                    break;
+                case "--idle-seconds":
+                    o.IdleWindow = TimeSpan.FromSeconds(Int(args, ++i, 1));
+                    break;
+                case "--repeat":
+                    o.Repeat = Int(args, ++i, 1);
+                    break;
+                case "--churn":
+                    o.ChurnRefs = Int(args, ++i, 1_000);
+                    break;
+                case "--pg-refs":
+                    o.PostgresRefs = Int(args, ++i, 100);
+                    break;
+                case "--out":
+                    o.OutputDirectory = i + 1 < args.Length ? args[++i] : throw new ArgumentException("--out needs a folder.");
+                    break;
+                default:
+                    throw new ArgumentException($"Unknown option '{args[i]}'.{Environment.NewLine}{Usage}");
+            }
+        }
+
+        o.ChurnRound = Math.Min(o.ChurnRound, o.ChurnRefs);
+        return o;
+    }
+
+    private static int Int(string[] args, int i, int min)
+    {
+        if (i >= args.Length || !int.TryParse(args[i], NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n < min)
+        {
+            throw new ArgumentException($"{args[i - 1]} needs a whole number >= {min}.");
+        }
+
+        return n;
+    }
+}

@@ -1,0 +1,135 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Orleans.Storage;
+using OcapDgc.Hosting;
+using OcapDgc.Storage;
+using OcapDgc.Transport;
+
+namespace OcapDgc.Benchmarks;
+
+/// <summary>
+/// One silo in this process, built the way a host builds it (generic host + <c>UseOrleans</c>, localhost
+/// clustering, the DGC with its default batching), plus what the harness counts with: an incoming call
+/// filter, the storage tracker's operation counts, the transport's frame count and the kernels' probe.
+/// The harness calls grains through the silo's own client, as a co-hosted kernel would.
+/// </summary>
+internal sealed class BenchSilo : IAsyncDisposable
+{
+    private readonly IHost _host;
+    private readonly DgcMemoryGrainStorage? _memoryStore;
+
+    private BenchSilo(IHost host, CallCounter calls)
+    {
+        _host = host;
+        Calls = calls;
+        Grains = host.Services.GetRequiredService<IGrainFactory>();
+        Transport = host.Services.GetRequiredService<InClusterTransport>();
+        Storage = host.Services.GetRequiredService<DgcStorageTracker>();
+        Probe = host.Services.GetRequiredService<BenchProbe>();
+        _memoryStore = host.Services.GetKeyedService<IGrainStorage>(DgcStorage.Backend) as DgcMemoryGrainStorage;
+    }
+
+    public IGrainFactory Grains { get; }
+
+    public IServiceProvider Services => _host.Services;
+
+    public InClusterTransport Transport { get; }
+
+    public DgcStorageTracker Storage { get; }
+
+    public BenchProbe Probe { get; }
+
+    public CallCounter Calls { get; }
+
+    /// <summary>Starts a silo. <paramref name="backend"/> registers the DGC's backend storage; null means the embedded default (in memory).</summary>
+    public static async Task<BenchSilo> StartAsync(Action<ISiloBuilder>? backend = null, Action<ISiloBuilder>? configure = null)
+    {
+        var calls = new CallCounter();
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+        builder.Logging.SetMinimumLevel(LogLevel.Error);
+        builder.Logging.AddFilter("OcapDgc", LogLevel.Warning);
+        builder.Services.AddSingleton<BenchProbe>();
+        builder.UseOrleans(silo =>
+        {
+            silo.UseLocalhostClustering(
+                siloPort: FreePort(),
+                gatewayPort: FreePort(),
+                serviceId: "ocap-dgc-bench",
+                clusterId: "bench-" + Guid.NewGuid().ToString("N")[..8]);
+            if (backend is null)
+            {
+                silo.UseDgcInMemoryStorage();
+            }
+            else
+            {
+                backend(silo);
+            }
+
+            silo.UseInMemoryReminderService();
+            silo.AddDistributedGc();
+            silo.AddIncomingGrainCallFilter(calls);
+            configure?.Invoke(silo);
+        });
+        var host = builder.Build();
+        await host.StartAsync();
+        return new BenchSilo(host, calls);
+    }
+
+    /// <summary>What the counters say now.</summary>
+    public Counters Read() => new(
+        Stopwatch.GetTimestamp(),
+        Calls.Total,
+        Transport.FramesSent,
+        Storage.Writes,
+        Storage.Clears,
+        _memoryStore?.BytesWritten ?? 0,
+        Process.GetCurrentProcess().TotalProcessorTime);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _host.StopAsync();
+        _host.Dispose();
+    }
+
+    private static int FreePort()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        try
+        {
+            return ((IPEndPoint)listener.LocalEndpoint).Port;
+        }
+        finally
+        {
+            listener.Stop();
+        }
+    }
+}
+
+/// <summary>A reading of the harness's counters; subtract two to get what happened in between.</summary>
+internal readonly record struct Counters(long Timestamp, long GrainCalls, long Frames, long StorageWrites, long StorageClears, long StorageBytes, TimeSpan Cpu)
+{
+    public TimeSpan Elapsed => Stopwatch.GetElapsedTime(Timestamp);
+
+    /// <summary>Writes and clears: every operation that changes the backend.</summary>
+    public long StorageChanges => StorageWrites + StorageClears;
+
+    public static Counters operator -(Counters after, Counters before) => new(
+        after.Timestamp - before.Timestamp,
+        after.GrainCalls - before.GrainCalls,
+        after.Frames - before.Frames,
+        after.StorageWrites - before.StorageWrites,
+        after.StorageClears - before.StorageClears,
+        after.StorageBytes - before.StorageBytes,
+        after.Cpu - before.Cpu);
+
+    public static Counters Subtract(Counters after, Counters before) => after - before;
+
+    /// <summary>The span of a difference (its <see cref="Timestamp"/> holds stopwatch ticks).</summary>
+    public TimeSpan Span => TimeSpan.FromSeconds((double)Timestamp / Stopwatch.Frequency);
+}

@@ -1,0 +1,67 @@
+using Microsoft.Extensions.DependencyInjection;
+using OcapDgc.Storage;
+using Orleans.Serialization;
+using Orleans.Storage;
+
+namespace OcapDgc.Tests.Core;
+
+/// <summary>The embedded default's storage: copies in, copies out, optimistic concurrency, and nothing left after a clear.</summary>
+[Collection(DgcCluster.Name)]
+public sealed class MemoryStorageTests(DgcClusterFixture fx)
+{
+    // The provider as the silo builds it, here over the cluster client: the same partition grains.
+    private DgcMemoryGrainStorage Backend => new(
+        fx.Grains,
+        ((IClusterClient)fx.Grains).ServiceProvider.GetRequiredService<Serializer>());
+
+    [Fact]
+    public async Task A_cleared_state_leaves_no_entry_behind()
+    {
+        var id = GrainId.Create("storage-test", Guid.NewGuid().ToString("N"));
+        var partition = fx.Grains.GetGrain<IDgcMemoryStoreGrain>(DgcMemoryGrainStorage.PartitionOf(id));
+        var before = await partition.CountAsync();
+
+        var state = new ExportState();
+        state.Holds["bob"] = new RemoteHold { Count = 3 };
+        await Backend.WriteStateAsync("export", id, new GrainState<ExportState>(state));
+        Assert.Equal(before + 1, await partition.CountAsync());
+
+        var read = new GrainState<ExportState>(new ExportState());
+        await Backend.ReadStateAsync("export", id, read);
+        Assert.True(read.RecordExists);
+        Assert.Equal(3, read.State!.Holds["bob"].Count);
+        Assert.NotSame(state, read.State);
+
+        await Backend.ClearStateAsync("export", id, read);
+        Assert.False(read.RecordExists);
+        Assert.Equal(before, await partition.CountAsync());
+
+        var again = new GrainState<ExportState>(new ExportState());
+        await Backend.ReadStateAsync("export", id, again);
+        Assert.False(again.RecordExists);
+    }
+
+    [Fact]
+    public async Task A_write_with_a_stale_etag_is_refused_and_changes_nothing()
+    {
+        var id = GrainId.Create("storage-test", Guid.NewGuid().ToString("N"));
+        var state = new ExportState();
+        state.Holds["bob"] = new RemoteHold { Count = 1 };
+        var current = new GrainState<ExportState>(state);
+        await Backend.WriteStateAsync("export", id, current);
+        var staleState = new ExportState();
+        var stale = new GrainState<ExportState>(staleState) { ETag = current.ETag };
+        state.Holds["bob"].Count = 2;
+        await Backend.WriteStateAsync("export", id, current);
+
+        staleState.Holds["carol"] = new RemoteHold { Count = 9 };
+        await Assert.ThrowsAsync<InconsistentStateException>(() => Backend.WriteStateAsync("export", id, stale));
+        await Assert.ThrowsAsync<InconsistentStateException>(() => Backend.ClearStateAsync("export", id, stale));
+
+        var read = new GrainState<ExportState>(new ExportState());
+        await Backend.ReadStateAsync("export", id, read);
+        Assert.Equal(2, read.State!.Holds["bob"].Count);
+        Assert.False(read.State.Holds.ContainsKey("carol"));
+        await Backend.ClearStateAsync("export", id, read);
+    }
+}
