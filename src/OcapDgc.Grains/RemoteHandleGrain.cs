@@ -307,9 +307,11 @@ public sealed partial class RemoteHandleGrain(
                 await ReceiveBatchAsync(batch);
                 break;
             case AckFrame ack:
-                if (ack.Stream == S.Stream && S.Unacked.RemoveAll(b => b.Seq <= ack.Seq) > 0)
+                // Not written by itself: after a crash the batch would only be resent and ignored as a
+                // duplicate, so the next write (or the clear, once the pair is empty) carries it.
+                if (ack.Stream == S.Stream)
                 {
-                    _dirty = true;
+                    S.Unacked.RemoveAll(b => b.Seq <= ack.Seq);
                 }
 
                 break;
