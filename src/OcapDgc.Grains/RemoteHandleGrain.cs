@@ -31,6 +31,7 @@ public sealed partial class RemoteHandleGrain(
     private IRemoteManagerGrain _manager = null!;
     private IDgcKernel? _kernel;
     private IGrainReminder? _reminder;
+    private IGrainTimer? _flushTimer;
     private DateTimeOffset _activatedAt;
     private DateTimeOffset _leaseRenewedAt;
     private DateTimeOffset _lastPing = DateTimeOffset.MinValue;
@@ -80,7 +81,9 @@ public sealed partial class RemoteHandleGrain(
 
         // A remote gets a full lease from each activation: an exporter that was down cannot hold that against it.
         _activatedAt = _leaseRenewedAt = Now;
-        this.RegisterGrainTimer(OnTimerAsync, new GrainTimerCreationOptions(_options.FlushInterval, _options.FlushInterval) { KeepAlive = false });
+        // Pings need a tick per ping interval; the flush timer runs only while there is something to send.
+        this.RegisterGrainTimer(OnPingTimerAsync, new GrainTimerCreationOptions(_lease.PingInterval, _lease.PingInterval) { KeepAlive = false });
+        ArmFlushTimer();
         if (HoldsAnything)
         {
             await EnsureReminderAsync();
@@ -1225,6 +1228,7 @@ public sealed partial class RemoteHandleGrain(
         await EnsureSessionAsync();
         await state.WriteStateAsync();
         _dirty = false;
+        ArmFlushTimer();
     }
 
     private async Task FlushCoreAsync(bool resendUnacked)
@@ -1268,7 +1272,16 @@ public sealed partial class RemoteHandleGrain(
         return frame.Acked >= acked ? batch.Json : WireCodec.Encode(frame with { Acked = acked });
     }
 
-    private async Task OnTimerAsync(CancellationToken cancellationToken)
+    /// <summary>Starts the flush timer when operations are queued or batches await acknowledgement; an idle handle has none.</summary>
+    private void ArmFlushTimer()
+    {
+        if (_flushTimer is null && (S.Queue.Count > 0 || S.Unacked.Count > 0))
+        {
+            _flushTimer = this.RegisterGrainTimer(OnFlushTimerAsync, new GrainTimerCreationOptions(_options.FlushInterval, _options.FlushInterval) { KeepAlive = false });
+        }
+    }
+
+    private async Task OnFlushTimerAsync(CancellationToken cancellationToken)
     {
         if (S.Queue.Count > 0)
         {
@@ -1279,6 +1292,15 @@ public sealed partial class RemoteHandleGrain(
             await FlushCoreAsync(resendUnacked: true);
         }
 
+        if (S.Queue.Count == 0 && S.Unacked.Count == 0 && _flushTimer is not null)
+        {
+            _flushTimer.Dispose();
+            _flushTimer = null;
+        }
+    }
+
+    private async Task OnPingTimerAsync(CancellationToken cancellationToken)
+    {
         if (S.Imports.Count > 0 && Now - _lastPing >= _lease.PingInterval)
         {
             await SendPingAsync();
