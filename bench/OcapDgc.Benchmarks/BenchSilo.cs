@@ -1,12 +1,11 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orleans.Storage;
 using OcapDgc.Hosting;
 using OcapDgc.Storage;
+using OcapDgc.Testing;
 using OcapDgc.Transport;
 
 namespace OcapDgc.Benchmarks;
@@ -57,8 +56,8 @@ internal sealed class BenchSilo : IAsyncDisposable
         builder.UseOrleans(silo =>
         {
             silo.UseLocalhostClustering(
-                siloPort: FreePort(),
-                gatewayPort: FreePort(),
+                siloPort: ThrowawayPostgres.FindFreeLoopbackPort(),
+                gatewayPort: ThrowawayPostgres.FindFreeLoopbackPort(),
                 serviceId: "ocap-dgc-bench",
                 clusterId: "bench-" + Guid.NewGuid().ToString("N")[..8]);
             if (backend is null)
@@ -94,20 +93,6 @@ internal sealed class BenchSilo : IAsyncDisposable
     {
         await _host.StopAsync();
         _host.Dispose();
-    }
-
-    private static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        try
-        {
-            return ((IPEndPoint)listener.LocalEndpoint).Port;
-        }
-        finally
-        {
-            listener.Stop();
-        }
     }
 }
 

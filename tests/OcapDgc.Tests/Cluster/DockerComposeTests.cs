@@ -1,3 +1,4 @@
+using OcapDgc.Testing;
 using System.Text.Json;
 using OcapDgc.Tests.Postgres;
 
@@ -62,7 +63,7 @@ public sealed class DockerComposeTests
         string json;
         try
         {
-            json = await PostgresServer.RunAsync("bash", ["-c", script], environment);
+            json = await ThrowawayPostgres.RunAsync("bash", ["-c", script], environment);
         }
         catch (InvalidOperationException e)
         {

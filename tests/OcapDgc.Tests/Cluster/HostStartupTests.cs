@@ -1,3 +1,4 @@
+using OcapDgc.Testing;
 using Npgsql;
 using OcapDgc.Host;
 using OcapDgc.Tests.Postgres;
@@ -12,7 +13,7 @@ public sealed class HostStartupTests
     [Fact]
     public async Task Postgres_profile_with_an_unreachable_database_exits_naming_host_and_port()
     {
-        var port = PostgresServer.FindFreeLoopbackPort();
+        var port = ThrowawayPostgres.FindFreeLoopbackPort();
         await using var host = HostProcess.Start(
             ["--serve", "--profile", "postgres"],
             new Dictionary<string, string> { ["OCAPDGC_PG_CONNECTION"] = $"Host=127.0.0.1;Port={port};Database=orleans;Username=orleans" });

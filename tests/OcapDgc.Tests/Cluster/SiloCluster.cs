@@ -1,3 +1,4 @@
+using OcapDgc.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -126,9 +127,9 @@ public sealed class SiloCluster : IAsyncDisposable
 
     private void StartSilo(string libpqConnection, string[] extraArguments)
     {
-        var siloPort = PostgresServer.FindFreeLoopbackPort();
-        var gatewayPort = PostgresServer.FindFreeLoopbackPort();
-        var webPort = PostgresServer.FindFreeLoopbackPort();
+        var siloPort = ThrowawayPostgres.FindFreeLoopbackPort();
+        var gatewayPort = ThrowawayPostgres.FindFreeLoopbackPort();
+        var webPort = ThrowawayPostgres.FindFreeLoopbackPort();
         string[] arguments =
         [
             "--serve", "--profile", "postgres",

@@ -1,3 +1,4 @@
+using OcapDgc.Testing;
 using System.Collections.Concurrent;
 using System.Reflection;
 using Microsoft.Extensions.DependencyInjection;
@@ -231,9 +232,9 @@ public sealed class PostgresProviderTests
             ["PATH"] = _server.BinDirectory + Path.PathSeparator + Environment.GetEnvironmentVariable("PATH"),
         };
 
-        await PostgresServer.RunAsync("bash", [setupScript], environment);
+        await ThrowawayPostgres.RunAsync("bash", [setupScript], environment);
         var first = await ReadQueryCatalogAsync(database);
-        await PostgresServer.RunAsync("bash", [setupScript], environment);
+        await ThrowawayPostgres.RunAsync("bash", [setupScript], environment);
         var second = await ReadQueryCatalogAsync(database);
 
         Assert.Equal(first, second);
