@@ -24,7 +24,7 @@ public sealed partial class RemoteHandleGrain(
     private readonly LeaseOptions _lease = leases.Value;
     private readonly Dictionary<string, long> _exportIdByKref = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _importIdByKref = new(StringComparer.Ordinal);
-    private readonly Dictionary<long, DateTimeOffset> _lastSentAt = [];
+    private readonly Dictionary<long, LastSend> _lastSends = [];
     private readonly SortedDictionary<long, BatchFrame> _inboundBuffer = [];
     private string _local = "";
     private string _remote = "";
@@ -38,7 +38,6 @@ public sealed partial class RemoteHandleGrain(
     private DateTimeOffset _lastSend;
     private bool _dirty;
     private int _inCallback;
-    private readonly Dictionary<long, long> _lastCarriedBy = [];
     private long _messageStream;
     private long _lastMessageSeq;
     private long _duplicateMessages;
@@ -101,22 +100,7 @@ public sealed partial class RemoteHandleGrain(
     }
 
     /// <inheritdoc />
-    public async Task<string[]> ExportRefsAsync(string[] krefs)
-    {
-        var wire = await ExportCoreAsync(krefs);
-
-        // The kernel carries this message itself, so it cannot be fenced off: forget which message carried these last.
-        foreach (var w in wire)
-        {
-            var r = WireRef.Parse(w);
-            if (r.SenderExport)
-            {
-                _lastCarriedBy.Remove(r.Id);
-            }
-        }
-
-        return wire;
-    }
+    public Task<string[]> ExportRefsAsync(string[] krefs) => ExportCoreAsync(krefs);
 
     /// <inheritdoc />
     public Task<string[]> ImportRefsAsync(string[] wireRefs)
@@ -152,7 +136,7 @@ public sealed partial class RemoteHandleGrain(
         foreach (var r in message.Refs.Where(r => r.SenderExport))
         {
             // Remembered so reconciliation can fence this message off if it is lost (see ReconcileAsync).
-            _lastCarriedBy[r.Id] = message.Seq;
+            _lastSends[r.Id] = _lastSends[r.Id] with { CarriedBy = message.Seq };
         }
 
         await SendFrameAsync(message);
@@ -272,11 +256,9 @@ public sealed partial class RemoteHandleGrain(
         ArgumentNullException.ThrowIfNull(krefs);
         foreach (var kref in krefs)
         {
-            if (_exportIdByKref.Remove(kref, out var id))
+            if (_exportIdByKref.TryGetValue(kref, out var id))
             {
-                S.Exports.Remove(id);
-                _lastSentAt.Remove(id);
-                _lastCarriedBy.Remove(id);
+                ForgetExport(id, kref);
                 S.Queue.Add(new DgcOp(DgcOpKind.Retire, WireRef.ToSenderExport(id)));
             }
         }
@@ -420,7 +402,8 @@ public sealed partial class RemoteHandleGrain(
             var entry = S.Exports[id];
             changed |= !entry.Reachable;
             entry.Reachable = true;
-            _lastSentAt[id] = now;
+            // Until SendAsync names the message that carries it, the carrier is unknown (a kernel-carried message).
+            _lastSends[id] = new LastSend(now, CarriedBy: 0);
             wire[i] = WireRef.ToSenderExport(id).ToString();
             sends[kref] = sends.GetValueOrDefault(kref) + 1;
         }
@@ -633,20 +616,13 @@ public sealed partial class RemoteHandleGrain(
 
         if (h.Epoch > S.PeerEpoch)
         {
-            if (S.PeerEpoch == 0)
+            // On the first word from the remote (PeerEpoch 0) nothing ended: imports made before it (a kernel
+            // that carries its own messages, with ImportRefsAsync) belong to the session it names.
+            if (S.PeerEpoch != 0)
             {
-                // The first word from the remote: imports made before it (a kernel that carries its own
-                // messages, with ImportRefsAsync) belong to the session it names.
-            }
-            else if (S.Imports.Count > 0)
-            {
+                // Revoking also drops the queued operations naming the ended session's wire ids: in the
+                // new session the same ids name other objects, so they must never go under its header.
                 await RevokeImportsAsync(notify: true);
-            }
-            else
-            {
-                // Drops and retires still queued name the ended session's wire ids; in the new session
-                // the same ids name other objects, so they must never be sent under its header.
-                S.Queue.RemoveAll(op => !op.Ref.SenderExport);
             }
 
             S.PeerEpoch = h.Epoch;
@@ -819,11 +795,7 @@ public sealed partial class RemoteHandleGrain(
             {
                 if (result.RemoteForgotten)
                 {
-                    _exportIdByKref.Remove(kref);
-                    S.Exports.Remove(id);
-                    _lastSentAt.Remove(id);
-                    _lastCarriedBy.Remove(id);
-                _lastCarriedBy.Remove(id);
+                    ForgetExport(id, kref);
                 }
                 else
                 {
@@ -986,7 +958,7 @@ public sealed partial class RemoteHandleGrain(
         var now = Now;
         var lost = S.Exports
             .Where(e => (!theirs.TryGetValue(e.Key, out var reachable) || (e.Value.Reachable && !reachable))
-                && now - _lastSentAt.GetValueOrDefault(e.Key, _activatedAt) >= _lease.Lease)
+                && now - (_lastSends.TryGetValue(e.Key, out var last) ? last.At : _activatedAt) >= _lease.Lease)
             .Select(e => e.Key)
             .ToList();
         if (lost.Count == 0)
@@ -994,7 +966,7 @@ public sealed partial class RemoteHandleGrain(
             return;
         }
 
-        var carriedBy = lost.Select(id => _lastCarriedBy.TryGetValue(id, out var seq) ? seq : 0).ToList();
+        var carriedBy = lost.Select(id => _lastSends.TryGetValue(id, out var last) ? last.CarriedBy : 0).ToList();
         if (_messageStream == 0 || carriedBy.Contains(0))
         {
             // Which message carried a ref last is not known (a reactivated handle, or a kernel that carries
@@ -1033,10 +1005,7 @@ public sealed partial class RemoteHandleGrain(
         {
             if (forget)
             {
-                S.Exports.Remove(id);
-                _exportIdByKref.Remove(kref);
-                _lastSentAt.Remove(id);
-                _lastCarriedBy.Remove(id);
+                ForgetExport(id, kref);
             }
             else
             {
@@ -1087,8 +1056,7 @@ public sealed partial class RemoteHandleGrain(
 
         S.Exports.Clear();
         _exportIdByKref.Clear();
-        _lastSentAt.Clear();
-        _lastCarriedBy.Clear();
+        _lastSends.Clear();
         S.Queue.RemoveAll(op => op.Ref.SenderExport);
         S.Epoch = await _manager.NextEpochAsync();
         _leaseRenewedAt = Now;
@@ -1120,8 +1088,15 @@ public sealed partial class RemoteHandleGrain(
 
         // Queued operations name the remote's exports of the ended session; they mean nothing now.
         S.Queue.RemoveAll(op => !op.Ref.SenderExport);
+        if (krefs.Length == 0)
+        {
+            // Nothing revoked: the caller's final write carries the purge.
+            _dirty = true;
+            return;
+        }
+
         await WriteAsync();
-        if (notify && krefs.Length > 0)
+        if (notify)
         {
             DgcMetrics.ImportsRevoked.Add(krefs.Length);
             await NotifyKernelAsync(k => k.OnImportsRevokedAsync(_remote, krefs));
@@ -1215,8 +1190,7 @@ public sealed partial class RemoteHandleGrain(
 
         // Out-of-order batches waiting for a gap go too: their sender resends, saying how far acks got.
         _inboundBuffer.Clear();
-        _lastSentAt.Clear();
-        _lastCarriedBy.Clear();
+        _lastSends.Clear();
         Reindex();
         await UnregisterReminderAsync();
         await _manager.ForgetRemoteAsync(_remote);
@@ -1362,6 +1336,14 @@ public sealed partial class RemoteHandleGrain(
         }
     }
 
+    /// <summary>The remote no longer recognizes this export: it leaves the c-list.</summary>
+    private void ForgetExport(long id, string kref)
+    {
+        S.Exports.Remove(id);
+        _exportIdByKref.Remove(kref);
+        _lastSends.Remove(id);
+    }
+
     private IExportGrain Export(string kref) => GrainFactory.GetGrain<IExportGrain>(DgcIds.ExportKey(_local, kref));
 
     private void RequireKref(string kref)
@@ -1429,4 +1411,7 @@ public sealed partial class RemoteHandleGrain(
 
     [LoggerMessage(EventId = 3009, Level = LogLevel.Warning, Message = "{Local}<-{Remote}: reconciliation found {Count} lasting differences (first: {First}); ending the session")]
     private static partial void LogReconciled(ILogger logger, string local, string remote, int count, string first);
+
+    /// <summary>When an export was last sent to the remote, and which application message carried it (0: not known, e.g. kernel-carried).</summary>
+    private readonly record struct LastSend(DateTimeOffset At, long CarriedBy);
 }

@@ -89,8 +89,7 @@ public sealed class ReferenceKernelGrain(
         S.HeldLabels.Clear();
         S.Exported.Clear();
         S.Retired.Clear();
-        S.RevokedToRetire.Clear();
-        S.DroppedNotRetired.Clear();
+        S.ToRetire.Clear();
         await SaveAsync();
         await Manager.RestartKernelAsync();
     }
@@ -146,12 +145,12 @@ public sealed class ReferenceKernelGrain(
 
         if (retire)
         {
-            Recognized(fromKernel).ExceptWith(krefs);
+            ToRetire(fromKernel).ExceptWith(krefs);
         }
         else
         {
             // Still recognized (a weak-map key, say) until a later drop-all with retire forgets it.
-            Recognized(fromKernel).UnionWith(krefs);
+            ToRetire(fromKernel).UnionWith(krefs);
         }
 
         await SaveAsync();
@@ -172,16 +171,10 @@ public sealed class ReferenceKernelGrain(
             await DropAsync(fromKernel, chunk, retire);
         }
 
-        if (retire && S.DroppedNotRetired.Remove(fromKernel, out var recognized) && recognized.Count > 0)
+        if (retire && S.ToRetire.Remove(fromKernel, out var known) && known.Count > 0)
         {
             await SaveAsync();
-            await Handle(fromKernel).RetireImportsAsync([.. recognized]);
-        }
-
-        if (retire && S.RevokedToRetire.Remove(fromKernel, out var revoked) && revoked.Count > 0)
-        {
-            await SaveAsync();
-            await Handle(fromKernel).RetireImportsAsync([.. revoked]);
+            await Handle(fromKernel).RetireImportsAsync([.. known]);
         }
 
         return all.Length;
@@ -254,7 +247,7 @@ public sealed class ReferenceKernelGrain(
             else
             {
                 // Sent again after this kernel dropped it: reachable once more, so no longer only recognized.
-                Recognized(fromKernel).Remove(krefs[i]);
+                ToRetire(fromKernel).Remove(krefs[i]);
                 imports[krefs[i]] = labels[i];
                 S.HeldLabels[labels[i]] = S.HeldLabels.GetValueOrDefault(labels[i]) + 1;
             }
@@ -306,15 +299,9 @@ public sealed class ReferenceKernelGrain(
     {
         S.Revoked += krefs.Length;
         ForgetImports(remote, krefs);
-        Recognized(remote).ExceptWith(krefs);
 
         // Until this kernel retires them (its next drop-all with retire), the DGC refuses any use of them.
-        if (!S.RevokedToRetire.TryGetValue(remote, out var list))
-        {
-            S.RevokedToRetire[remote] = list = [];
-        }
-
-        list.AddRange(krefs);
+        ToRetire(remote).UnionWith(krefs);
         await SaveAsync();
     }
 
@@ -323,7 +310,7 @@ public sealed class ReferenceKernelGrain(
     {
         S.ImportsRetired += krefs.Length;
         ForgetImports(remote, krefs);
-        Recognized(remote).ExceptWith(krefs);
+        ToRetire(remote).ExceptWith(krefs);
         await SaveAsync();
     }
 
@@ -344,11 +331,11 @@ public sealed class ReferenceKernelGrain(
         }
     }
 
-    private HashSet<string> Recognized(string remote)
+    private HashSet<string> ToRetire(string remote)
     {
-        if (!S.DroppedNotRetired.TryGetValue(remote, out var set))
+        if (!S.ToRetire.TryGetValue(remote, out var set))
         {
-            S.DroppedNotRetired[remote] = set = new(StringComparer.Ordinal);
+            S.ToRetire[remote] = set = new(StringComparer.Ordinal);
         }
 
         return set;

@@ -52,13 +52,12 @@ public sealed class ReferenceKernelState
     [Id(11)]
     public int Confused { get; set; }
 
-    /// <summary>Per remote: imports the DGC revoked, which this kernel retires at its next drop-all with retire.</summary>
+    /// <summary>
+    /// Per remote: imports this kernel no longer holds but the DGC still knows (dropped but still
+    /// recognized, a weak-map key say, or revoked), retired at the next drop-all with retire.
+    /// </summary>
     [Id(12)]
-    public Dictionary<string, List<string>> RevokedToRetire { get; set; } = new(StringComparer.Ordinal);
-
-    /// <summary>Per remote: imports dropped but still recognized (a weak-map key, say), retired at the next drop-all with retire.</summary>
-    [Id(13)]
-    public Dictionary<string, HashSet<string>> DroppedNotRetired { get; set; } = new(StringComparer.Ordinal);
+    public Dictionary<string, HashSet<string>> ToRetire { get; set; } = new(StringComparer.Ordinal);
 }
 
 /// <summary>One object the kernel owns.</summary>
