@@ -92,6 +92,22 @@ public sealed class RejectionTests(DgcClusterFixture fx)
         Assert.Equal(1, (await a.Export(o).GetSnapshotAsync()).CountsByRemote[b.Id]);
     }
 
+    [Fact]
+    public async Task An_import_list_with_the_wrong_sign_is_refused_and_reconciles_nothing()
+    {
+        var (a, b, o) = await fx.PairSharingOneAsync();
+        var mine = await a.HandleTo(b).GetFiguresAsync();
+        var theirs = await b.HandleTo(a).GetFiguresAsync();
+
+        // A dgc:imports must list the receiver's exports (ro-N); ro+1 would be b's own object.
+        await a.ReceiveForgedAsync(b, new ImportListFrame(theirs.Stream, mine.HighestAppliedInbound, [new ImportListEntry(WireRef.ToSenderExport(1), true)]));
+
+        var after = await a.HandleTo(b).GetFiguresAsync();
+        Assert.Equal(mine.RejectedOps + 1, after.RejectedOps);
+        Assert.Equal(mine.Reconciliations, after.Reconciliations);
+        Assert.Equal(1, (await a.Export(o).GetSnapshotAsync()).CountsByRemote[b.Id]);
+    }
+
     [Theory]
     [InlineData("not json")]
     [InlineData("{\"method\":\"dgc:dropRef\",\"params\":{\"refs\":[\"ro-1\"],\"counts\":[1]}}")]
@@ -100,6 +116,9 @@ public sealed class RejectionTests(DgcClusterFixture fx)
     [InlineData("{\"method\":\"deliver\",\"session\":{\"inc\":1,\"epoch\":1,\"peer\":0},\"params\":{\"refs\":[\"ko1\"]}}")]
     [InlineData("{\"method\":\"deliver\",\"params\":{\"refs\":[\"ro+1\"]}}")]
     [InlineData("{\"method\":\"dgc:ping\",\"session\":{\"inc\":1,\"epoch\":1,\"peer\":0},\"params\":{\"stream\":1,\"asOf\":0,\"imports\":-1,\"digest\":\"0\"}}")]
+    [InlineData("{\"method\":\"dgc:fence\",\"session\":{\"inc\":1,\"epoch\":1,\"peer\":0},\"params\":{\"stream\":0,\"seq\":5}}")]
+    [InlineData("{\"method\":\"dgc:imports\",\"session\":{\"inc\":1,\"epoch\":1,\"peer\":0},\"params\":{\"stream\":1,\"asOf\":0,\"refs\":[\"ro-1\"],\"reachable\":[]}}")]
+    [InlineData("{\"method\":\"dgc:pong\",\"session\":{\"inc\":1,\"epoch\":1,\"peer\":0},\"params\":{\"status\":\"maybe\"}}")]
     public async Task Malformed_frames_are_rejected_and_change_nothing(string frame)
     {
         var (a, b, o) = await fx.PairSharingOneAsync();
