@@ -59,10 +59,10 @@ public static class DgcIds
         throw new ArgumentException($"'{kref}' is not an object kref; expected the form ko<number>, e.g. ko12.", paramName);
     }
 
-    /// <summary>The grain key of <see cref="IExportGrain"/>: <c>kernel/kref</c>.</summary>
+    /// <summary>The grain key of <c>IExportGrain</c>: <c>kernel/kref</c>.</summary>
     public static string ExportKey(string kernelId, string kref) => $"{kernelId}/{kref}";
 
-    /// <summary>The grain key of <see cref="IRemoteHandleGrain"/>: <c>localKernel/remoteKernel</c>.</summary>
+    /// <summary>The grain key of <c>IRemoteHandleGrain</c>: <c>localKernel/remoteKernel</c>.</summary>
     public static string HandleKey(string localKernel, string remoteKernel) => $"{localKernel}/{remoteKernel}";
 
     /// <summary>Splits a two-part grain key made by <see cref="ExportKey"/> or <see cref="HandleKey"/>.</summary>
