@@ -15,7 +15,7 @@ internal static class HandleStateProbe
     public static Result Measure(IServiceProvider services, int refs)
     {
         var serializer = services.GetRequiredService<Serializer>();
-        var state = new RemoteHandleState { NextExportId = refs + 1 };
+        var state = new PairState { NextExportId = refs + 1 };
         for (var i = 1; i <= refs; i++)
         {
             // A pair that exchanged N refs each way: N exports and N imports.

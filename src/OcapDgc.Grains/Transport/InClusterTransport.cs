@@ -87,6 +87,6 @@ public sealed partial class InClusterTransport(IGrainFactory grains, ILogger<InC
         return s;
     }
 
-    [LoggerMessage(EventId = 1001, Level = LogLevel.Warning, Message = "Frame from {From} to {To} was not delivered; the protocol will retransmit")]
+    [LoggerMessage(EventId = (int)DgcLogEvent.FrameNotDelivered, Level = LogLevel.Warning, Message = "Frame from {From} to {To} was not delivered; the protocol will retransmit")]
     private static partial void LogDeliveryFailed(ILogger logger, string from, string to, Exception error);
 }

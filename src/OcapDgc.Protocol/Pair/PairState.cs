@@ -3,11 +3,12 @@ using OcapDgc.Wire;
 namespace OcapDgc;
 
 /// <summary>
-/// Durable state of one (local kernel, remote kernel) pair. It exists only while the pair holds
+/// Durable state of one (local kernel, remote kernel) pair, persisted by the remote handle grain
+/// (its serialized alias is still the handle's, so rows written before the protocol moved stay readable). It exists only while the pair holds
 /// something or has GC operations in flight; a fully released handle clears it (no row left behind).
 /// </summary>
 [GenerateSerializer, Alias("ocap-dgc.RemoteHandleState")]
-public sealed class RemoteHandleState
+public sealed class PairState
 {
     /// <summary>The next wire id for an export to this remote. Ids are never reused, so a wire ref never names two objects.</summary>
     [Id(0)]

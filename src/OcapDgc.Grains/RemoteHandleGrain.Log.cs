@@ -1,0 +1,88 @@
+using Microsoft.Extensions.Logging;
+
+namespace OcapDgc;
+
+/// <summary>Logging and metrics for what the pair reports.</summary>
+public sealed partial class RemoteHandleGrain
+{
+    private void Log(PairEvent e)
+    {
+        var (local, remote) = (_pair.Local, _pair.Remote);
+        switch (e)
+        {
+            case CallRefused r:
+                DgcMetrics.OpsRejected.Add(1);
+                LogRefused(logger, local, remote, r.Code, r.Reason);
+                break;
+            case InboundRefused r:
+                DgcMetrics.OpsRejected.Add(r.Count);
+                LogInboundRejected(logger, local, remote, r.Reason);
+                break;
+            case StaleIgnored s:
+                LogStale(logger, local, remote, s.Reason);
+                break;
+            case LeaseLapsed l:
+                LogLeaseLapsed(logger, local, remote, l.Silent, l.Exports);
+                break;
+            case PeerRestarted p:
+                LogPeerRestarted(logger, local, remote, p.OldIncarnation, p.NewIncarnation);
+                break;
+            case SessionEnded s:
+                if (s.Why == SessionEnd.LeaseLapsed)
+                {
+                    DgcMetrics.LeasesExpired.Add(1);
+                }
+
+                LogSessionEnded(logger, local, remote, s.Why, s.Exports, s.NewEpoch);
+                break;
+            case ReconcileFailed r:
+                LogReconciled(logger, local, remote, r.Count, r.First);
+                break;
+            case LostSendsReleased l:
+                LogLostSendsReleased(logger, local, remote, l.Count);
+                break;
+            case RefsExported x:
+                DgcMetrics.RefsExported.Add(x.Count);
+                break;
+            case RefsImported i:
+                DgcMetrics.RefsImported.Add(i.Count);
+                break;
+            case BatchSent:
+                DgcMetrics.BatchesSent.Add(1);
+                break;
+            case BatchApplied:
+                DgcMetrics.BatchesApplied.Add(1);
+                break;
+        }
+    }
+
+    [LoggerMessage(EventId = (int)DgcLogEvent.CallRefused, Level = LogLevel.Warning, Message = "{Local}->{Remote}: refused kernel call ({Code}): {Reason}")]
+    private static partial void LogRefused(ILogger logger, string local, string remote, DgcError code, string reason);
+
+    [LoggerMessage(EventId = (int)DgcLogEvent.InboundRefused, Level = LogLevel.Warning, Message = "{Local}<-{Remote}: refused inbound operation: {Reason}")]
+    private static partial void LogInboundRejected(ILogger logger, string local, string remote, string reason);
+
+    [LoggerMessage(EventId = (int)DgcLogEvent.NoKernel, Level = LogLevel.Warning, Message = "Kernel {Local} has not registered with its RemoteManager; callback skipped")]
+    private static partial void LogNoKernel(ILogger logger, string local);
+
+    [LoggerMessage(EventId = (int)DgcLogEvent.KernelCallbackFailed, Level = LogLevel.Error, Message = "Kernel {Local} callback for remote {Remote} failed")]
+    private static partial void LogKernelCallbackFailed(ILogger logger, string local, string remote, Exception error);
+
+    [LoggerMessage(EventId = (int)DgcLogEvent.StaleIgnored, Level = LogLevel.Information, Message = "{Local}<-{Remote}: ignored stale session: {Reason}")]
+    private static partial void LogStale(ILogger logger, string local, string remote, string reason);
+
+    [LoggerMessage(EventId = (int)DgcLogEvent.LeaseLapsed, Level = LogLevel.Warning, Message = "{Local}: lease of {Remote} lapsed ({Silent} without a word); releasing its holds on {Exports} exports")]
+    private static partial void LogLeaseLapsed(ILogger logger, string local, string remote, TimeSpan silent, int exports);
+
+    [LoggerMessage(EventId = (int)DgcLogEvent.PeerRestarted, Level = LogLevel.Warning, Message = "{Local}: {Remote} restarted (incarnation {Old} -> {New}); its session ends")]
+    private static partial void LogPeerRestarted(ILogger logger, string local, string remote, long old, long @new);
+
+    [LoggerMessage(EventId = (int)DgcLogEvent.SessionEnded, Level = LogLevel.Information, Message = "{Local}->{Remote}: session ended ({Why}); {Exports} holds released, new epoch {Epoch}")]
+    private static partial void LogSessionEnded(ILogger logger, string local, string remote, SessionEnd why, int exports, long epoch);
+
+    [LoggerMessage(EventId = (int)DgcLogEvent.LostSendsReleased, Level = LogLevel.Information, Message = "{Local}<-{Remote}: reconciliation fenced off lost messages and released the lost sends of {Count} exports")]
+    private static partial void LogLostSendsReleased(ILogger logger, string local, string remote, int count);
+
+    [LoggerMessage(EventId = (int)DgcLogEvent.ReconcileFailed, Level = LogLevel.Warning, Message = "{Local}<-{Remote}: reconciliation found {Count} lasting differences (first: {First}); ending the session")]
+    private static partial void LogReconciled(ILogger logger, string local, string remote, int count, string first);
+}

@@ -1,0 +1,54 @@
+using OcapDgc.Wire;
+
+namespace OcapDgc;
+
+/// <summary>
+/// Everything a <see cref="RemotePair"/> does outside its own state, passed in: the kernel's manager
+/// (sessions, krefs), the export owners (one per kref, across all remotes), persistence of the pair's
+/// state, the transport, the kernel's callbacks, the lease reminder and diagnostics. The remote handle
+/// grain implements it with grain calls, storage and timers; the simulation in memory.
+/// </summary>
+public interface IPairEnvironment
+{
+    /// <summary>Registers the remote with the kernel's manager and draws the kernel's incarnation and a fresh epoch.</summary>
+    Task<SessionStart> OpenSessionAsync();
+
+    /// <summary>A fresh epoch (or stream number) from the kernel's counter, which never goes back.</summary>
+    Task<long> NextEpochAsync();
+
+    /// <summary>Fresh krefs for new imports.</summary>
+    Task<string[]> AllocateKrefsAsync(int count);
+
+    /// <summary>The pair holds nothing any more: the manager forgets the remote.</summary>
+    Task ForgetRemoteAsync();
+
+    /// <summary>Counts sends of export <paramref name="kref"/> to the remote, durably.</summary>
+    Task RecordSentAsync(string kref, long count);
+
+    /// <summary>Applies a batch's operations on one export (see <see cref="ExportLedger.Apply"/>).</summary>
+    Task<ExportApplyResult> ApplyToExportAsync(string kref, long stream, long seq, DgcOpKind[] ops, long[] counts);
+
+    /// <summary>Removes the remote's hold on one export (see <see cref="ExportLedger.ExpireRemote"/>).</summary>
+    Task<ExportApplyResult> ExpireExportAsync(string kref);
+
+    /// <summary>Releases the lost sends of one export (see <see cref="ExportLedger.ReleaseLostSends"/>).</summary>
+    Task<ExportApplyResult> ReleaseLostSendsAsync(string kref, bool forget);
+
+    /// <summary>Writes the pair's state durably.</summary>
+    Task WriteStateAsync(PairState state);
+
+    /// <summary>Deletes the pair's stored state, if any (the pair holds nothing).</summary>
+    Task ClearStateAsync();
+
+    /// <summary>Sends one frame to the remote, best effort.</summary>
+    Task SendFrameAsync(string json);
+
+    /// <summary>Tells the kernel. The kernel may call back into the pair from within.</summary>
+    Task NotifyKernelAsync(KernelNotice notice);
+
+    /// <summary>Turns the lease reminder on (the pair holds something) or off.</summary>
+    Task SetLeaseReminderAsync(bool enabled);
+
+    /// <summary>Something for logs and metrics.</summary>
+    void Report(PairEvent e);
+}

@@ -1,0 +1,22 @@
+namespace OcapDgc;
+
+/// <summary>What a pair tells its kernel; the grain turns each into the matching <c>IDgcKernel</c> callback.</summary>
+public abstract record KernelNotice;
+
+/// <summary>An application message arrived, its refs translated to the kernel's krefs.</summary>
+public sealed record MessageDelivered(string Method, string Body, string[] Krefs) : KernelNotice;
+
+/// <summary>No remote can reach these exports any more.</summary>
+public sealed record ExportsDropped(string[] Krefs) : KernelNotice;
+
+/// <summary>No remote can recognize these exports any more.</summary>
+public sealed record ExportsRetired(string[] Krefs) : KernelNotice;
+
+/// <summary>The remote's session changed: these imports name nothing any more.</summary>
+public sealed record ImportsRevoked(string[] Krefs) : KernelNotice;
+
+/// <summary>The remote deleted these objects.</summary>
+public sealed record ImportsRetired(string[] Krefs) : KernelNotice;
+
+/// <summary>The remote ran bring-out-your-dead.</summary>
+public sealed record BoydRequested : KernelNotice;

@@ -1,0 +1,108 @@
+using OcapDgc.Wire;
+
+namespace OcapDgc;
+
+/// <summary>What reconciliation decided about an import list.</summary>
+public enum ReconcileAction
+{
+    /// <summary>Nothing to do, or not comparable yet (batches in flight either way); the next ping tries again.</summary>
+    None,
+
+    /// <summary>The list is malformed (it names the remote's own exports).</summary>
+    Refuse,
+
+    /// <summary>A difference nothing explains, or a lost message that cannot be fenced: end the session.</summary>
+    EndSession,
+
+    /// <summary>Refs were lost in messages known by number: fence those messages off first.</summary>
+    Fence,
+
+    /// <summary>The list reflects the fence: release just the lost sends.</summary>
+    ReleaseLost,
+}
+
+/// <summary>The reconciler's decision, with what it needs.</summary>
+public sealed record ReconcileDecision(ReconcileAction Action, string Detail = "", int Count = 0, long FenceSeq = 0, IReadOnlyList<long>? Lost = null, IReadOnlyDictionary<long, bool>? Theirs = null);
+
+/// <summary>
+/// Compares the remote's view of its imports with this kernel's export table: the digest a ping carries,
+/// and the whole list a mismatch asks for. A difference that a message still in flight can explain waits;
+/// one that has lasted a lease means the carrying message was lost.
+/// </summary>
+public sealed class Reconciler(PairState state, CList clist, TimeSpan lease)
+{
+    /// <summary>The pong status that answers <paramref name="ping"/>.</summary>
+    public PongStatus Compare(PingFrame ping)
+    {
+        if (state.Epoch == 0 || ping.Session.Peer != state.Epoch)
+        {
+            return PongStatus.NewSession;
+        }
+
+        if (ping.Stream != state.PeerStream || state.HighestApplied < ping.AsOf)
+        {
+            return PongStatus.Behind;
+        }
+
+        var mine = ImportDigest.Compute(state.Exports.Select(e => (e.Key, e.Value.Reachable)));
+        return ping.Imports == state.Exports.Count && string.Equals(ping.Digest, mine, StringComparison.Ordinal)
+            ? PongStatus.Match
+            : PongStatus.Mismatch;
+    }
+
+    /// <summary>
+    /// Decides on the remote's full import list. <paramref name="outboundPending"/> says whether this side
+    /// has batches naming the remote's exports in flight; <paramref name="messageStream"/> is this
+    /// activation's application message stream (0: none yet).
+    /// </summary>
+    public ReconcileDecision Decide(ImportListFrame list, bool outboundPending, long messageStream, DateTimeOffset now, DateTimeOffset activatedAt)
+    {
+        // Comparable only with the exporter at exactly the list's point in the remote's batch stream: a
+        // list ahead waits for batches in flight; a list behind (delayed) is older than what was applied.
+        if (list.Session.Peer != state.Epoch || list.Stream != state.PeerStream || state.HighestApplied != list.AsOf
+            || state.Unacked.Count > 0 || outboundPending)
+        {
+            return new ReconcileDecision(ReconcileAction.None);
+        }
+
+        var theirs = new Dictionary<long, bool>();
+        foreach (var e in list.Entries)
+        {
+            if (e.Ref.SenderExport)
+            {
+                return new ReconcileDecision(ReconcileAction.Refuse, $"dgc:imports must list this kernel's exports (ro-N), got {e.Ref}.");
+            }
+
+            theirs[e.Ref.Id] = e.Reachable;
+        }
+
+        var unexplained = theirs.Where(t => !state.Exports.TryGetValue(t.Key, out var entry) || (t.Value && !entry.Reachable)).ToList();
+        if (unexplained.Count > 0)
+        {
+            return new ReconcileDecision(ReconcileAction.EndSession, $"{WireRef.ToReceiverExport(unexplained[0].Key)} held there but not counted here", unexplained.Count);
+        }
+
+        var lost = state.Exports
+            .Where(e => (!theirs.TryGetValue(e.Key, out var reachable) || (e.Value.Reachable && !reachable))
+                && now - (clist.LastSendOf(e.Key)?.At ?? activatedAt) >= lease)
+            .Select(e => e.Key)
+            .ToList();
+        if (lost.Count == 0)
+        {
+            return new ReconcileDecision(ReconcileAction.None);
+        }
+
+        var carriedBy = lost.Select(id => clist.LastSendOf(id)?.CarriedBy ?? 0).ToList();
+        if (messageStream == 0 || carriedBy.Contains(0))
+        {
+            // Which message carried a ref last is not known (a reactivated handle, or a kernel that carries
+            // its own messages): it cannot be fenced off, so only a new session makes the release safe.
+            return new ReconcileDecision(ReconcileAction.EndSession, $"{WireRef.ToReceiverExport(lost[0])} sent but never received; no fence possible", lost.Count);
+        }
+
+        var fenceSeq = carriedBy.Max();
+        return list.FenceStream == messageStream && fenceSeq <= list.FenceSeq
+            ? new ReconcileDecision(ReconcileAction.ReleaseLost, Count: lost.Count, Lost: lost, Theirs: theirs)
+            : new ReconcileDecision(ReconcileAction.Fence, FenceSeq: fenceSeq);
+    }
+}

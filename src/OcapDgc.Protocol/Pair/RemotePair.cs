@@ -1,0 +1,1052 @@
+using OcapDgc.Wire;
+
+namespace OcapDgc;
+
+/// <summary>
+/// The DGC protocol of one local kernel towards one remote kernel, as plain code over a
+/// <see cref="PairState"/>. Inputs are kernel calls (<see cref="ExportRefsAsync"/>, <see cref="SendAsync"/>,
+/// <see cref="DropImportsAsync"/>, ...), inbound frames (<see cref="ReceiveFrameAsync"/>) and clock ticks
+/// (<see cref="OnFlushTickAsync"/>, <see cref="OnPingTickAsync"/>, <see cref="CheckLeaseAsync"/>);
+/// everything it does outside its state goes through the <see cref="IPairEnvironment"/>.
+/// </summary>
+/// <remarks>
+/// The rules live in small parts over the state: <see cref="CList"/> (wire ids),
+/// <see cref="Outbound"/> (batches out), <see cref="InboundSequencer"/> (batches in, exactly once, in
+/// order), <see cref="MessageDedup"/> (application messages once), <see cref="SessionTracker"/>
+/// (incarnations, epochs, streams), <see cref="LeaseClock"/> and <see cref="Reconciler"/>. This class
+/// sequences them and carries out their decisions. Calls must not run concurrently, except that a kernel
+/// callback may call back in (the grain allows that call chain to re-enter).
+/// </remarks>
+public sealed class RemotePair
+{
+    private const int ExpireChunk = 4096;
+
+    private readonly IPairEnvironment _env;
+    private readonly PairSettings _settings;
+    private readonly TimeProvider _clock;
+
+    // Not persisted: per activation.
+    private long _messageStream;
+    private long _lastMessageSeq;
+    private DateTimeOffset _lastSend;
+    private bool _dirty;
+    private int _inCallback;
+    private bool _reminderOn;
+
+    /// <summary>Creates the pair <paramref name="local"/> → <paramref name="remote"/> over <paramref name="state"/> (as loaded, or new).</summary>
+    public RemotePair(string local, string remote, PairState state, PairSettings settings, TimeProvider clock, IPairEnvironment env)
+    {
+        Local = local;
+        Remote = remote;
+        _settings = settings;
+        _clock = clock;
+        _env = env;
+        Lease = new LeaseClock(settings.Lease, settings.PingInterval, clock.GetUtcNow());
+        Attach(state);
+    }
+
+    /// <summary>The local kernel.</summary>
+    public string Local { get; }
+
+    /// <summary>The remote kernel.</summary>
+    public string Remote { get; }
+
+    /// <summary>The durable state (replaced by a fresh one when the pair clears).</summary>
+    public PairState State { get; private set; } = null!;
+
+    /// <summary>What this pair did since it was created (per activation, not durable).</summary>
+    public PairCounters Counters { get; } = new();
+
+    /// <summary>The c-list.</summary>
+    public CList CList { get; private set; } = null!;
+
+    /// <summary>The outbound queue.</summary>
+    public Outbound Outbound { get; private set; } = null!;
+
+    /// <summary>The inbound sequencer.</summary>
+    public InboundSequencer Inbound { get; private set; } = null!;
+
+    /// <summary>The sessions.</summary>
+    public SessionTracker Sessions { get; private set; } = null!;
+
+    /// <summary>The lease timing.</summary>
+    public LeaseClock Lease { get; }
+
+    private MessageDedup Messages { get; set; } = null!;
+
+    private Reconciler Reconciler { get; set; } = null!;
+
+    private DateTimeOffset Now => _clock.GetUtcNow();
+
+    /// <summary>Whether the lease reminder should run: the pair holds something.</summary>
+    public bool HoldsAnything => CList.HoldsAnything;
+
+    /// <summary>Call once after creating the pair: turns the lease reminder on if the loaded state holds anything.</summary>
+    public Task ActivateAsync() => HoldsAnything ? SyncReminderAsync(true) : Task.CompletedTask;
+
+    /// <summary>Final flush when the host deactivates the pair.</summary>
+    public Task DeactivateAsync() => Outbound.AnyQueued(_ => true) ? FlushCoreAsync(resend: false) : Task.CompletedTask;
+
+    /// <summary>Translate on send: counts each own kref (durably, before this returns) and returns the wire refs as the remote reads them.</summary>
+    public Task<string[]> ExportRefsAsync(string[] krefs) => ExportCoreAsync(krefs);
+
+    /// <summary>Translate on receive for a kernel that carries its own messages.</summary>
+    public Task<string[]> ImportRefsAsync(string[] wireRefs)
+    {
+        ArgumentNullException.ThrowIfNull(wireRefs);
+        var parsed = new WireRef[wireRefs.Length];
+        for (var i = 0; i < wireRefs.Length; i++)
+        {
+            if (!WireRef.TryParse(wireRefs[i], out parsed[i]))
+            {
+                throw Refuse(DgcError.InvalidInput, $"'{wireRefs[i]}' is not a wire ref; expected ro+N or ro-N.");
+            }
+        }
+
+        return ImportCoreAsync(parsed, senderSessionValid: true, localSessionValid: true);
+    }
+
+    /// <summary>Translates <paramref name="krefs"/> and sends an application message.</summary>
+    public async Task<string[]> SendAsync(string method, string body, string[] krefs)
+    {
+        if (string.IsNullOrEmpty(method) || method.StartsWith("dgc:", StringComparison.Ordinal))
+        {
+            throw Refuse(DgcError.InvalidInput, $"'{method}' cannot be an application method (empty, or reserved dgc: prefix).");
+        }
+
+        var wire = await ExportCoreAsync(krefs);
+        if (_messageStream == 0)
+        {
+            _messageStream = await _env.NextEpochAsync();
+        }
+
+        var message = new AppFrame(_messageStream, ++_lastMessageSeq, method, body ?? "", [.. wire.Select(WireRef.Parse)]);
+        foreach (var r in message.Refs.Where(r => r.SenderExport))
+        {
+            // Remembered so reconciliation can fence this message off if it is lost.
+            CList.RecordCarrier(r.Id, message.Seq);
+        }
+
+        await SendFrameAsync(message);
+        return wire;
+    }
+
+    /// <summary>The kernel no longer reaches these imports: queues one dropRef each with every receipt so far.</summary>
+    public async Task DropImportsAsync(string[] krefs)
+    {
+        var ids = ResolveImports(krefs, out _);
+        foreach (var id in ids)
+        {
+            var entry = State.Imports[id];
+            if (!entry.Reachable)
+            {
+                throw Refuse(DgcError.OverRelease, $"{entry.Kref} (from {Remote}) was already dropped.");
+            }
+        }
+
+        foreach (var id in ids)
+        {
+            var entry = State.Imports[id];
+            Outbound.Enqueue(new DgcOp(DgcOpKind.DropRef, WireRef.ToReceiverExport(id), entry.Receipts));
+            entry.Receipts = 0;
+            entry.Reachable = false;
+        }
+
+        await SaveAndMaybeFlushAsync();
+    }
+
+    /// <summary>The kernel forgets these dropped imports: queues retire each. Revoked ones are forgotten locally.</summary>
+    public async Task RetireImportsAsync(string[] krefs)
+    {
+        var ids = ResolveImports(krefs, out var revoked);
+        foreach (var id in ids)
+        {
+            var entry = State.Imports[id];
+            if (entry.Reachable)
+            {
+                throw Refuse(DgcError.RetireBeforeDrop, $"{entry.Kref} (from {Remote}) is still reachable; drop it before retiring it.");
+            }
+        }
+
+        foreach (var id in ids)
+        {
+            Outbound.Enqueue(new DgcOp(DgcOpKind.Retire, WireRef.ToReceiverExport(id)));
+            CList.ForgetImport(id);
+        }
+
+        // A revoked import names nothing at the exporter any more, so forgetting it is local.
+        State.Revoked.ExceptWith(revoked);
+        await SaveAndMaybeFlushAsync();
+    }
+
+    /// <summary>Flushes the queue and resends every unacknowledged batch.</summary>
+    public async Task FlushAsync()
+    {
+        await FlushCoreAsync(resend: true);
+        await SaveAsync();
+    }
+
+    /// <summary>Bring out your dead: flush, resend, ping, check the lease, and (when asked) ask the remote too.</summary>
+    public async Task BringOutYourDeadAsync(bool askRemote)
+    {
+        await FlushCoreAsync(resend: true);
+        await CheckLeaseCoreAsync(forcePing: true);
+        if (askRemote && Sessions.Open)
+        {
+            await SendFrameAsync(new BringOutYourDeadFrame());
+        }
+
+        await SaveAsync();
+    }
+
+    /// <summary>The lease check (the reminder's tick): ping if due, and end the remote's session if its lease lapsed.</summary>
+    public async Task CheckLeaseAsync()
+    {
+        await CheckLeaseCoreAsync(forcePing: false);
+        await SettleAsync();
+        if (!HoldsAnything)
+        {
+            await SyncReminderAsync(false);
+        }
+    }
+
+    /// <summary>This kernel restarted without its memory: forget the old incarnation's imports and exports, start anew, greet the remote.</summary>
+    public async Task ResetAsync(long incarnation)
+    {
+        if (!Sessions.Open || incarnation <= State.Incarnation)
+        {
+            return;
+        }
+
+        await EndSessionAsync(SessionEnd.LocalRestart);
+        await RevokeImportsAsync(notify: false);
+        State.Revoked.Clear();
+        Outbound.Reset();
+        Sessions.Restart(incarnation);
+        await WriteAsync();
+
+        // Greet the remote, so it releases the old incarnation's holds now rather than when the lease lapses.
+        await SendFrameAsync(new PongFrame(PongStatus.NewSession));
+        await SaveAsync();
+    }
+
+    /// <summary>The kernel deleted these objects: the remote, which may still recognize them, is told to retire them.</summary>
+    public async Task RetireExportsAsync(string[] krefs)
+    {
+        ArgumentNullException.ThrowIfNull(krefs);
+        foreach (var kref in krefs)
+        {
+            if (CList.TryGetExportId(kref, out var id))
+            {
+                CList.ForgetExport(id);
+                Outbound.Enqueue(new DgcOp(DgcOpKind.Retire, WireRef.ToSenderExport(id)));
+            }
+        }
+
+        await SaveAndMaybeFlushAsync();
+    }
+
+    /// <summary>One frame from the remote (JSON). Malformed frames are refused whole and change nothing.</summary>
+    public async Task ReceiveFrameAsync(string frameJson)
+    {
+        Counters.FramesReceived++;
+        WireFrame frame;
+        try
+        {
+            frame = WireCodec.Decode(frameJson);
+        }
+        catch (FormatException e)
+        {
+            CountRejected(1, e.Message);
+            return;
+        }
+
+        if (!await AcceptSessionAsync(frame.Session))
+        {
+            return;
+        }
+
+        switch (frame)
+        {
+            case BatchFrame batch:
+                await ReceiveBatchAsync(batch);
+                break;
+            case AckFrame ack:
+                // Not written by itself: after a crash the batch would only be resent and ignored as a
+                // duplicate, so the next write (or the clear, once the pair is empty) carries it.
+                Outbound.Acknowledge(ack.Stream, ack.Seq);
+                break;
+            case BringOutYourDeadFrame:
+                // Collect, flush and renew, but never send a BOYD back: that would ping-pong forever.
+                await NotifyKernelAsync(new BoydRequested());
+                await FlushCoreAsync(resend: true);
+                await CheckLeaseCoreAsync(forcePing: true);
+                break;
+            case PingFrame ping:
+                await SendFrameAsync(new PongFrame(Reconciler.Compare(ping)));
+                break;
+            case PongFrame pong when pong.Status == PongStatus.Behind:
+                await FlushCoreAsync(resend: true);
+                break;
+            case PongFrame pong when pong.Status == PongStatus.Mismatch:
+                await SendImportListAsync();
+                break;
+            case ImportListFrame list:
+                await ReconcileAsync(list);
+                break;
+            case FenceFrame fence:
+                await AcceptFenceAsync(fence);
+                break;
+            case AppFrame app:
+                await ReceiveAppFrameAsync(app);
+                break;
+        }
+
+        await SettleAsync();
+    }
+
+    /// <summary>The flush timer's tick: seal queued operations, or resend what waited too long for an ack.</summary>
+    public async Task OnFlushTickAsync()
+    {
+        if (Outbound.AnyQueued(_ => true))
+        {
+            await FlushCoreAsync(resend: false);
+        }
+        else if (State.Unacked.Count > 0 && Now - _lastSend >= _settings.RetransmitAfter)
+        {
+            await FlushCoreAsync(resend: true);
+        }
+    }
+
+    /// <summary>The ping timer's tick: renew this kernel's lease at the remote while it imports anything.</summary>
+    public async Task OnPingTickAsync()
+    {
+        // The timer sets the cadence; comparing with the last ping here would skip every other tick by a hair.
+        if (State.Imports.Count > 0)
+        {
+            await SendPingAsync();
+        }
+    }
+
+    private void Attach(PairState state)
+    {
+        State = state;
+        CList = new CList(state);
+        Outbound = new Outbound(state, _settings.MaxBatchSize);
+        Inbound = new InboundSequencer(state, _settings.ReceiveWindow);
+        Messages = new MessageDedup(state, _settings.ReceiveWindow * 16);
+        Sessions = new SessionTracker(state);
+        Reconciler = new Reconciler(state, CList, _settings.Lease);
+    }
+
+    private async Task<string[]> ExportCoreAsync(string[] krefs)
+    {
+        ArgumentNullException.ThrowIfNull(krefs);
+        foreach (var kref in krefs)
+        {
+            RequireKref(kref);
+            if (State.Revoked.Contains(kref))
+            {
+                throw Refuse(DgcError.Revoked, $"{kref} was an import from {Remote} that was revoked (its lease lapsed or {Remote} restarted); it names nothing any more.");
+            }
+
+            if (CList.TryGetImportId(kref, out var importId) && !State.Imports[importId].Reachable)
+            {
+                throw Refuse(DgcError.UnknownRef, $"{kref} is an import from {Remote} that this kernel dropped; it cannot be sent.");
+            }
+        }
+
+        await EnsureSessionAsync();
+        var wire = new string[krefs.Length];
+        var sends = new Dictionary<string, long>(StringComparer.Ordinal);
+        var changed = false;
+        var grew = false;
+        var now = Now;
+        for (var i = 0; i < krefs.Length; i++)
+        {
+            var kref = krefs[i];
+            if (CList.TryGetImportId(kref, out var importId))
+            {
+                // Sending an object back to the kernel that exported it: it reads ro-N, its own export.
+                wire[i] = WireRef.ToReceiverExport(importId).ToString();
+                continue;
+            }
+
+            var id = CList.ExportIdOf(kref, out var added);
+            grew |= added;
+            var entry = State.Exports[id];
+            changed |= !entry.Reachable;
+            entry.Reachable = true;
+            // Until SendAsync names the message that carries it, the carrier is unknown (a kernel-carried message).
+            CList.RecordSend(id, now);
+            wire[i] = WireRef.ToSenderExport(id).ToString();
+            sends[kref] = sends.GetValueOrDefault(kref) + 1;
+        }
+
+        if (changed || grew)
+        {
+            // The c-list entry is durable before the count, so a counted export always has a wire id.
+            await WriteAsync();
+        }
+
+        await Task.WhenAll(sends.Select(s => _env.RecordSentAsync(s.Key, s.Value)));
+        _env.Report(new RefsExported(krefs.Length));
+        if (grew)
+        {
+            await SyncReminderAsync(true);
+        }
+
+        return wire;
+    }
+
+    private async Task<string[]> ImportCoreAsync(WireRef[] refs, bool senderSessionValid, bool localSessionValid)
+    {
+        var fresh = new HashSet<long>();
+        foreach (var r in refs)
+        {
+            if (!r.SenderExport)
+            {
+                if (!localSessionValid)
+                {
+                    throw RefuseStale($"{r} names an object of an earlier session of {Local} towards {Remote}; that session ended.");
+                }
+
+                if (!State.Exports.ContainsKey(r.Id))
+                {
+                    throw Refuse(DgcError.UnknownRef, $"{r} names no object this kernel ({Local}) exported to {Remote}.");
+                }
+            }
+            else if (!senderSessionValid)
+            {
+                throw RefuseStale($"{r} is from an earlier session of {Remote}; that session ended.");
+            }
+            else if (!State.Imports.ContainsKey(r.Id))
+            {
+                fresh.Add(r.Id);
+            }
+        }
+
+        await EnsureSessionAsync();
+        var newKrefs = fresh.Count > 0 ? await _env.AllocateKrefsAsync(fresh.Count) : [];
+        var next = 0;
+        var krefs = new string[refs.Length];
+        for (var i = 0; i < refs.Length; i++)
+        {
+            var r = refs[i];
+            if (!r.SenderExport)
+            {
+                krefs[i] = State.Exports[r.Id].Kref;
+                continue;
+            }
+
+            if (!State.Imports.TryGetValue(r.Id, out var entry))
+            {
+                entry = CList.AddImport(r.Id, newKrefs[next++]);
+                Outbound.Enqueue(new DgcOp(DgcOpKind.AddRef, WireRef.ToReceiverExport(r.Id)));
+            }
+
+            entry.Receipts++;
+            entry.Reachable = true;
+            krefs[i] = entry.Kref;
+        }
+
+        _env.Report(new RefsImported(refs.Length));
+        await SaveAndMaybeFlushAsync();
+        if (fresh.Count > 0)
+        {
+            await SyncReminderAsync(true);
+        }
+
+        return krefs;
+    }
+
+    private async Task ReceiveAppFrameAsync(AppFrame app)
+    {
+        if (!Messages.FirstDelivery(app.Stream, app.Seq))
+        {
+            Counters.DuplicateMessages++;
+            return;
+        }
+
+        _dirty = true;
+        string[] krefs;
+        try
+        {
+            krefs = await ImportCoreAsync([.. app.Refs], Sessions.PeerRefsValid(app.Session), Sessions.LocalRefsValid(app.Session));
+        }
+        catch (DgcException)
+        {
+            // Already counted and reported; a forged or stale ref never reaches the kernel.
+            return;
+        }
+
+        await NotifyKernelAsync(new MessageDelivered(app.Method, app.Body, krefs));
+    }
+
+    /// <summary>Resolves import krefs for drop/retire; revoked ones are returned apart, they need nothing on the wire.</summary>
+    private List<long> ResolveImports(string[] krefs, out HashSet<string> revoked)
+    {
+        ArgumentNullException.ThrowIfNull(krefs);
+        var ids = new List<long>(krefs.Length);
+        var seen = new HashSet<long>();
+        revoked = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var kref in krefs)
+        {
+            RequireKref(kref);
+            if (State.Revoked.Contains(kref))
+            {
+                revoked.Add(kref);
+                continue;
+            }
+
+            if (!CList.TryGetImportId(kref, out var id))
+            {
+                throw Refuse(DgcError.UnknownRef, $"{kref} is not an import from {Remote}.");
+            }
+
+            if (seen.Add(id))
+            {
+                ids.Add(id);
+            }
+        }
+
+        return ids;
+    }
+
+    /// <summary>
+    /// Checks a frame's session against ours: drops frames of a dead incarnation, treats a new incarnation
+    /// as a lapsed session, revokes imports of an ended session, and renews the remote's lease.
+    /// </summary>
+    private async Task<bool> AcceptSessionAsync(SessionHeader h)
+    {
+        var verdict = Sessions.Classify(h);
+        if (verdict.Stale)
+        {
+            Counters.StaleOps++;
+            _env.Report(new StaleIgnored(1, $"a frame of incarnation {h.Incarnation}, succeeded by {State.PeerIncarnation}"));
+            return false;
+        }
+
+        if (verdict.PeerRestarted)
+        {
+            _env.Report(new PeerRestarted(State.PeerIncarnation, h.Incarnation));
+            if (State.Exports.Count > 0)
+            {
+                await EndSessionAsync(SessionEnd.PeerRestarted);
+            }
+
+            await RevokeImportsAsync(notify: true);
+        }
+
+        if (verdict.PeerEpochEnded)
+        {
+            // Revoking also drops the queued operations naming the ended session's wire ids: in the
+            // new session the same ids name other objects, so they must never go under its header.
+            await RevokeImportsAsync(notify: true);
+        }
+
+        _dirty |= Sessions.Adopt(h);
+        if (verdict.Renews)
+        {
+            Lease.Renew(Now);
+        }
+
+        return true;
+    }
+
+    private async Task ReceiveBatchAsync(BatchFrame batch)
+    {
+        var verdict = Inbound.Accept(batch, out var changed);
+        _dirty |= changed;
+        switch (verdict)
+        {
+            case BatchVerdict.StaleStream:
+                // A late copy from a stream the remote has left. Acknowledge it, so a sender somehow still on
+                // that stream stops resending; its operations belong to a session that is over.
+                Counters.StaleOps += batch.Ops.Count;
+                _env.Report(new StaleIgnored(batch.Ops.Count, $"batch {batch.Seq} of stream {batch.Stream}, succeeded by stream {State.PeerStream}"));
+                await SendFrameAsync(new AckFrame(batch.Stream, batch.Seq));
+                return;
+            case BatchVerdict.Duplicate:
+                Counters.DuplicateBatches++;
+                await SendFrameAsync(new AckFrame(State.PeerStream, State.HighestApplied));
+                return;
+            case BatchVerdict.Buffered:
+                return;
+        }
+
+        await ApplyBatchAsync(batch);
+        while (Inbound.TakeNext() is { } next)
+        {
+            await ApplyBatchAsync(next);
+        }
+
+        Inbound.DropApplied();
+        await SendFrameAsync(new AckFrame(State.PeerStream, State.HighestApplied));
+    }
+
+    private async Task ApplyBatchAsync(BatchFrame batch)
+    {
+        // Refs are scoped to the sessions the batch was written in; ops of an ended session are void.
+        var localSessionValid = Sessions.LocalRefsValid(batch.Session);
+        var senderSessionValid = Sessions.PeerRefsValid(batch.Session);
+        var perExport = new Dictionary<string, (List<DgcOpKind> Ops, List<long> Counts)>(StringComparer.Ordinal);
+        var importsRetired = new List<string>();
+        foreach (var op in batch.Ops)
+        {
+            if (op.Ref.SenderExport)
+            {
+                ApplyRetireOfImport(batch, op, senderSessionValid, localSessionValid, importsRetired);
+                continue;
+            }
+
+            if (!localSessionValid)
+            {
+                Counters.StaleOps++;
+                continue;
+            }
+
+            if (!State.Exports.TryGetValue(op.Ref.Id, out var export))
+            {
+                if (op.Kind != DgcOpKind.Retire || op.Ref.Id >= State.NextExportId)
+                {
+                    CountRejected(1, $"batch {batch.Seq}: {op.Ref} names no object this kernel exported to {Remote}.");
+                }
+
+                // Otherwise a retire crossed this kernel's own retire (it deleted the object).
+                continue;
+            }
+
+            if (!perExport.TryGetValue(export.Kref, out var list))
+            {
+                perExport[export.Kref] = list = ([], []);
+            }
+
+            list.Ops.Add(op.Kind);
+            list.Counts.Add(op.Count);
+        }
+
+        var stream = State.PeerStream;
+        var results = await Task.WhenAll(perExport.Select(async e =>
+            (Kref: e.Key, Result: await _env.ApplyToExportAsync(e.Key, stream, batch.Seq, [.. e.Value.Ops], [.. e.Value.Counts]))));
+        var dropped = new List<string>();
+        var retired = new List<string>();
+        foreach (var (kref, result) in results)
+        {
+            foreach (var error in result.Errors)
+            {
+                CountRejected(1, error);
+            }
+
+            if (CList.TryGetExportId(kref, out var id))
+            {
+                if (result.RemoteForgotten)
+                {
+                    CList.ForgetExport(id);
+                }
+                else
+                {
+                    State.Exports[id].Reachable = result.RemoteCount > 0;
+                }
+            }
+
+            Collect(kref, result, dropped, retired);
+        }
+
+        Inbound.Applied(batch.Seq);
+        Counters.BatchesApplied++;
+        _env.Report(new BatchApplied());
+        await WriteAsync();
+        await NotifyExportsAsync(dropped, retired);
+        if (importsRetired.Count > 0)
+        {
+            await NotifyKernelAsync(new ImportsRetired([.. importsRetired]));
+        }
+    }
+
+    /// <summary>A <c>dgc:retire ro+N</c>: the remote deleted an object this kernel imported (and dropped).</summary>
+    private void ApplyRetireOfImport(BatchFrame batch, DgcOp op, bool senderSessionValid, bool localSessionValid, List<string> importsRetired)
+    {
+        if (op.Kind != DgcOpKind.Retire)
+        {
+            CountRejected(1, $"batch {batch.Seq}: {op.Kind} must name this kernel's export (ro-N), got {op.Ref}.");
+        }
+        else if (!senderSessionValid)
+        {
+            Counters.StaleOps++;
+        }
+        else if (!State.Imports.TryGetValue(op.Ref.Id, out var entry))
+        {
+            if (op.Ref.Id <= State.HighestImportId)
+            {
+                // This kernel retired it already: the two retires crossed.
+            }
+            else if (!localSessionValid)
+            {
+                // Written before the remote heard of this handle's current session (it cleared since): a
+                // retire that crossed one of ours, from before the clear.
+                Counters.StaleOps++;
+            }
+            else
+            {
+                CountRejected(1, $"batch {batch.Seq}: retire of {op.Ref}, which is not an import from {Remote}.");
+            }
+        }
+        else if (entry.Reachable)
+        {
+            CountRejected(1, $"batch {batch.Seq}: {Remote} retired {op.Ref} ({entry.Kref}) while this kernel still reaches it.");
+        }
+        else
+        {
+            CList.ForgetImport(op.Ref.Id);
+            importsRetired.Add(entry.Kref);
+        }
+    }
+
+    private async Task CheckLeaseCoreAsync(bool forcePing)
+    {
+        var now = Now;
+        if (State.Imports.Count > 0 && (forcePing || Lease.PingDue(now)))
+        {
+            await SendPingAsync();
+        }
+
+        if (State.Exports.Count > 0 && Lease.Lapsed(now))
+        {
+            _env.Report(new LeaseLapsed(now - Lease.RenewedAt, State.Exports.Count));
+            await EndSessionAsync(SessionEnd.LeaseLapsed);
+        }
+    }
+
+    private async Task SendPingAsync()
+    {
+        if (Outbound.AnyQueued(_ => true))
+        {
+            await FlushCoreAsync(resend: false);
+        }
+
+        var digest = ImportDigest.Compute(State.Imports.Select(i => (i.Key, i.Value.Reachable)));
+        await SendFrameAsync(new PingFrame(State.Stream, Outbound.LastSealed, State.Imports.Count, digest));
+        Lease.Pinged(Now);
+        Counters.PingsSent++;
+    }
+
+    private async Task SendImportListAsync(FenceFrame? fence = null)
+    {
+        if (Outbound.AnyQueued(_ => true))
+        {
+            await FlushCoreAsync(resend: false);
+        }
+
+        await SendFrameAsync(new ImportListFrame(
+            State.Stream,
+            Outbound.LastSealed,
+            [.. State.Imports.Select(i => new ImportListEntry(WireRef.ToReceiverExport(i.Key), i.Value.Reachable))],
+            fence?.Stream ?? 0,
+            fence?.Seq ?? 0));
+    }
+
+    /// <summary>
+    /// The exporter declared its messages up to the fence lost if not yet here: refuse them from now on
+    /// (durably, before answering), then answer with the import list, which now reflects every one of
+    /// them that will ever be delivered.
+    /// </summary>
+    private async Task AcceptFenceAsync(FenceFrame fence)
+    {
+        Messages.Fence(fence.Stream, fence.Seq);
+        if (!State.IsEmpty)
+        {
+            await WriteAsync();
+        }
+
+        await SendImportListAsync(fence);
+    }
+
+    private async Task ReconcileAsync(ImportListFrame list)
+    {
+        var decision = Reconciler.Decide(list, Outbound.AnyQueued(op => op.Ref.SenderExport), _messageStream, Now, Lease.ActivatedAt);
+        switch (decision.Action)
+        {
+            case ReconcileAction.Refuse:
+                CountRejected(1, decision.Detail);
+                break;
+            case ReconcileAction.EndSession:
+                Counters.Reconciliations++;
+                _env.Report(new ReconcileFailed(decision.Count, decision.Detail));
+                await EndSessionAsync(SessionEnd.Reconciled);
+                break;
+            case ReconcileAction.Fence:
+                await SendFrameAsync(new FenceFrame(_messageStream, decision.FenceSeq));
+                break;
+            case ReconcileAction.ReleaseLost:
+                await ReleaseLostSendsAsync(decision.Lost!, decision.Theirs!);
+                break;
+        }
+    }
+
+    /// <summary>
+    /// After a fence: every send of these refs that the remote has not received never will be, so the
+    /// rest of each count goes; a ref the remote does not even recognize leaves the c-list.
+    /// </summary>
+    private async Task ReleaseLostSendsAsync(IReadOnlyList<long> lost, IReadOnlyDictionary<long, bool> theirs)
+    {
+        Counters.Reconciliations++;
+        _env.Report(new LostSendsReleased(lost.Count));
+        var results = await Task.WhenAll(lost.Select(async id =>
+        {
+            var forget = !theirs.ContainsKey(id);
+            var kref = State.Exports[id].Kref;
+            return (Id: id, Kref: kref, Forget: forget, Result: await _env.ReleaseLostSendsAsync(kref, forget));
+        }));
+        var dropped = new List<string>();
+        var retired = new List<string>();
+        foreach (var (id, kref, forget, result) in results)
+        {
+            if (forget)
+            {
+                CList.ForgetExport(id);
+            }
+            else if (State.Exports.TryGetValue(id, out var entry))
+            {
+                entry.Reachable = false;
+            }
+
+            Collect(kref, result, dropped, retired);
+        }
+
+        await WriteAsync();
+        await NotifyExportsAsync(dropped, retired);
+    }
+
+    /// <summary>
+    /// Ends this kernel's export session towards the remote: every hold the remote had is released, and a
+    /// new epoch begins, so the remote revokes its imports of the old one at its next contact and no
+    /// late message of the old session can name anything.
+    /// </summary>
+    private async Task EndSessionAsync(SessionEnd why)
+    {
+        var krefs = State.Exports.Values.Select(e => e.Kref).ToArray();
+        var dropped = new List<string>();
+        var retired = new List<string>();
+        foreach (var chunk in krefs.Chunk(ExpireChunk))
+        {
+            var results = await Task.WhenAll(chunk.Select(async k => (Kref: k, Result: await _env.ExpireExportAsync(k))));
+            foreach (var (kref, result) in results)
+            {
+                Collect(kref, result, dropped, retired);
+            }
+        }
+
+        CList.ClearExports();
+        Outbound.Purge(op => op.Ref.SenderExport);
+        Sessions.NewEpoch(await _env.NextEpochAsync());
+        Lease.Renew(Now);
+        if (why == SessionEnd.LeaseLapsed)
+        {
+            Counters.LeaseExpiries++;
+        }
+
+        await WriteAsync();
+        _env.Report(new SessionEnded(why, krefs.Length, State.Epoch));
+        if (why != SessionEnd.LocalRestart)
+        {
+            await NotifyExportsAsync(dropped, retired);
+        }
+    }
+
+    private async Task RevokeImportsAsync(bool notify)
+    {
+        var krefs = State.Imports.Values.Select(i => i.Kref).ToArray();
+        if (notify)
+        {
+            State.Revoked.UnionWith(krefs);
+        }
+
+        CList.ClearImports();
+
+        // Queued operations name the remote's exports of the ended session; they mean nothing now.
+        Outbound.Purge(op => !op.Ref.SenderExport);
+        if (krefs.Length == 0)
+        {
+            // Nothing revoked: the caller's final write carries the purge.
+            _dirty = true;
+            return;
+        }
+
+        await WriteAsync();
+        if (notify)
+        {
+            await NotifyKernelAsync(new ImportsRevoked(krefs));
+        }
+    }
+
+    private async Task NotifyExportsAsync(List<string> dropped, List<string> retired)
+    {
+        if (dropped.Count > 0)
+        {
+            await NotifyKernelAsync(new ExportsDropped([.. dropped]));
+        }
+
+        if (retired.Count > 0)
+        {
+            await NotifyKernelAsync(new ExportsRetired([.. retired]));
+        }
+    }
+
+    private async Task EnsureSessionAsync()
+    {
+        if (Sessions.Open)
+        {
+            return;
+        }
+
+        Sessions.Start(await _env.OpenSessionAsync());
+        Lease.Renew(Now);
+    }
+
+    /// <summary>On once per activation when the pair comes to hold something; off always asks the host (a reminder may be left from an earlier activation).</summary>
+    private async Task SyncReminderAsync(bool on)
+    {
+        if (!on || !_reminderOn)
+        {
+            await _env.SetLeaseReminderAsync(on);
+            _reminderOn = on;
+        }
+    }
+
+    private async Task SaveAndMaybeFlushAsync()
+    {
+        if (Outbound.IsFull)
+        {
+            await FlushCoreAsync(resend: false);
+        }
+
+        await SaveAsync();
+    }
+
+    /// <summary>Like <see cref="SaveAsync"/>, but writes only if something changed that is not yet written (a ping costs no write).</summary>
+    private Task SettleAsync() => _dirty || State.IsEmpty ? SaveAsync() : Task.CompletedTask;
+
+    /// <summary>
+    /// Writes the state, or, once the pair holds nothing and has nothing in flight, clears it: no row
+    /// is left behind, the reminder goes, and the manager forgets this remote. A later use starts a new
+    /// session and stream, which the remote tells apart from anything of this one.
+    /// </summary>
+    private async Task SaveAsync()
+    {
+        // A kernel callback may re-enter (retire revoked imports, say); the outer call clears, not the nested one.
+        if (!State.IsEmpty || _inCallback > 0)
+        {
+            await WriteAsync();
+            return;
+        }
+
+        if (!Sessions.Open)
+        {
+            return;
+        }
+
+        await _env.ClearStateAsync();
+        _dirty = false;
+
+        // Out-of-order batches waiting for a gap go too: their sender resends, saying how far acks got.
+        Attach(new PairState());
+        await SyncReminderAsync(false);
+        await _env.ForgetRemoteAsync();
+    }
+
+    /// <summary>Writes the state; a pair that writes has a session, so its row is always one its manager lists.</summary>
+    private async Task WriteAsync()
+    {
+        await EnsureSessionAsync();
+        await _env.WriteStateAsync(State);
+        _dirty = false;
+    }
+
+    private async Task FlushCoreAsync(bool resend)
+    {
+        var sealedCount = 0;
+        if (Outbound.AnyQueued(_ => true))
+        {
+            await EnsureSessionAsync();
+            sealedCount = Outbound.Seal(Sessions.Header);
+
+            // Durable before it leaves: a crash now resends the batch with the same sequence number.
+            await WriteAsync();
+        }
+
+        foreach (var json in Outbound.FramesToSend(sealedCount, resend))
+        {
+            Counters.BatchesSent++;
+            _env.Report(new BatchSent());
+            await SendRawAsync(json);
+        }
+    }
+
+    private async Task SendFrameAsync(WireFrame frame)
+    {
+        await EnsureSessionAsync();
+        await SendRawAsync(WireCodec.Encode(frame with { Session = Sessions.Header }));
+    }
+
+    private Task SendRawAsync(string json)
+    {
+        Counters.FramesSent++;
+        _lastSend = Now;
+        return _env.SendFrameAsync(json);
+    }
+
+    private async Task NotifyKernelAsync(KernelNotice notice)
+    {
+        _inCallback++;
+        try
+        {
+            await _env.NotifyKernelAsync(notice);
+        }
+        finally
+        {
+            _inCallback--;
+        }
+    }
+
+    private static void Collect(string kref, ExportApplyResult result, List<string> dropped, List<string> retired)
+    {
+        if (result.Dropped)
+        {
+            dropped.Add(kref);
+        }
+
+        if (result.Retired)
+        {
+            retired.Add(kref);
+        }
+    }
+
+    private void RequireKref(string kref)
+    {
+        if (!DgcIds.TryParseKref(kref, out _))
+        {
+            throw Refuse(DgcError.InvalidInput, $"'{kref}' is not an object kref (ko<number>).");
+        }
+    }
+
+    private DgcException Refuse(DgcError code, string message)
+    {
+        Counters.Rejected++;
+        _env.Report(new CallRefused(code, message));
+        return new DgcException(code, message);
+    }
+
+    private DgcException RefuseStale(string message)
+    {
+        Counters.StaleOps++;
+        _env.Report(new StaleIgnored(1, message));
+        return new DgcException(DgcError.Revoked, message);
+    }
+
+    private void CountRejected(int count, string reason)
+    {
+        Counters.Rejected += count;
+        _env.Report(new InboundRefused(count, reason));
+    }
+}
