@@ -37,9 +37,16 @@ public interface IRemoteManagerGrain : IGrainWithStringKey
     [Alias("next-epoch")]
     Task<long> NextEpochAsync();
 
-    /// <summary>A handle that holds nothing any more and cleared its state takes itself off the list. Called by the handles.</summary>
+    /// <summary>
+    /// A handle that holds nothing any more and cleared its state takes itself off the list, leaving what it
+    /// knew of the remote (<paramref name="memory"/>) to be recalled by its next activation. Called by the handles.
+    /// </summary>
     [Alias("forget-remote")]
-    Task ForgetRemoteAsync(string remote);
+    Task ForgetRemoteAsync(string remote, PeerMemory memory);
+
+    /// <summary>What a handle towards <paramref name="remote"/> left when it last cleared, if anything. Called by the handles.</summary>
+    [Alias("recall-remote")]
+    Task<PeerMemory?> RecallRemoteAsync(string remote);
 
     /// <summary>
     /// The kernel restarted without its memory (a new incarnation). Every remote handle drops what the

@@ -108,7 +108,9 @@ public sealed partial class RemoteHandleGrain(
 
     Task<string[]> IPairEnvironment.AllocateKrefsAsync(int count) => _manager.AllocateKrefsAsync(count);
 
-    Task IPairEnvironment.ForgetRemoteAsync() => _manager.ForgetRemoteAsync(_pair.Remote);
+    Task IPairEnvironment.ForgetRemoteAsync(PeerMemory memory) => _manager.ForgetRemoteAsync(_pair.Remote, memory);
+
+    Task<PeerMemory?> IPairEnvironment.RecallRemoteAsync() => _manager.RecallRemoteAsync(_pair.Remote);
 
     Task IPairEnvironment.RecordSentAsync(string kref, long count) => Export(kref).RecordSentAsync(_pair.Remote, count);
 

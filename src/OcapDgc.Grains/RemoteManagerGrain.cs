@@ -68,13 +68,17 @@ public sealed class RemoteManagerGrain(
     }
 
     /// <inheritdoc />
-    public async Task ForgetRemoteAsync(string remote)
+    public async Task ForgetRemoteAsync(string remote, PeerMemory memory)
     {
-        if (state.State.Remotes.Remove(remote))
-        {
-            await state.WriteStateAsync();
-        }
+        ArgumentNullException.ThrowIfNull(memory);
+        state.State.Remotes.Remove(remote);
+        state.State.PeerMemories[remote] = memory;
+        await state.WriteStateAsync();
     }
+
+    /// <inheritdoc />
+    public Task<PeerMemory?> RecallRemoteAsync(string remote) =>
+        Task.FromResult(state.State.PeerMemories.GetValueOrDefault(remote));
 
     /// <inheritdoc />
     public async Task<long> RestartKernelAsync()

@@ -23,4 +23,8 @@ public sealed class RemoteManagerState
     /// <summary>The next session epoch or batch stream id; never goes back, so newer is always greater.</summary>
     [Id(4)]
     public long NextEpoch { get; set; } = 1;
+
+    /// <summary>Per remote whose handle cleared its state: what it knew of the remote (see <see cref="PeerMemory"/>). One small entry per remote ever talked to.</summary>
+    [Id(5)]
+    public Dictionary<string, PeerMemory> PeerMemories { get; set; } = new(StringComparer.Ordinal);
 }

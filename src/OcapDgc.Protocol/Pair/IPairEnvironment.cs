@@ -19,8 +19,11 @@ public interface IPairEnvironment
     /// <summary>Fresh krefs for new imports.</summary>
     Task<string[]> AllocateKrefsAsync(int count);
 
-    /// <summary>The pair holds nothing any more: the manager forgets the remote.</summary>
-    Task ForgetRemoteAsync();
+    /// <summary>The pair holds nothing any more and cleared its state: the manager forgets the remote but keeps <paramref name="memory"/>.</summary>
+    Task ForgetRemoteAsync(PeerMemory memory);
+
+    /// <summary>What the manager kept of the remote when the pair last cleared, if anything.</summary>
+    Task<PeerMemory?> RecallRemoteAsync();
 
     /// <summary>Counts sends of export <paramref name="kref"/> to the remote, durably.</summary>
     Task RecordSentAsync(string kref, long count);

@@ -13,6 +13,9 @@ public sealed class LeaseClock(TimeSpan lease, TimeSpan pingInterval, DateTimeOf
     /// <summary>When the remote last renewed its lease.</summary>
     public DateTimeOffset RenewedAt { get; private set; } = now;
 
+    /// <summary>When the remote's view of its imports last agreed with this kernel's exports (or this kernel last asked for it).</summary>
+    public DateTimeOffset AgreedAt { get; private set; } = now;
+
     /// <summary>When this kernel last pinged the remote.</summary>
     public DateTimeOffset LastPing { get; private set; } = DateTimeOffset.MinValue;
 
@@ -21,6 +24,15 @@ public sealed class LeaseClock(TimeSpan lease, TimeSpan pingInterval, DateTimeOf
 
     /// <summary>The remote renewed (any frame naming the current session, or a fresh session).</summary>
     public void Renew(DateTimeOffset at) => RenewedAt = at;
+
+    /// <summary>The remote's imports agree with this kernel's exports (a matching ping, or a reconciled list); or this kernel just asked for them.</summary>
+    public void Agreed(DateTimeOffset at) => AgreedAt = at;
+
+    /// <summary>
+    /// Whether the remote's imports have not been seen to agree for a whole lease: then this kernel asks for
+    /// them, so refs lost on the way are found even when the remote imports nothing and never pings.
+    /// </summary>
+    public bool AgreementDue(DateTimeOffset at) => at - AgreedAt > lease;
 
     /// <summary>This kernel pinged the remote.</summary>
     public void Pinged(DateTimeOffset at) => LastPing = at;

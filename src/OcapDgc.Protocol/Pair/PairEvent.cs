@@ -38,7 +38,7 @@ public sealed record LeaseLapsed(TimeSpan Silent, int Exports) : PairEvent;
 public sealed record PeerRestarted(long OldIncarnation, long NewIncarnation) : PairEvent;
 
 /// <summary>This kernel's export session towards the remote ended.</summary>
-public sealed record SessionEnded(SessionEnd Why, int Exports, long NewEpoch) : PairEvent;
+public sealed record SessionEnded(SessionEnd Why, int Exports, long OldEpoch, long NewEpoch) : PairEvent;
 
 /// <summary>Reconciliation found differences; <see cref="First"/> names one.</summary>
 public sealed record ReconcileFailed(int Count, string First) : PairEvent;

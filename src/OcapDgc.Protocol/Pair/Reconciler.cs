@@ -5,8 +5,11 @@ namespace OcapDgc;
 /// <summary>What reconciliation decided about an import list.</summary>
 public enum ReconcileAction
 {
-    /// <summary>Nothing to do, or not comparable yet (batches in flight either way); the next ping tries again.</summary>
+    /// <summary>Not comparable yet (batches in flight either way), or differences young enough to be in flight; the next ping tries again.</summary>
     None,
+
+    /// <summary>The two views are the same.</summary>
+    Agreed,
 
     /// <summary>The list is malformed (it names the remote's own exports).</summary>
     Refuse,
@@ -31,6 +34,17 @@ public sealed record ReconcileDecision(ReconcileAction Action, string Detail = "
 /// </summary>
 public sealed class Reconciler(PairState state, CList clist, TimeSpan lease)
 {
+    /// <summary>
+    /// Whether every batch the remote had sealed in <paramref name="stream"/> up to <paramref name="asOf"/>
+    /// is applied here (<paramref name="exactly"/>: and nothing after it). A stream this side has not seen
+    /// yet is in step only if nothing was sealed in it: the remote clears its state only once all its
+    /// older batches were acknowledged.
+    /// </summary>
+    private bool AppliedUpTo(long stream, long asOf, bool exactly) =>
+        stream == state.PeerStream
+            ? (exactly ? state.HighestApplied == asOf : state.HighestApplied >= asOf)
+            : stream > state.PeerStream && asOf == 0;
+
     /// <summary>The pong status that answers <paramref name="ping"/>.</summary>
     public PongStatus Compare(PingFrame ping)
     {
@@ -39,7 +53,7 @@ public sealed class Reconciler(PairState state, CList clist, TimeSpan lease)
             return PongStatus.NewSession;
         }
 
-        if (ping.Stream != state.PeerStream || state.HighestApplied < ping.AsOf)
+        if (ping.Stream < state.PeerStream || !AppliedUpTo(ping.Stream, ping.AsOf, exactly: false))
         {
             return PongStatus.Behind;
         }
@@ -59,7 +73,7 @@ public sealed class Reconciler(PairState state, CList clist, TimeSpan lease)
     {
         // Comparable only with the exporter at exactly the list's point in the remote's batch stream: a
         // list ahead waits for batches in flight; a list behind (delayed) is older than what was applied.
-        if (list.Session.Peer != state.Epoch || list.Stream != state.PeerStream || state.HighestApplied != list.AsOf
+        if (list.Session.Peer != state.Epoch || !AppliedUpTo(list.Stream, list.AsOf, exactly: true)
             || state.Unacked.Count > 0 || outboundPending)
         {
             return new ReconcileDecision(ReconcileAction.None);
@@ -80,6 +94,13 @@ public sealed class Reconciler(PairState state, CList clist, TimeSpan lease)
         if (unexplained.Count > 0)
         {
             return new ReconcileDecision(ReconcileAction.EndSession, $"{WireRef.ToReceiverExport(unexplained[0].Key)} held there but not counted here", unexplained.Count);
+        }
+
+        var differs = theirs.Count != state.Exports.Count
+            || state.Exports.Any(e => !theirs.TryGetValue(e.Key, out var reachable) || reachable != e.Value.Reachable);
+        if (!differs)
+        {
+            return new ReconcileDecision(ReconcileAction.Agreed);
         }
 
         var lost = state.Exports

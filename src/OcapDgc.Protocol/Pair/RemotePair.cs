@@ -81,8 +81,22 @@ public sealed class RemotePair
     /// <summary>Whether the lease reminder should run: the pair holds something.</summary>
     public bool HoldsAnything => CList.HoldsAnything;
 
-    /// <summary>Call once after creating the pair: turns the lease reminder on if the loaded state holds anything.</summary>
-    public Task ActivateAsync() => HoldsAnything ? SyncReminderAsync(true) : Task.CompletedTask;
+    /// <summary>
+    /// Call once after creating the pair: a pair with no state of its own recalls what its manager kept of
+    /// the remote; one that holds anything turns its lease reminder on.
+    /// </summary>
+    public async Task ActivateAsync()
+    {
+        if (!Sessions.Open && State.PeerIncarnation == 0 && await _env.RecallRemoteAsync() is { } memory)
+        {
+            memory.RestoreInto(State);
+        }
+
+        if (HoldsAnything)
+        {
+            await SyncReminderAsync(true);
+        }
+    }
 
     /// <summary>Final flush when the host deactivates the pair.</summary>
     public Task DeactivateAsync() => Outbound.AnyQueued(_ => true) ? FlushCoreAsync(resend: false) : Task.CompletedTask;
@@ -103,7 +117,7 @@ public sealed class RemotePair
             }
         }
 
-        return ImportCoreAsync(parsed, senderSessionValid: true, localSessionValid: true);
+        return ImportCarriedAsync(parsed);
     }
 
     /// <summary>Translates <paramref name="krefs"/> and sends an application message.</summary>
@@ -283,7 +297,13 @@ public sealed class RemotePair
                 await CheckLeaseCoreAsync(forcePing: true);
                 break;
             case PingFrame ping:
-                await SendFrameAsync(new PongFrame(Reconciler.Compare(ping)));
+                var status = Reconciler.Compare(ping);
+                if (status == PongStatus.Match)
+                {
+                    Lease.Agreed(Now);
+                }
+
+                await SendFrameAsync(new PongFrame(status));
                 break;
             case PongFrame pong when pong.Status == PongStatus.Behind:
                 await FlushCoreAsync(resend: true);
@@ -357,6 +377,13 @@ public sealed class RemotePair
         }
 
         await EnsureSessionAsync();
+        if (State.Exports.Count == 0)
+        {
+            // Exports resume: the remote had nothing to renew its lease for, so its lease starts now.
+            Lease.Renew(Now);
+            Lease.Agreed(Now);
+        }
+
         var wire = new string[krefs.Length];
         var sends = new Dictionary<string, long>(StringComparer.Ordinal);
         var changed = false;
@@ -399,6 +426,32 @@ public sealed class RemotePair
         return wire;
     }
 
+    /// <summary>
+    /// Refs the kernel carried itself have no frame around them: each says by its id which session of its
+    /// exporter it belongs to. One of an older session than this pair knows is refused as stale; one of a
+    /// newer session means the exporter started it: imports of the old one are revoked and the new one adopted.
+    /// </summary>
+    private async Task<string[]> ImportCarriedAsync(WireRef[] refs)
+    {
+        var epochs = refs.Where(r => r.SenderExport).Select(r => SessionTracker.EpochOf(r.Id)).Distinct().ToList();
+        if (epochs.Count > 1 || (epochs.Count == 1 && epochs[0] < State.PeerEpoch))
+        {
+            throw RefuseStale($"{string.Join(", ", refs.Where(r => r.SenderExport))}: not all of {Remote}'s current session; refs of an ended session name nothing.");
+        }
+
+        if (epochs.Count == 1 && epochs[0] > State.PeerEpoch)
+        {
+            if (State.PeerEpoch != 0)
+            {
+                await RevokeImportsAsync(notify: true);
+            }
+
+            _dirty |= Sessions.AdoptEpoch(epochs[0]);
+        }
+
+        return await ImportCoreAsync(refs, senderSessionValid: true, localSessionValid: true);
+    }
+
     private async Task<string[]> ImportCoreAsync(WireRef[] refs, bool senderSessionValid, bool localSessionValid)
     {
         var fresh = new HashSet<long>();
@@ -406,7 +459,7 @@ public sealed class RemotePair
         {
             if (!r.SenderExport)
             {
-                if (!localSessionValid)
+                if (!localSessionValid || !Sessions.IsCurrentLocalId(r.Id))
                 {
                     throw RefuseStale($"{r} names an object of an earlier session of {Local} towards {Remote}; that session ended.");
                 }
@@ -416,7 +469,7 @@ public sealed class RemotePair
                     throw Refuse(DgcError.UnknownRef, $"{r} names no object this kernel ({Local}) exported to {Remote}.");
                 }
             }
-            else if (!senderSessionValid)
+            else if (!senderSessionValid || !Sessions.IsCurrentPeerId(r.Id))
             {
                 throw RefuseStale($"{r} is from an earlier session of {Remote}; that session ended.");
             }
@@ -529,13 +582,15 @@ public sealed class RemotePair
 
         if (verdict.PeerRestarted)
         {
+            // The remote lost its memory: its holds on our exports are gone. Its exports to us belong to
+            // sessions it ended when it restarted; the epoch check below revokes them (epochs never go back
+            // across restarts, so an import of its new incarnation's session, carried by the kernel before
+            // this frame, is kept).
             _env.Report(new PeerRestarted(State.PeerIncarnation, h.Incarnation));
             if (State.Exports.Count > 0)
             {
                 await EndSessionAsync(SessionEnd.PeerRestarted);
             }
-
-            await RevokeImportsAsync(notify: true);
         }
 
         if (verdict.PeerEpochEnded)
@@ -716,6 +771,14 @@ public sealed class RemotePair
             _env.Report(new LeaseLapsed(now - Lease.RenewedAt, State.Exports.Count));
             await EndSessionAsync(SessionEnd.LeaseLapsed);
         }
+        else if (State.Exports.Count > 0 && Lease.AgreementDue(now))
+        {
+            // The remote renews its lease (it talks to us) but its imports have not been seen to agree with
+            // our exports for a lease: perhaps it imports nothing and so never pings. Ask for its import list;
+            // reconciliation then finds refs lost on the way.
+            Lease.Agreed(now);
+            await SendFrameAsync(new PongFrame(PongStatus.Mismatch));
+        }
     }
 
     private async Task SendPingAsync()
@@ -733,6 +796,8 @@ public sealed class RemotePair
 
     private async Task SendImportListAsync(FenceFrame? fence = null)
     {
+        // The list names this pair's stream: a pair that cleared its state opens a session first.
+        await EnsureSessionAsync();
         if (Outbound.AnyQueued(_ => true))
         {
             await FlushCoreAsync(resend: false);
@@ -769,6 +834,9 @@ public sealed class RemotePair
         {
             case ReconcileAction.Refuse:
                 CountRejected(1, decision.Detail);
+                break;
+            case ReconcileAction.Agreed:
+                Lease.Agreed(Now);
                 break;
             case ReconcileAction.EndSession:
                 Counters.Reconciliations++;
@@ -814,6 +882,7 @@ public sealed class RemotePair
             Collect(kref, result, dropped, retired);
         }
 
+        Lease.Agreed(Now);
         await WriteAsync();
         await NotifyExportsAsync(dropped, retired);
     }
@@ -837,6 +906,7 @@ public sealed class RemotePair
             }
         }
 
+        var oldEpoch = State.Epoch;
         CList.ClearExports();
         Outbound.Purge(op => op.Ref.SenderExport);
         Sessions.NewEpoch(await _env.NextEpochAsync());
@@ -847,7 +917,7 @@ public sealed class RemotePair
         }
 
         await WriteAsync();
-        _env.Report(new SessionEnded(why, krefs.Length, State.Epoch));
+        _env.Report(new SessionEnded(why, krefs.Length, oldEpoch, State.Epoch));
         if (why != SessionEnd.LocalRestart)
         {
             await NotifyExportsAsync(dropped, retired);
@@ -950,9 +1020,12 @@ public sealed class RemotePair
         _dirty = false;
 
         // Out-of-order batches waiting for a gap go too: their sender resends, saying how far acks got.
+        // What the pair knew of the remote stays with the manager, so nothing old is taken for new.
+        var memory = PeerMemory.Of(State);
         Attach(new PairState());
+        memory.RestoreInto(State);
         await SyncReminderAsync(false);
-        await _env.ForgetRemoteAsync();
+        await _env.ForgetRemoteAsync(memory);
     }
 
     /// <summary>Writes the state; a pair that writes has a session, so its row is always one its manager lists.</summary>

@@ -22,11 +22,30 @@ public sealed class SessionTracker(PairState state)
     /// <summary>The header every outbound frame carries.</summary>
     public SessionHeader Header => new(state.Incarnation, state.Epoch, state.PeerEpoch);
 
+    /// <summary>
+    /// Export wire ids carry the export session they belong to: the high 32 bits are the epoch, the low 32
+    /// bits count exports within it. So an id is never reused across sessions or clears (epochs never go
+    /// back), and a ref the kernel carried itself, with no frame around it, still says which session of its
+    /// exporter it belongs to.
+    /// </summary>
+    public static long FirstExportId(long epoch)
+    {
+        if (epoch is < 1 or > int.MaxValue)
+        {
+            throw new InvalidOperationException($"Epoch {epoch} is outside the range wire ids can carry (1-{int.MaxValue}).");
+        }
+
+        return (epoch << 32) + 1;
+    }
+
+    /// <summary>The export session a wire id belongs to (see <see cref="FirstExportId"/>).</summary>
+    public static long EpochOf(long wireId) => wireId >> 32;
+
     /// <summary>Opens the session with what the kernel's manager drew: incarnation, and a fresh epoch that also names the batch stream.</summary>
     public void Start(SessionStart start)
     {
         state.Incarnation = start.Incarnation;
-        state.Epoch = start.Epoch;
+        NewEpoch(start.Epoch);
         state.Stream = start.Epoch;
         state.NextSeq = 1;
     }
@@ -50,18 +69,34 @@ public sealed class SessionTracker(PairState state)
             changed = true;
         }
 
-        if (h.Epoch > state.PeerEpoch)
+        return AdoptEpoch(h.Epoch) || changed;
+    }
+
+    /// <summary>Adopts the remote's export session <paramref name="epoch"/> if it is newer; returns whether it was.</summary>
+    public bool AdoptEpoch(long epoch)
+    {
+        if (epoch <= state.PeerEpoch)
         {
-            state.PeerEpoch = h.Epoch;
-            state.HighestImportId = 0;
-            changed = true;
+            return false;
         }
 
-        return changed;
+        state.PeerEpoch = epoch;
+        state.HighestImportId = 0;
+        return true;
     }
 
     /// <summary>A new export epoch: every <c>ro+N</c> of the old one is void at the remote from now on.</summary>
-    public void NewEpoch(long epoch) => state.Epoch = epoch;
+    public void NewEpoch(long epoch)
+    {
+        state.NextExportId = FirstExportId(epoch);
+        state.Epoch = epoch;
+    }
+
+    /// <summary>Whether <paramref name="wireId"/>, an export of the remote's, belongs to the remote's session as this pair knows it.</summary>
+    public bool IsCurrentPeerId(long wireId) => EpochOf(wireId) == state.PeerEpoch;
+
+    /// <summary>Whether <paramref name="wireId"/>, an export of this kernel's, belongs to its current export session.</summary>
+    public bool IsCurrentLocalId(long wireId) => EpochOf(wireId) == state.Epoch;
 
     /// <summary>This kernel restarted: a new incarnation, and a new stream starting at the new epoch.</summary>
     public void Restart(long incarnation)

@@ -1,0 +1,251 @@
+using System.Text.Json;
+using OcapDgc.Wire;
+
+namespace OcapDgc.Protocol.Tests.Simulation;
+
+/// <summary>An object as the world knows it: the kernel that serves it and that kernel's kref.</summary>
+public readonly record struct ObjId(string Owner, string Kref)
+{
+    public override string ToString() => $"{Owner}:{Kref}";
+}
+
+/// <summary>One of a kernel's own objects, as its local GC sees it.</summary>
+public sealed class OwnObject
+{
+    /// <summary>Held by a local root.</summary>
+    public bool Rooted { get; set; } = true;
+
+    /// <summary>Some remote may reach it: set on every send, cleared when the DGC says "dropped".</summary>
+    public bool RemotelyReachable { get; set; }
+
+    /// <summary>Some remote may recognize it: set on every send, cleared when the DGC says "retired".</summary>
+    public bool RemotelyRecognized { get; set; }
+
+    /// <summary>Collected: nothing may name it again.</summary>
+    public bool Freed { get; set; }
+}
+
+/// <summary>One import, as the kernel sees it.</summary>
+public sealed class ImportObject(ObjId identity, string from, long epoch)
+{
+    public ObjId Identity { get; } = identity;
+
+    public string From { get; } = from;
+
+    /// <summary>The exporter's session it arrived in.</summary>
+    public long Epoch { get; set; } = epoch;
+
+    /// <summary>The kernel uses it locally.</summary>
+    public bool InUse { get; set; } = true;
+
+    /// <summary>Re-exported (proxied) to another remote that may still reach it.</summary>
+    public bool RemotelyReachable { get; set; }
+
+    public bool Dropped { get; set; }
+
+    public bool Revoked { get; set; }
+}
+
+/// <summary>
+/// One kernel of the simulation: what its manager grain and export grains would keep (sessions, krefs,
+/// export ledgers), its pairs with their stored state, and a small kernel with a local GC that is also
+/// the ground truth the oracle reads.
+/// </summary>
+public sealed class SimKernel(World world, string id, bool hostile = false)
+{
+    private static readonly JsonSerializerOptions Json = new() { IncludeFields = false };
+
+    public string Id { get; } = id;
+
+    public bool Hostile { get; } = hostile;
+
+    // What the kernel's manager grain keeps.
+    public long Incarnation { get; private set; } = 1;
+
+    public long NextEpoch { get; set; } = 1;
+
+    public long NextKref { get; set; } = 1;
+
+    public HashSet<string> Remotes { get; } = [];
+
+    public Dictionary<string, PeerMemory> Memories { get; } = new(StringComparer.Ordinal);
+
+    // Export grains, by kref.
+    public Dictionary<string, ExportState> Ledgers { get; } = new(StringComparer.Ordinal);
+
+    // Pair grains: active ones, and their stored state.
+    public Dictionary<string, RemotePair> Active { get; } = new(StringComparer.Ordinal);
+
+    public Dictionary<string, byte[]> Store { get; } = new(StringComparer.Ordinal);
+
+    public HashSet<string> Reminders { get; } = [];
+
+    // The kernel itself.
+    public Dictionary<string, OwnObject> Own { get; } = new(StringComparer.Ordinal);
+
+    public Dictionary<string, ImportObject> Imports { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Epochs of this kernel's export sessions towards each remote that ended (their holds were let go).</summary>
+    public Dictionary<string, HashSet<long>> EndedEpochs { get; } = new(StringComparer.Ordinal);
+
+    public List<PairEvent> Events { get; } = [];
+
+    public string NewKref() => DgcIds.Kref(NextKref++);
+
+    public string NewObject()
+    {
+        var kref = NewKref();
+        Own[kref] = new OwnObject();
+        return kref;
+    }
+
+    /// <summary>The pair towards <paramref name="remote"/>, activated from its stored state when needed.</summary>
+    public RemotePair Pair(string remote)
+    {
+        if (Active.TryGetValue(remote, out var pair))
+        {
+            return pair;
+        }
+
+        var state = Store.TryGetValue(remote, out var bytes) ? JsonSerializer.Deserialize<PairState>(bytes, Json)! : new PairState();
+        pair = new RemotePair(Id, remote, state, world.Settings, world.Clock, new Env(world, this, remote));
+        Active[remote] = pair;
+        World.Run(pair.ActivateAsync());
+        return pair;
+    }
+
+    /// <summary>Every remote with an active or stored pair.</summary>
+    public IEnumerable<string> PairedRemotes() => Active.Keys.Union(Store.Keys).Order(StringComparer.Ordinal).ToList();
+
+    /// <summary>The pair's state as stored, or as held by the active pair.</summary>
+    public PairState? StateOf(string remote) =>
+        Active.TryGetValue(remote, out var p) ? p.State : Store.TryGetValue(remote, out var b) ? JsonSerializer.Deserialize<PairState>(b, Json) : null;
+
+    /// <summary>The pair's grain is deactivated: in-memory state goes; graceful deactivation flushes first.</summary>
+    public void Deactivate(string remote, bool graceful)
+    {
+        if (Active.Remove(remote, out var pair) && graceful)
+        {
+            Active[remote] = pair;
+            World.Run(pair.DeactivateAsync());
+            Active.Remove(remote);
+        }
+    }
+
+    /// <summary>The kernel restarts without its memory: a new incarnation; its pairs reset; its objects and imports are gone.</summary>
+    public void Restart()
+    {
+        Incarnation++;
+        foreach (var remote in PairedRemotes())
+        {
+            World.Run(Pair(remote).ResetAsync(Incarnation));
+        }
+
+        Own.Clear();
+        Imports.Clear();
+    }
+
+    private ExportLedger Ledger(string kref)
+    {
+        if (!Ledgers.TryGetValue(kref, out var state))
+        {
+            Ledgers[kref] = state = new ExportState();
+        }
+
+        return new ExportLedger(kref, state);
+    }
+
+    private ExportApplyResult Settle(string kref, ExportApplyResult result)
+    {
+        if (Ledgers.TryGetValue(kref, out var state) && state.Holds.Count == 0)
+        {
+            Ledgers.Remove(kref);
+        }
+
+        return result;
+    }
+
+    /// <summary>The pair's environment: grain calls become calls on this kernel's objects; frames go to the network.</summary>
+    private sealed class Env(World world, SimKernel kernel, string remote) : IPairEnvironment
+    {
+        public Task<SessionStart> OpenSessionAsync()
+        {
+            kernel.Remotes.Add(remote);
+            return Task.FromResult(new SessionStart(kernel.Incarnation, kernel.NextEpoch++));
+        }
+
+        public Task<long> NextEpochAsync() => Task.FromResult(kernel.NextEpoch++);
+
+        public Task<string[]> AllocateKrefsAsync(int count) =>
+            Task.FromResult(Enumerable.Range(0, count).Select(_ => kernel.NewKref()).ToArray());
+
+        public Task ForgetRemoteAsync(PeerMemory memory)
+        {
+            kernel.Remotes.Remove(remote);
+            kernel.Memories[remote] = memory;
+            return Task.CompletedTask;
+        }
+
+        public Task<PeerMemory?> RecallRemoteAsync() => Task.FromResult(kernel.Memories.GetValueOrDefault(remote));
+
+        public Task RecordSentAsync(string kref, long count)
+        {
+            kernel.Ledger(kref).RecordSent(remote, count);
+            return Task.CompletedTask;
+        }
+
+        public Task<ExportApplyResult> ApplyToExportAsync(string kref, long stream, long seq, DgcOpKind[] ops, long[] counts) =>
+            Task.FromResult(kernel.Settle(kref, kernel.Ledger(kref).Apply(remote, stream, seq, ops, counts, out _)));
+
+        public Task<ExportApplyResult> ExpireExportAsync(string kref) =>
+            Task.FromResult(kernel.Settle(kref, kernel.Ledger(kref).ExpireRemote(remote, out _)));
+
+        public Task<ExportApplyResult> ReleaseLostSendsAsync(string kref, bool forget) =>
+            Task.FromResult(kernel.Settle(kref, kernel.Ledger(kref).ReleaseLostSends(remote, forget, out _)));
+
+        public Task WriteStateAsync(PairState state)
+        {
+            kernel.Store[remote] = JsonSerializer.SerializeToUtf8Bytes(state, Json);
+            world.Writes++;
+            return Task.CompletedTask;
+        }
+
+        public Task ClearStateAsync()
+        {
+            kernel.Store.Remove(remote);
+            return Task.CompletedTask;
+        }
+
+        public Task SendFrameAsync(string json)
+        {
+            world.Net.Send(kernel.Id, remote, json);
+            return Task.CompletedTask;
+        }
+
+        public Task NotifyKernelAsync(KernelNotice notice)
+        {
+            world.OnNotice(kernel, remote, notice);
+            return Task.CompletedTask;
+        }
+
+        public Task SetLeaseReminderAsync(bool enabled)
+        {
+            if (enabled)
+            {
+                kernel.Reminders.Add(remote);
+            }
+            else
+            {
+                kernel.Reminders.Remove(remote);
+            }
+
+            return Task.CompletedTask;
+        }
+
+        public void Report(PairEvent e)
+        {
+            kernel.Events.Add(e);
+            world.OnEvent(kernel, remote, e);
+        }
+    }
+}
