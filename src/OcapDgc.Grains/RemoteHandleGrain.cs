@@ -211,7 +211,7 @@ public sealed partial class RemoteHandleGrain(
     /// <summary>Starts the flush timer when operations are queued or batches await acknowledgement; an idle handle has none.</summary>
     private void ArmFlushTimer()
     {
-        var work = _pair.Outbound.HasWork;
+        var work = _pair.NeedsFlushTick;
         if (work && _flushTimer is null)
         {
             var every = batching.Value.FlushInterval;

@@ -59,6 +59,26 @@ public sealed class MessageDedup(PairState state, int gapLimit)
         }
     }
 
+    /// <summary>
+    /// Whether every message of <paramref name="stream"/> up to <paramref name="seq"/> was delivered or
+    /// given up (a batch's barrier). A stream newer than any seen starts here, so older streams are
+    /// refused from now on: the sender left them.
+    /// </summary>
+    public bool Reached(long stream, long seq)
+    {
+        if (stream == 0 || stream < state.PeerMessageStream)
+        {
+            return true;
+        }
+
+        if (stream > state.PeerMessageStream)
+        {
+            Fence(stream, 0);
+        }
+
+        return state.MessageFloor >= seq;
+    }
+
     private void RaiseFloor()
     {
         while (state.MessagesSeen.Remove(state.MessageFloor + 1))

@@ -31,7 +31,7 @@ public sealed class Outbound(PairState state, int maxBatchSize)
     /// Seals the queue into batches under <paramref name="header"/> and returns how many. The caller
     /// persists the state before sending them: a crash then resends each with the same number.
     /// </summary>
-    public int Seal(SessionHeader header)
+    public int Seal(SessionHeader header, long afterStream = 0, long afterSeq = 0)
     {
         if (state.Queue.Count == 0)
         {
@@ -43,7 +43,7 @@ public sealed class Outbound(PairState state, int maxBatchSize)
         foreach (var chunk in state.Queue.Chunk(maxBatchSize))
         {
             var seq = state.NextSeq++;
-            state.Unacked.Add(new SentBatch(seq, WireCodec.Encode(new BatchFrame(state.Stream, seq, acked, chunk) { Session = header })));
+            state.Unacked.Add(new SentBatch(seq, WireCodec.Encode(new BatchFrame(state.Stream, seq, acked, chunk, afterStream, afterSeq) { Session = header })));
             sealedCount++;
         }
 

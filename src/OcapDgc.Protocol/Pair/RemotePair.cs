@@ -28,6 +28,7 @@ public sealed class RemotePair
     // Not persisted: per activation.
     private long _messageStream;
     private long _lastMessageSeq;
+    private readonly Dictionary<long, long> _sentBack = [];
     private DateTimeOffset _lastSend;
     private bool _dirty;
     private int _inCallback;
@@ -77,6 +78,16 @@ public sealed class RemotePair
     private Reconciler Reconciler { get; set; } = null!;
 
     private DateTimeOffset Now => _clock.GetUtcNow();
+
+    /// <summary>Whether the host should tick <see cref="OnFlushTickAsync"/>: something to send or to resend.</summary>
+    public bool NeedsFlushTick => Outbound.HasWork;
+
+    /// <summary>
+    /// How many times a batch held back by its barrier may arrive (the first time, then retransmissions)
+    /// before the messages it waits for are given up as lost. Counting arrivals rather than time keeps the
+    /// wait tied to the sender's retransmission (about this many <c>RetransmitAfter</c>s) and to BOYD.
+    /// </summary>
+    private const int BarrierArrivals = 3;
 
     /// <summary>Whether the lease reminder should run: the pair holds something.</summary>
     public bool HoldsAnything => CList.HoldsAnything;
@@ -135,10 +146,18 @@ public sealed class RemotePair
         }
 
         var message = new AppFrame(_messageStream, ++_lastMessageSeq, method, body ?? "", [.. wire.Select(WireRef.Parse)]);
-        foreach (var r in message.Refs.Where(r => r.SenderExport))
+        foreach (var r in message.Refs)
         {
-            // Remembered so reconciliation can fence this message off if it is lost.
-            CList.RecordCarrier(r.Id, message.Seq);
+            if (r.SenderExport)
+            {
+                // Remembered so reconciliation can fence this message off if it is lost.
+                CList.RecordCarrier(r.Id, message.Seq);
+            }
+            else
+            {
+                // A send-back: a later drop of this import must not overtake this message (see BarrierAsync).
+                _sentBack[r.Id] = message.Seq;
+            }
         }
 
         await SendFrameAsync(message);
@@ -534,6 +553,11 @@ public sealed class RemotePair
         }
 
         await NotifyKernelAsync(new MessageDelivered(app.Method, app.Body, krefs));
+        if (Inbound.Waiting is { } waiting && Messages.Reached(waiting.Batch.AfterStream, waiting.Batch.AfterSeq))
+        {
+            // This message was the last one a held-back batch waited for.
+            await ApplyInOrderAsync(waiting.Batch);
+        }
     }
 
     /// <summary>Resolves import krefs for drop/retire; revoked ones are returned apart, they need nothing on the wire.</summary>
@@ -630,9 +654,31 @@ public sealed class RemotePair
                 return;
         }
 
-        await ApplyBatchAsync(batch);
-        while (Inbound.TakeNext() is { } next)
+        await ApplyInOrderAsync(batch);
+    }
+
+    /// <summary>
+    /// Applies <paramref name="batch"/>, the next in order, and the buffered ones after it, each once its
+    /// barrier is reached: every message of the sender it names was delivered, or waited for through
+    /// <see cref="BarrierArrivals"/> arrivals of the batch and then given up (refused if it ever arrives).
+    /// Then acknowledges.
+    /// </summary>
+    private async Task ApplyInOrderAsync(BatchFrame batch)
+    {
+        for (BatchFrame? next = batch; next is not null; next = Inbound.TakeNext())
         {
+            if (!Messages.Reached(next.AfterStream, next.AfterSeq))
+            {
+                _dirty = true;
+                if (Inbound.Wait(next) < BarrierArrivals)
+                {
+                    break;
+                }
+
+                Messages.Fence(next.AfterStream, next.AfterSeq);
+            }
+
+            Inbound.StopWaiting();
             await ApplyBatchAsync(next);
         }
 
@@ -1005,7 +1051,8 @@ public sealed class RemotePair
     private async Task SaveAsync()
     {
         // A kernel callback may re-enter (retire revoked imports, say); the outer call clears, not the nested one.
-        if (!State.IsEmpty || _inCallback > 0)
+        // A batch held back by its barrier is in flight too: clearing would forget how long it has waited.
+        if (!State.IsEmpty || _inCallback > 0 || Inbound.Waiting is not null)
         {
             await WriteAsync();
             return;
@@ -1042,7 +1089,8 @@ public sealed class RemotePair
         if (Outbound.AnyQueued(_ => true))
         {
             await EnsureSessionAsync();
-            sealedCount = Outbound.Seal(Sessions.Header);
+            var (afterStream, afterSeq) = await BarrierAsync();
+            sealedCount = Outbound.Seal(Sessions.Header, afterStream, afterSeq);
 
             // Durable before it leaves: a crash now resends the batch with the same sequence number.
             await WriteAsync();
@@ -1054,6 +1102,37 @@ public sealed class RemotePair
             _env.Report(new BatchSent());
             await SendRawAsync(json);
         }
+    }
+
+    /// <summary>
+    /// The barrier for the queued operations: a drop or retire of an import this kernel sent back to its
+    /// exporter must not overtake the message that carried it (the two travel apart), so the batch names
+    /// this activation's message stream and the last message that sent one of them back. Naming the stream
+    /// also makes the receiver refuse messages of older streams (an earlier activation's) from then on.
+    /// </summary>
+    private async Task<(long Stream, long Seq)> BarrierAsync()
+    {
+        var releases = State.Queue.Where(op => !op.Ref.SenderExport && op.Kind != DgcOpKind.AddRef).Select(op => op.Ref.Id).ToList();
+        if (releases.Count == 0)
+        {
+            return (0, 0);
+        }
+
+        if (_messageStream == 0)
+        {
+            _messageStream = await _env.NextEpochAsync();
+        }
+
+        var seq = 0L;
+        foreach (var id in releases)
+        {
+            if (_sentBack.Remove(id, out var carried))
+            {
+                seq = Math.Max(seq, carried);
+            }
+        }
+
+        return (_messageStream, seq);
     }
 
     private async Task SendFrameAsync(WireFrame frame)

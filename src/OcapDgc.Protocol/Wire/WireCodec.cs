@@ -58,6 +58,14 @@ public static class WireCodec
                     w.WriteNumber("stream", batch.Stream);
                     w.WriteNumber("seq", batch.Seq);
                     w.WriteNumber("acked", batch.Acked);
+                    if (batch.AfterStream > 0)
+                    {
+                        w.WriteStartObject("after");
+                        w.WriteNumber("stream", batch.AfterStream);
+                        w.WriteNumber("seq", batch.AfterSeq);
+                        w.WriteEndObject();
+                    }
+
                     w.WriteStartArray("messages");
                     WriteOps(w, batch.Ops);
                     w.WriteEndArray();
@@ -146,7 +154,8 @@ public static class WireCodec
     /// exponent) within their range; refs are strings <c>ro+N</c>/<c>ro-N</c>
     /// with 1 ≤ N ≤ <see cref="long.MaxValue"/>; parallel arrays (<c>refs</c> and <c>counts</c>,
     /// <c>refs</c> and <c>reachable</c>) have equal lengths. Only <c>params.fence</c> of
-    /// <c>dgc:imports</c> is optional (absent: no fence), and only <c>params</c> of
+    /// <c>dgc:imports</c> (absent: no fence) and <c>params.after</c> of <c>dgc:batch</c> (absent: no
+    /// barrier) are optional, and only <c>params</c> of
     /// <c>dgc:bringOutYourDead</c> may be empty.</item>
     /// <item>Unknown fields, in any object (the root, <c>session</c>, <c>params</c>, a batch's
     /// messages and their params, <c>fence</c>), are ignored for forward compatibility, but they are
@@ -380,7 +389,18 @@ public static class WireCodec
                     i++;
                 }
 
-                return new BatchFrame(stream, seq, acked, ops);
+                var (afterStream, afterSeq) = (0L, 0L);
+                if (p.TryGetProperty("after"u8, out var after))
+                {
+                    if (after.ValueKind != JsonValueKind.Object)
+                    {
+                        throw new FormatException($"params.after must be an object, not {Kind(after)}.");
+                    }
+
+                    (afterStream, afterSeq) = (GetLong(after, "params.after", "stream"u8, 1), GetLong(after, "params.after", "seq"u8, 0));
+                }
+
+                return new BatchFrame(stream, seq, acked, ops, afterStream, afterSeq);
             }
 
             case AckMethod:

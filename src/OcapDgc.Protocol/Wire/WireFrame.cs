@@ -27,7 +27,12 @@ public abstract record WireFrame
 /// <param name="Seq">This batch's sequence number within the stream.</param>
 /// <param name="Acked">Every batch up to this one was acknowledged, so a receiver that lost its record of the stream starts after it.</param>
 /// <param name="Ops">The operations, in order.</param>
-public sealed record BatchFrame(long Stream, long Seq, long Acked, IReadOnlyList<DgcOp> Ops) : WireFrame;
+/// <param name="AfterStream">With <paramref name="AfterSeq"/>, a barrier: the receiver applies the batch only after
+/// every application message of the sender's message stream <paramref name="AfterStream"/> up to
+/// <paramref name="AfterSeq"/> was delivered or given up as lost (and refuses older streams from then on), so a
+/// drop never overtakes a message that sent the same object back. 0: no barrier.</param>
+/// <param name="AfterSeq">See <paramref name="AfterStream"/>.</param>
+public sealed record BatchFrame(long Stream, long Seq, long Acked, IReadOnlyList<DgcOp> Ops, long AfterStream = 0, long AfterSeq = 0) : WireFrame;
 
 /// <summary><c>dgc:ack</c>: every batch of <see cref="Stream"/> up to <see cref="Seq"/> has been applied.</summary>
 public sealed record AckFrame(long Stream, long Seq) : WireFrame;

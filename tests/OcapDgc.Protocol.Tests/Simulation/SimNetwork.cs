@@ -60,6 +60,21 @@ public sealed class SimNetwork
         return frame;
     }
 
+    /// <summary>Takes a frame off the network without delivering it (a test keeps it to deliver late).</summary>
+    public InFlight Hold(int index)
+    {
+        var frame = Frames[index];
+        Frames.RemoveAt(index);
+        return frame;
+    }
+
+    /// <summary>Puts a held frame back, first in line.</summary>
+    public void Inject(InFlight frame) => Frames.Insert(0, frame);
+
+    /// <summary>The index of the first frame from <paramref name="from"/> to <paramref name="to"/> whose JSON contains <paramref name="text"/>.</summary>
+    public int Find(string from, string to, string text) =>
+        Frames.FindIndex(f => f.From == from && f.To == to && (f.Json ?? "carried").Contains(text, StringComparison.Ordinal));
+
     public void LoseAt(int index)
     {
         var frame = Frames[index];

@@ -434,7 +434,7 @@ public sealed class World
         RunQuietly(leases: 6);
         foreach (var k in Kernels.Values.Where(k => !k.Hostile))
         {
-            var left = k.Ledgers.Where(l => !kept.Contains((k.Id, l.Key))).Select(l => $"{l.Key} held by {string.Join(",", l.Value.Holds.Select(h => $"{h.Key}x{h.Value.Count}"))}").ToList();
+            var left = k.Ledgers.Where(l => !kept.Contains((k.Id, l.Key)) && l.Value.Holds.Keys.Any(h => h != Mallory)).Select(l => $"{l.Key} held by {string.Join(",", l.Value.Holds.Select(h => $"{h.Key}x{h.Value.Count}"))}").ToList();
             if (left.Count > 0)
             {
                 throw new SimulationViolationException($"L1/L2 while talking: after six leases with every pair talking, {k.Id} still counts {left.Count} exports nobody uses: {string.Join("; ", left.Take(5))}");
@@ -483,11 +483,12 @@ public sealed class World
     public void CheckNothingLeft()
     {
         // Mallory's pairs, its own and others' towards it, may stay stuck on values it forged (say, an
-        // incarnation it never had): a hostile kernel can hurt only its own pairs. Every hold is still released.
+        // incarnation it never had), and Mallory may keep holding what it was sent: a hostile kernel can hurt
+        // only its own pairs. Every hold of an honest kernel must be released.
         foreach (var k in Kernels.Values.Where(k => !k.Hostile))
         {
             var left = new List<string>();
-            left.AddRange(k.Ledgers.Select(l => $"ledger {l.Key} ({string.Join(",", l.Value.Holds.Keys)})"));
+            left.AddRange(k.Ledgers.Where(l => l.Value.Holds.Keys.Any(h => h != Mallory)).Select(l => $"ledger {l.Key} ({string.Join(",", l.Value.Holds.Keys)})"));
             left.AddRange(k.PairedRemotes().Where(r => r != Mallory).Select(r => (r, s: k.StateOf(r)!)).Where(p => !p.s.IsEmpty || k.Store.ContainsKey(p.r)).Select(p =>
                 $"pair state towards {p.r} (exports {p.s.Exports.Count}, imports {p.s.Imports.Count}, revoked {p.s.Revoked.Count}, queued {p.s.Queue.Count}, unacked {p.s.Unacked.Count}, stored {k.Store.ContainsKey(p.r)})"));
             left.AddRange(k.Reminders.Where(r => r != Mallory).Select(r => $"lease reminder towards {r}"));

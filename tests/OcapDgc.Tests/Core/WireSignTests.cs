@@ -55,10 +55,22 @@ public sealed class WireSignTests(DgcClusterFixture fx)
     private static List<WireFrame> Decode(List<Transport.CapturedFrame> frames, Kernel from, Kernel to) =>
         [.. frames.Where(f => f.From == from.Id && f.To == to.Id).Select(f => WireCodec.Decode(f.Json))];
 
-    private static string[] Refs<T>(List<WireFrame> frames, Func<T, IReadOnlyList<WireRef>> refs) =>
-        [.. frames.OfType<T>().SelectMany(refs).Select(r => r.ToString())];
+    private static string[] Refs<T>(List<WireFrame> frames, Func<T, IReadOnlyList<WireRef>> refs)
+        where T : WireFrame =>
+        [.. frames.OfType<T>().SelectMany(f => refs(f).Select(r => Short(f, r)))];
 
     // Distinct by seq: a batch may be sent more than once by BOYD before its ack arrives.
     private static string[] Ops(List<WireFrame> frames, Kernel from, Kernel to) =>
-        [.. frames.OfType<BatchFrame>().DistinctBy(b => b.Seq).OrderBy(b => b.Seq).SelectMany(b => b.Ops).Select(op => $"{op.Kind} {op.Ref}")];
+        [.. frames.OfType<BatchFrame>().DistinctBy(b => b.Seq).OrderBy(b => b.Seq).SelectMany(b => b.Ops.Select(op => $"{op.Kind} {Short(b, op.Ref)}"))];
+
+    /// <summary>
+    /// A wire id carries its exporter's session in its high bits (SessionTracker.FirstExportId). Checks that
+    /// the session is the one the frame's header names for that sign (the sender's epoch for +, the
+    /// receiver's, as the sender knows it, for -), and returns the ref with the count within it: ro+1, ro-1.
+    /// </summary>
+    private static string Short(WireFrame frame, WireRef r)
+    {
+        Assert.Equal(r.SenderExport ? frame.Session.Epoch : frame.Session.Peer, SessionTracker.EpochOf(r.Id));
+        return $"{(r.SenderExport ? "ro+" : "ro-")}{r.Id & 0xFFFF_FFFF}";
+    }
 }
