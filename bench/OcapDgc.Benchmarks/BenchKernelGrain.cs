@@ -36,6 +36,8 @@ internal sealed class BenchKernelGrain(BenchProbe probe) : Grain, IBenchKernelGr
 
     public Task OnBringOutYourDeadAsync(string remote) => Task.CompletedTask;
 
+    public Task OnSessionEndedAsync(string remote, SessionEnd reason, string[] released) => Task.CompletedTask;
+
     private Task Count(KernelEvent e, int n)
     {
         probe.Add(Me, e, n);

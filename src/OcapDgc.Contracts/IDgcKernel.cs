@@ -36,6 +36,15 @@ public interface IDgcKernel : IGrain
     [Alias("imports-retired"), AlwaysInterleave]
     Task OnImportsRetiredAsync(string remote, string[] krefs);
 
+    /// <summary>
+    /// This kernel's session with <paramref name="remote"/> ended: its lease lapsed, it restarted, or
+    /// reconciliation found a difference no lost message explains. Every hold <paramref name="remote"/> had
+    /// on this kernel's exports was let go (<paramref name="released"/>; each export's own dropped and retired
+    /// callbacks follow), and <paramref name="remote"/>'s imports of them are revoked at its next contact.
+    /// </summary>
+    [Alias("session-ended"), AlwaysInterleave]
+    Task OnSessionEndedAsync(string remote, SessionEnd reason, string[] released);
+
     /// <summary><paramref name="remote"/> ran bring-out-your-dead and asks this kernel to drop what it no longer uses.</summary>
     [Alias("boyd-requested"), AlwaysInterleave]
     Task OnBringOutYourDeadAsync(string remote);

@@ -87,4 +87,5 @@ public sealed record KernelLedger(
     [property: Id(9)] int MessagesReceived,
     [property: Id(10)] string[] ExportedNotRetired,
     [property: Id(11)] int BoydReminderTicks = 0,
-    [property: Id(12)] int Confused = 0);
+    [property: Id(12)] int Confused = 0,
+    [property: Id(13)] int SessionsEnded = 0);

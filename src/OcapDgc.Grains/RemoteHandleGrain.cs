@@ -161,6 +161,7 @@ public sealed partial class RemoteHandleGrain(
                 ImportsRevoked v => Counted(DgcMetrics.ImportsRevoked, v.Krefs.Length, _kernel.OnImportsRevokedAsync(remote, v.Krefs)),
                 ImportsRetired t => _kernel.OnImportsRetiredAsync(remote, t.Krefs),
                 BoydRequested => _kernel.OnBringOutYourDeadAsync(remote),
+                RemoteSessionEnded e => _kernel.OnSessionEndedAsync(remote, e.Why, e.Released),
                 _ => Task.CompletedTask,
             });
         }

@@ -212,7 +212,8 @@ public sealed class ReferenceKernelGrain(
         S.Messages,
         [.. S.Exported.Where(k => !S.Retired.Contains(k)).Take(50)],
         S.BoydTicks,
-        S.Confused));
+        S.Confused,
+        S.SessionsEnded));
 
     /// <inheritdoc />
     public async Task DeliverAsync(string fromKernel, string method, string body, string[] krefs)
@@ -316,6 +317,13 @@ public sealed class ReferenceKernelGrain(
 
     /// <inheritdoc />
     public Task OnBringOutYourDeadAsync(string remote) => Task.CompletedTask;
+
+    /// <inheritdoc />
+    public async Task OnSessionEndedAsync(string remote, SessionEnd reason, string[] released)
+    {
+        S.SessionsEnded++;
+        await SaveAsync();
+    }
 
     private void ForgetImports(string remote, string[] krefs)
     {

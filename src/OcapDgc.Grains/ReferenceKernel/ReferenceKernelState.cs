@@ -58,6 +58,10 @@ public sealed class ReferenceKernelState
     /// </summary>
     [Id(12)]
     public Dictionary<string, HashSet<string>> ToRetire { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Times the DGC told this kernel that its session with a remote ended.</summary>
+    [Id(13)]
+    public int SessionsEnded { get; set; }
 }
 
 /// <summary>One object the kernel owns.</summary>

@@ -31,19 +31,6 @@ public sealed class InboundSequencer(PairState state, int window)
     /// <summary>Batches waiting for a gap to close.</summary>
     public int Buffered => _buffer.Count;
 
-    /// <summary>The next batch in order, held back by its barrier (messages it must not overtake), and how often it arrived.</summary>
-    public (BatchFrame Batch, int Arrivals)? Waiting { get; private set; }
-
-    /// <summary>Holds <paramref name="batch"/> back until its barrier is reached; returns how often it has arrived so far.</summary>
-    public int Wait(BatchFrame batch)
-    {
-        Waiting = Waiting is { } w && w.Batch.Seq == batch.Seq && w.Batch.Stream == batch.Stream ? (batch, w.Arrivals + 1) : (batch, 1);
-        return Waiting.Value.Arrivals;
-    }
-
-    /// <summary>The waiting batch goes on (applied, or its stream left).</summary>
-    public void StopWaiting() => Waiting = null;
-
     /// <summary>Classifies <paramref name="batch"/>; <paramref name="changed"/> says whether the durable state moved.</summary>
     public BatchVerdict Accept(BatchFrame batch, out bool changed)
     {
@@ -60,7 +47,6 @@ public sealed class InboundSequencer(PairState state, int window)
             state.PeerStream = batch.Stream;
             state.HighestApplied = batch.Acked;
             _buffer.Clear();
-            Waiting = null;
             changed = true;
         }
         else if (batch.Acked > state.HighestApplied)
@@ -99,11 +85,7 @@ public sealed class InboundSequencer(PairState state, int window)
     public void DropApplied() => DropBufferedUpTo(state.HighestApplied);
 
     /// <summary>Forgets the buffer (the state was cleared).</summary>
-    public void Clear()
-    {
-        _buffer.Clear();
-        Waiting = null;
-    }
+    public void Clear() => _buffer.Clear();
 
     private void DropBufferedUpTo(long seq)
     {

@@ -18,5 +18,8 @@ public sealed record ImportsRevoked(string[] Krefs) : KernelNotice;
 /// <summary>The remote deleted these objects.</summary>
 public sealed record ImportsRetired(string[] Krefs) : KernelNotice;
 
+/// <summary>This kernel's export session towards the remote ended (<see cref="Why"/>): its holds on <see cref="Released"/> were let go.</summary>
+public sealed record RemoteSessionEnded(SessionEnd Why, string[] Released) : KernelNotice;
+
 /// <summary>The remote ran bring-out-your-dead.</summary>
 public sealed record BoydRequested : KernelNotice;

@@ -45,6 +45,10 @@ public sealed class Reconciler(PairState state, CList clist, TimeSpan lease)
             ? (exactly ? state.HighestApplied == asOf : state.HighestApplied >= asOf)
             : stream > state.PeerStream && asOf == 0;
 
+    /// <summary>Whether the importer had applied every batch this side sealed when it made the list (a list that does not say is taken as it is).</summary>
+    private bool SawEverythingSealed(ImportListFrame list) =>
+        list.AppliedStream < 0 || state.NextSeq == 1 || (list.AppliedStream == state.Stream && list.AppliedSeq >= state.NextSeq - 1);
+
     /// <summary>The pong status that answers <paramref name="ping"/>.</summary>
     public PongStatus Compare(PingFrame ping)
     {
@@ -74,7 +78,7 @@ public sealed class Reconciler(PairState state, CList clist, TimeSpan lease)
         // Comparable only with the exporter at exactly the list's point in the remote's batch stream: a
         // list ahead waits for batches in flight; a list behind (delayed) is older than what was applied.
         if (list.Session.Peer != state.Epoch || !AppliedUpTo(list.Stream, list.AsOf, exactly: true)
-            || state.Unacked.Count > 0 || outboundPending)
+            || state.Unacked.Count > 0 || outboundPending || !SawEverythingSealed(list))
         {
             return new ReconcileDecision(ReconcileAction.None);
         }

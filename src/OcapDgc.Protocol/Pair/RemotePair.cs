@@ -29,6 +29,10 @@ public sealed class RemotePair
     private long _messageStream;
     private long _lastMessageSeq;
     private readonly Dictionary<long, long> _sentBack = [];
+
+    // The next inbound batch, held back by its barrier, and how often it has arrived. Kept here, not in the
+    // sequencer, so it survives the pair clearing its state between two arrivals.
+    private (BatchFrame Batch, int Arrivals)? _waiting;
     private DateTimeOffset _lastSend;
     private bool _dirty;
     private int _inCallback;
@@ -101,6 +105,11 @@ public sealed class RemotePair
         if (!Sessions.Open && State.PeerIncarnation == 0 && await _env.RecallRemoteAsync() is { } memory)
         {
             memory.RestoreInto(State);
+        }
+        else if (Sessions.Open && State.IsEmpty)
+        {
+            // A row that holds nothing (left by a crash between a write and the clear): clear it now.
+            await SaveAsync();
         }
 
         if (HoldsAnything)
@@ -483,9 +492,17 @@ public sealed class RemotePair
                     throw RefuseStale($"{r} names an object of an earlier session of {Local} towards {Remote}; that session ended.");
                 }
 
-                if (!State.Exports.ContainsKey(r.Id))
+                if (!State.Exports.TryGetValue(r.Id, out var sentBack))
                 {
                     throw Refuse(DgcError.UnknownRef, $"{r} names no object this kernel ({Local}) exported to {Remote}.");
+                }
+
+                if (!sentBack.Reachable)
+                {
+                    // The remote sent the object back and then dropped it, and the drop arrived first: this
+                    // kernel may have let the object go. (Messages sent with SendAsync cannot be overtaken:
+                    // their drop waits for them; a message the kernel carries itself can.)
+                    throw Refuse(DgcError.UnknownRef, $"{r} ({sentBack.Kref}) was dropped by {Remote} before this message carrying it arrived; it may be gone.");
                 }
             }
             else if (!senderSessionValid || !Sessions.IsCurrentPeerId(r.Id))
@@ -553,7 +570,8 @@ public sealed class RemotePair
         }
 
         await NotifyKernelAsync(new MessageDelivered(app.Method, app.Body, krefs));
-        if (Inbound.Waiting is { } waiting && Messages.Reached(waiting.Batch.AfterStream, waiting.Batch.AfterSeq))
+        if (_waiting is { } waiting && waiting.Batch.Stream == State.PeerStream && waiting.Batch.Seq == State.HighestApplied + 1
+            && Messages.Reached(waiting.Batch.AfterStream, waiting.Batch.AfterSeq))
         {
             // This message was the last one a held-back batch waited for.
             await ApplyInOrderAsync(waiting.Batch);
@@ -670,7 +688,8 @@ public sealed class RemotePair
             if (!Messages.Reached(next.AfterStream, next.AfterSeq))
             {
                 _dirty = true;
-                if (Inbound.Wait(next) < BarrierArrivals)
+                _waiting = _waiting is { } w && w.Batch.Stream == next.Stream && w.Batch.Seq == next.Seq ? (next, w.Arrivals + 1) : (next, 1);
+                if (_waiting.Value.Arrivals < BarrierArrivals)
                 {
                     break;
                 }
@@ -678,7 +697,7 @@ public sealed class RemotePair
                 Messages.Fence(next.AfterStream, next.AfterSeq);
             }
 
-            Inbound.StopWaiting();
+            _waiting = null;
             await ApplyBatchAsync(next);
         }
 
@@ -854,7 +873,9 @@ public sealed class RemotePair
             Outbound.LastSealed,
             [.. State.Imports.Select(i => new ImportListEntry(WireRef.ToReceiverExport(i.Key), i.Value.Reachable))],
             fence?.Stream ?? 0,
-            fence?.Seq ?? 0));
+            fence?.Seq ?? 0,
+            State.PeerStream,
+            State.HighestApplied));
     }
 
     /// <summary>
@@ -966,6 +987,8 @@ public sealed class RemotePair
         _env.Report(new SessionEnded(why, krefs.Length, oldEpoch, State.Epoch));
         if (why != SessionEnd.LocalRestart)
         {
+            // The kernel hears why first, then what that did to each export across all its remotes.
+            await NotifyKernelAsync(new RemoteSessionEnded(why, krefs));
             await NotifyExportsAsync(dropped, retired);
         }
     }
@@ -1051,8 +1074,7 @@ public sealed class RemotePair
     private async Task SaveAsync()
     {
         // A kernel callback may re-enter (retire revoked imports, say); the outer call clears, not the nested one.
-        // A batch held back by its barrier is in flight too: clearing would forget how long it has waited.
-        if (!State.IsEmpty || _inCallback > 0 || Inbound.Waiting is not null)
+        if (!State.IsEmpty || _inCallback > 0)
         {
             await WriteAsync();
             return;

@@ -108,6 +108,14 @@ public static class WireCodec
                         w.WriteEndObject();
                     }
 
+                    if (list.AppliedStream >= 0)
+                    {
+                        w.WriteStartObject("applied");
+                        w.WriteNumber("stream", list.AppliedStream);
+                        w.WriteNumber("seq", list.AppliedSeq);
+                        w.WriteEndObject();
+                    }
+
                     break;
                 case FenceFrame fence:
                     w.WriteNumber("stream", fence.Stream);
@@ -154,8 +162,8 @@ public static class WireCodec
     /// exponent) within their range; refs are strings <c>ro+N</c>/<c>ro-N</c>
     /// with 1 ≤ N ≤ <see cref="long.MaxValue"/>; parallel arrays (<c>refs</c> and <c>counts</c>,
     /// <c>refs</c> and <c>reachable</c>) have equal lengths. Only <c>params.fence</c> of
-    /// <c>dgc:imports</c> (absent: no fence) and <c>params.after</c> of <c>dgc:batch</c> (absent: no
-    /// barrier) are optional, and only <c>params</c> of
+    /// <c>dgc:imports</c> (absent: no fence), <c>params.applied</c> of <c>dgc:imports</c> (absent: not
+    /// said) and <c>params.after</c> of <c>dgc:batch</c> (absent: no barrier) are optional, and only <c>params</c> of
     /// <c>dgc:bringOutYourDead</c> may be empty.</item>
     /// <item>Unknown fields, in any object (the root, <c>session</c>, <c>params</c>, a batch's
     /// messages and their params, <c>fence</c>), are ignored for forward compatibility, but they are
@@ -473,7 +481,18 @@ public static class WireCodec
                     (fenceStream, fenceSeq) = (GetLong(fence, "params.fence", "stream"u8, 1), GetLong(fence, "params.fence", "seq"u8, 1));
                 }
 
-                return new ImportListFrame(stream, asOf, entries, fenceStream, fenceSeq);
+                var (appliedStream, appliedSeq) = (-1L, 0L);
+                if (p.TryGetProperty("applied"u8, out var applied))
+                {
+                    if (applied.ValueKind != JsonValueKind.Object)
+                    {
+                        throw new FormatException($"params.applied must be an object, not {Kind(applied)}.");
+                    }
+
+                    (appliedStream, appliedSeq) = (GetLong(applied, "params.applied", "stream"u8, 0), GetLong(applied, "params.applied", "seq"u8, 0));
+                }
+
+                return new ImportListFrame(stream, asOf, entries, fenceStream, fenceSeq, appliedStream, appliedSeq);
             }
 
             case FenceMethod:

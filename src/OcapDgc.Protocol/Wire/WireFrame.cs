@@ -81,7 +81,11 @@ public sealed record ImportListEntry(WireRef Ref, bool Reachable);
 /// <param name="Entries">Every import in the exporter's current session.</param>
 /// <param name="FenceStream">With <paramref name="FenceSeq"/>: the exporter's message stream and number up to which the importer now refuses any message not yet delivered (0: no fence).</param>
 /// <param name="FenceSeq">See <paramref name="FenceStream"/>.</param>
-public sealed record ImportListFrame(long Stream, long AsOf, IReadOnlyList<ImportListEntry> Entries, long FenceStream = 0, long FenceSeq = 0) : WireFrame;
+/// <param name="AppliedStream">With <paramref name="AppliedSeq"/>: how far the importer had applied the exporter's batch
+/// stream when it made the list (-1: not said, an older peer). The exporter compares the list only if that
+/// covers every batch it sealed, so a list made before one of its retires, and delayed, is not compared.</param>
+/// <param name="AppliedSeq">See <paramref name="AppliedStream"/>.</param>
+public sealed record ImportListFrame(long Stream, long AsOf, IReadOnlyList<ImportListEntry> Entries, long FenceStream = 0, long FenceSeq = 0, long AppliedStream = -1, long AppliedSeq = 0) : WireFrame;
 
 /// <summary>
 /// <c>dgc:fence</c>: the exporter declares every application message of its stream up to

@@ -217,15 +217,20 @@ public sealed class World
         if (frame.Json is null)
         {
             string[] krefs;
+            _misusing = true; // a carried message may be refused: a stale session, or a send-back its own drop overtook
             try
             {
                 krefs = Run(pair.ImportRefsAsync(frame.CarriedRefs!));
             }
             catch (DgcException)
             {
-                // The DGC refused the carried refs (a stale session, say): the kernel drops the message.
+                // The kernel drops the message.
                 Refusals++;
                 return;
+            }
+            finally
+            {
+                _misusing = false;
             }
 
             OnDelivered(receiver, frame.From, frame.MessageId, krefs);
@@ -234,6 +239,11 @@ public sealed class World
 
         NoteHeard(frame);
         Run(pair.ReceiveFrameAsync(frame.Json));
+        if (Trace is not null)
+        {
+            var st = receiver.StateOf(frame.From);
+            Note($"    {frame.To}/{frame.From}: epoch {st?.Epoch} peerEpoch {st?.PeerEpoch} exports [{(st is null ? "" : string.Join(",", st.Exports.Keys))}] imports [{(st is null ? "" : string.Join(",", st.Imports.Select(i => $"{i.Key}:{i.Value.Reachable}")))}] applied {st?.PeerStream}/{st?.HighestApplied}");
+        }
     }
 
     /// <summary>Delivers everything in flight, oldest first, until the network is empty (bounded).</summary>
@@ -432,9 +442,10 @@ public sealed class World
         }
 
         RunQuietly(leases: 6);
+        var keptByMallory = KeptByMallory();
         foreach (var k in Kernels.Values.Where(k => !k.Hostile))
         {
-            var left = k.Ledgers.Where(l => !kept.Contains((k.Id, l.Key)) && l.Value.Holds.Keys.Any(h => h != Mallory)).Select(l => $"{l.Key} held by {string.Join(",", l.Value.Holds.Select(h => $"{h.Key}x{h.Value.Count}"))}").ToList();
+            var left = k.Ledgers.Where(l => !kept.Contains((k.Id, l.Key)) && !keptByMallory.Contains(new ObjId(k.Id, l.Key))).Select(l => $"{l.Key} held by {string.Join(",", l.Value.Holds.Select(h => $"{h.Key}x{h.Value.Count}"))}").ToList();
             if (left.Count > 0)
             {
                 throw new SimulationViolationException($"L1/L2 while talking: after six leases with every pair talking, {k.Id} still counts {left.Count} exports nobody uses: {string.Join("; ", left.Take(5))}");
@@ -482,22 +493,48 @@ public sealed class World
     /// <summary>L3: no ledger, no stored pair state, no reminder, no remote registered, no import anywhere.</summary>
     public void CheckNothingLeft()
     {
+        var keptByMallory = KeptByMallory();
         // Mallory's pairs, its own and others' towards it, may stay stuck on values it forged (say, an
         // incarnation it never had), and Mallory may keep holding what it was sent: a hostile kernel can hurt
         // only its own pairs. Every hold of an honest kernel must be released.
         foreach (var k in Kernels.Values.Where(k => !k.Hostile))
         {
             var left = new List<string>();
-            left.AddRange(k.Ledgers.Where(l => l.Value.Holds.Keys.Any(h => h != Mallory)).Select(l => $"ledger {l.Key} ({string.Join(",", l.Value.Holds.Keys)})"));
-            left.AddRange(k.PairedRemotes().Where(r => r != Mallory).Select(r => (r, s: k.StateOf(r)!)).Where(p => !p.s.IsEmpty || k.Store.ContainsKey(p.r)).Select(p =>
-                $"pair state towards {p.r} (exports {p.s.Exports.Count}, imports {p.s.Imports.Count}, revoked {p.s.Revoked.Count}, queued {p.s.Queue.Count}, unacked {p.s.Unacked.Count}, stored {k.Store.ContainsKey(p.r)})"));
-            left.AddRange(k.Reminders.Where(r => r != Mallory).Select(r => $"lease reminder towards {r}"));
-            left.AddRange(k.Imports.Keys.Select(i => $"import {i}"));
+            left.AddRange(k.Ledgers.Where(l => !keptByMallory.Contains(new ObjId(k.Id, l.Key))).Select(l => $"ledger {l.Key} ({string.Join(",", l.Value.Holds.Keys)})"));
+            bool Kept(string kref) => keptByMallory.Contains(new ObjId(k.Id, kref));
+            var remotes = k.PairedRemotes().Where(r => r != Mallory).Select(r => (r, s: k.StateOf(r)!))
+                .Where(p => p.s.Exports.Values.Any(e => !Kept(e.Kref)) || p.s.Imports.Values.Any(i => !Kept(i.Kref))
+                    || p.s.Revoked.Count + p.s.Queue.Count + p.s.Unacked.Count > 0
+                    || (p.s.IsEmpty && (k.Store.ContainsKey(p.r) || k.Reminders.Contains(p.r))))
+                .ToList();
+            left.AddRange(remotes.Select(p =>
+                $"pair state towards {p.r} (exports {p.s.Exports.Count}, imports {p.s.Imports.Count}, revoked {p.s.Revoked.Count}, queued {p.s.Queue.Count}, unacked {p.s.Unacked.Count}, stored {k.Store.ContainsKey(p.r)}, reminder {k.Reminders.Contains(p.r)})"));
+            left.AddRange(k.Imports.Keys.Where(i => !Kept(i)).Select(i => $"import {i}"));
             if (left.Count > 0)
             {
                 throw new SimulationViolationException($"L3: after quiescence {k.Id} still has {string.Join("; ", left.Take(6))}");
             }
         }
+    }
+
+    /// <summary>
+    /// Objects Mallory keeps alive: those it holds, and, through kernels that proxy an import for it, the
+    /// objects behind them. Holding what it was sent is Mallory's right; the honest kernels' other objects
+    /// must still all be released.
+    /// </summary>
+    private HashSet<ObjId> KeptByMallory()
+    {
+        var kept = new HashSet<ObjId>();
+        var work = new Queue<ObjId>(Kernels.Values.SelectMany(k => k.Ledgers.Where(l => l.Value.Holds.ContainsKey(Mallory)).Select(l => new ObjId(k.Id, l.Key))));
+        while (work.TryDequeue(out var obj))
+        {
+            if (kept.Add(obj) && this[obj.Owner].Imports.TryGetValue(obj.Kref, out var proxied))
+            {
+                work.Enqueue(proxied.Identity);
+            }
+        }
+
+        return kept;
     }
 
     // ---- What the pairs tell the kernels and report ----

@@ -88,6 +88,29 @@ public sealed class LeaseTests(DgcClusterFixture fx)
     }
 
     [Fact]
+    public async Task The_exporters_kernel_hears_that_its_session_with_a_silent_remote_ended()
+    {
+        var (a, b, _) = await fx.PairSharingOneAsync();
+        fx.Faults.Partition(a.Id, b.Id);
+        try
+        {
+            fx.Clock.Advance(Lease / 2);
+            await a.HandleTo(b).CheckLeaseAsync();
+            Assert.Equal(0, (await a.LedgerAsync()).SessionsEnded);
+
+            fx.Clock.Advance((Lease / 2) + CheckPeriod);
+            await a.HandleTo(b).CheckLeaseAsync();
+
+            Assert.Equal(1, (await a.LedgerAsync()).SessionsEnded);
+            Assert.Equal(0, (await b.LedgerAsync()).SessionsEnded);
+        }
+        finally
+        {
+            fx.Faults.Heal(a.Id, b.Id);
+        }
+    }
+
+    [Fact]
     public async Task Importer_crash_before_any_drop_is_reclaimed_after_the_lease()
     {
         var (a, b, o) = await fx.PairSharingOneAsync();
