@@ -14,8 +14,8 @@ public sealed class SimulationViolationException(string message) : Exception(mes
 /// S2 no delivery resolves a ref to another object than the one sent, and no ref to a freed object is delivered;
 /// exactly once: no application message is delivered twice, across clears and restarts included;
 /// availability: no lease lapses while the remote was heard from within the lease or exports resumed
-/// within it, no session ends by reconciliation on a pair that lost nothing, and no import is revoked
-/// unless its exporter ended that session;
+/// within it, no session ends by reconciliation on a pair that lost nothing, no import is revoked
+/// unless its exporter ended that session, and no frame or operation an honest kernel sent is refused;
 /// and, after faults stop (<see cref="Quiesce"/>): while every pair keeps talking, everything but the
 /// objects still held is released, and once those go too, nothing is left anywhere (L3).
 /// </summary>
@@ -626,6 +626,8 @@ public sealed class World
                 }
 
                 break;
+            case InboundRefused r when watched:
+                throw new SimulationViolationException($"{k.Id}<-{remote}: refused what an honest kernel sent: {r.Reason}");
             case CallRefused c when watched && !_misusing:
                 throw new SimulationViolationException($"{k.Id}->{remote}: an honest kernel call was refused ({c.Code}): {c.Reason}");
         }
