@@ -21,8 +21,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 log=$(mktemp)
+# The protocol simulation appends its summary (steps run) here; printed before the closing line.
+export DGC_SIM_REPORT; DGC_SIM_REPORT=$(mktemp)
 dotnet test Orleans.sln -c Release 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+cat "$DGC_SIM_REPORT"; rm -f "$DGC_SIM_REPORT"
 
 # dotnet test prints one summary per test assembly: "Passed!  - Failed: 0, Passed: 42, Skipped: 0, ..."
 read -r passed failed skipped < <(grep -E '(Passed|Failed)! +- Failed: ' "$log" \
