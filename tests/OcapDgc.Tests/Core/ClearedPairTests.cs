@@ -1,9 +1,10 @@
 namespace OcapDgc.Tests.Core;
 
 /// <summary>
-/// What a remote handle knew of its remote outlives its row: once a pair holds nothing, its row is
-/// deleted, and the kernel's manager keeps the remote's session and how far its messages were delivered,
-/// so a late copy of an old message is refused by the next activation (the grain-level side of Hole2).
+/// A late copy of a delivered message is never delivered again after both handles cleared their rows
+/// (the grain-level side of Hole2). Here the exporter's handle cleared too and started a new session,
+/// which the importer heard of, so the copy is refused as stale; the case where the importer alone
+/// forgot (only its manager's memory of the remote refuses the copy) is HoleTests.Hole2 at protocol level.
 /// </summary>
 [Collection(DgcCluster.Name)]
 public sealed class ClearedPairTests(DgcClusterFixture fx)
