@@ -63,7 +63,8 @@ if (profile == HostProfile.Postgres)
     connectionString = cs;
 }
 
-builder.UseOrleans(silo => SiloSetup.Configure(silo, builder.Configuration, profile, connectionString, chaosOptions));
+// The demo counts what the DGC leaves in storage; a silo that only serves does not.
+builder.UseOrleans(silo => SiloSetup.Configure(silo, builder.Configuration, profile, connectionString, chaosOptions, trackStorage: !serve));
 
 var app = builder.Build();
 app.MapOrleansDashboard(routePrefix: "/dashboard");

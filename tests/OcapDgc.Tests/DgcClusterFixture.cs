@@ -59,6 +59,7 @@ public sealed class DgcClusterFixture : IAsyncLifetime
                 });
             silo.UseDgcClock(Clock);
             silo.UseDgcFaultInjection();
+            silo.UseDgcStorageTracking();
         });
         _cluster = builder.Build();
         await _cluster.DeployAsync();

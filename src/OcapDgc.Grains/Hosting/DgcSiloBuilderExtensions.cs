@@ -22,8 +22,9 @@ public static class DgcSiloBuilderExtensions
     /// Adds the DGC services: the in-cluster transport, batching options (bound from
     /// <c>Dgc:Batching</c>) and lease options (bound from <c>Dgc:Lease</c>), both validated at start-up,
     /// the DGC clock (<see cref="DgcClock"/>, the system clock unless <see cref="UseDgcClock"/> set one),
-    /// the storage tracker and the <c>dgc-store</c> storage, which wraps the provider the host registers
-    /// as <see cref="DgcStorage.Backend"/>, with Orleans' binary storage serializer for that backend. It
+    /// and the <c>dgc-store</c> storage, which is the provider the host registers as
+    /// <see cref="DgcStorage.Backend"/> (unless something else was registered as <see cref="DgcStorage.Name"/>),
+    /// with Orleans' binary storage serializer for that backend. It
     /// also bounds Orleans' grain directory cache (<see cref="DirectoryCacheSize"/>). The host must also
     /// register a reminder service: each remote handle keeps a lease reminder while it holds anything.
     /// </summary>
@@ -34,10 +35,8 @@ public static class DgcSiloBuilderExtensions
         AddValidatedOptions(services, BatchingOptions.Section, configure, o => o.Validate());
         AddValidatedOptions(services, LeaseOptions.Section, lease, o => o.Validate());
         services.TryAddKeyedSingleton(DgcClock.Key, TimeProvider.System);
-        services.AddOptions<ReferenceKernel.ReferenceKernelOptions>().BindConfiguration(ReferenceKernel.ReferenceKernelOptions.Section);
         services.TryAddSingleton<InClusterTransport>();
         services.TryAddSingleton<IDgcTransport>(sp => sp.GetRequiredService<InClusterTransport>());
-        services.TryAddSingleton<DgcStorageTracker>();
 
         // One ExportGrain per exported object, and Orleans' directory cache keeps an entry for every
         // grain it has addressed (LRU, 1,000,000 entries by default, about 250 bytes each), even after
@@ -55,9 +54,8 @@ public static class DgcSiloBuilderExtensions
         // them several times cheaper than the default JSON one. A host that registers its own keeps it.
         services.TryAddKeyedSingleton<IGrainStorageSerializer>(DgcStorage.Backend, (sp, _) =>
             new OrleansGrainStorageSerializer(sp.GetRequiredService<Serializer>()));
-        services.AddKeyedSingleton<IGrainStorage>(DgcStorage.Name, (sp, _) => new TrackingGrainStorage(
-            sp.GetRequiredKeyedService<IGrainStorage>(DgcStorage.Backend),
-            sp.GetRequiredService<DgcStorageTracker>()));
+        services.TryAddKeyedSingleton<IGrainStorage>(DgcStorage.Name, (sp, _) =>
+            sp.GetRequiredKeyedService<IGrainStorage>(DgcStorage.Backend));
         return builder;
     }
 
@@ -100,15 +98,6 @@ public static class DgcSiloBuilderExtensions
             o.ConnectionString = connectionString;
             o.DeleteStateOnClear = true;
         });
-    }
-
-    /// <summary>Puts a <see cref="FaultInjectingTransport"/> in front of the in-cluster transport (tests and the chaos demo).</summary>
-    public static ISiloBuilder UseDgcFaultInjection(this ISiloBuilder builder)
-    {
-        ArgumentNullException.ThrowIfNull(builder);
-        builder.Services.AddSingleton(sp => new FaultInjectingTransport(sp.GetRequiredService<InClusterTransport>()));
-        builder.Services.AddSingleton<IDgcTransport>(sp => sp.GetRequiredService<FaultInjectingTransport>());
-        return builder;
     }
 
     private static void AddValidatedOptions<T>(IServiceCollection services, string section, Action<T>? configure, Func<T, IEnumerable<string>> validate)

@@ -45,6 +45,7 @@ public sealed class ChaosDemoTests : IAsyncLifetime
                 l.CheckPeriod = Chaos.CheckPeriod;
             });
             silo.UseDgcFaultInjection();
+            silo.UseDgcStorageTracking();
         });
     }
 

@@ -19,6 +19,7 @@ public sealed class ReclamationTests : IAsyncLifetime
             silo.UseDgcInMemoryStorage();
             silo.UseInMemoryReminderService();
             silo.AddDistributedGc();
+            silo.UseDgcStorageTracking();
         });
     }
 

@@ -33,6 +33,7 @@ public sealed class StorageHygieneTests(PostgresServer server) : IAsyncLifetime
                 silo.UseDgcAdoNetStorage(pooled);
                 silo.UseInMemoryReminderService();
                 silo.AddDistributedGc();
+                silo.UseDgcStorageTracking();
             },
             builder => _serviceId = builder.Options.ServiceId);
     }
