@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using OcapDgc.Hosting;
+using OcapDgc.Internal;
 using OcapDgc.Wire;
 
 namespace OcapDgc;

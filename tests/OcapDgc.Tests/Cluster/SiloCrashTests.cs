@@ -1,4 +1,5 @@
 using System.Globalization;
+using OcapDgc.Internal;
 using OcapDgc.Tests.Postgres;
 using Xunit.Abstractions;
 

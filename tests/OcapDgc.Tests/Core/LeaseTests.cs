@@ -24,7 +24,7 @@ public sealed class LeaseTests(DgcClusterFixture fx)
             await b.Grain.DropAllAsync(a.Id, retire: true);
             await b.HandleTo(a).FlushAsync();
             fx.Clock.Advance(Lease - TimeSpan.FromMinutes(1));
-            await a.HandleTo(b).CheckLeaseAsync();
+            await a.InternalHandleTo(b).CheckLeaseAsync();
 
             Assert.True((await a.Export(o).GetSnapshotAsync()).Reachable);
             Assert.Equal(0, (await a.LedgerAsync()).ExportsDroppedEvents);
@@ -53,9 +53,9 @@ public sealed class LeaseTests(DgcClusterFixture fx)
         {
             // b's pings are lost; one check period after the lease ran out, the reminder's check runs once.
             fx.Clock.Advance(Lease / 2);
-            await b.HandleTo(a).CheckLeaseAsync();
+            await b.InternalHandleTo(a).CheckLeaseAsync();
             fx.Clock.Advance((Lease / 2) + CheckPeriod);
-            await a.HandleTo(b).CheckLeaseAsync();
+            await a.InternalHandleTo(b).CheckLeaseAsync();
 
             var exporter = await a.LedgerAsync();
             Assert.Equal(1, exporter.ExportsDroppedEvents);
@@ -73,7 +73,7 @@ public sealed class LeaseTests(DgcClusterFixture fx)
         }
 
         // b's next ping is answered in a's new session: b revokes, and the kernel hears it.
-        await b.HandleTo(a).CheckLeaseAsync();
+        await b.InternalHandleTo(a).CheckLeaseAsync();
         await fx.IdleAsync();
         var importer = await b.LedgerAsync();
         Assert.Equal(1, importer.ImportsRevoked);
@@ -95,11 +95,11 @@ public sealed class LeaseTests(DgcClusterFixture fx)
         try
         {
             fx.Clock.Advance(Lease / 2);
-            await a.HandleTo(b).CheckLeaseAsync();
+            await a.InternalHandleTo(b).CheckLeaseAsync();
             Assert.Equal(0, (await a.LedgerAsync()).SessionsEnded);
 
             fx.Clock.Advance((Lease / 2) + CheckPeriod);
-            await a.HandleTo(b).CheckLeaseAsync();
+            await a.InternalHandleTo(b).CheckLeaseAsync();
 
             Assert.Equal(1, (await a.LedgerAsync()).SessionsEnded);
             Assert.Equal(0, (await b.LedgerAsync()).SessionsEnded);
@@ -123,11 +123,11 @@ public sealed class LeaseTests(DgcClusterFixture fx)
         try
         {
             fx.Clock.Advance(Lease - TimeSpan.FromSeconds(1));
-            await a.HandleTo(b).CheckLeaseAsync();
+            await a.InternalHandleTo(b).CheckLeaseAsync();
             Assert.Equal(0, (await a.LedgerAsync()).ExportsDroppedEvents);
 
             fx.Clock.Advance(CheckPeriod);
-            await a.HandleTo(b).CheckLeaseAsync();
+            await a.InternalHandleTo(b).CheckLeaseAsync();
         }
         finally
         {
@@ -248,7 +248,7 @@ public sealed class LeaseTests(DgcClusterFixture fx)
         Assert.Empty((await a.Export(o).GetSnapshotAsync()).ConfirmedBy);
 
         // No retransmission timer runs here: the ping tells a is behind, and b resends at once.
-        await b.HandleTo(a).CheckLeaseAsync();
+        await b.InternalHandleTo(a).CheckLeaseAsync();
         await fx.IdleAsync();
 
         Assert.Equal([b.Id], (await a.Export(o).GetSnapshotAsync()).ConfirmedBy);
@@ -267,7 +267,7 @@ public sealed class LeaseTests(DgcClusterFixture fx)
         Assert.True((await a.Export(o).GetSnapshotAsync()).Reachable);
 
         fx.Clock.Advance(DgcClusterFixture.PingInterval);
-        await b.HandleTo(a).CheckLeaseAsync();
+        await b.InternalHandleTo(a).CheckLeaseAsync();
         await fx.IdleAsync();
 
         Assert.False((await a.Export(o).GetSnapshotAsync()).Reachable);
@@ -341,7 +341,7 @@ public sealed class LeaseTests(DgcClusterFixture fx)
 
         Assert.False(fx.Storage.Has("export", a.Export(lost).GetGrainId()));
         Assert.False(fx.Storage.Has("export", a.Export(kept).GetGrainId()));
-        await b.HandleTo(a).CheckLeaseAsync();
+        await b.InternalHandleTo(a).CheckLeaseAsync();
         await fx.IdleAsync();
         Assert.Equal(1, (await b.LedgerAsync()).ImportsRevoked);
         Assert.Equal(0, (await a.LedgerAsync()).Premature);
@@ -387,8 +387,8 @@ public sealed class LeaseTests(DgcClusterFixture fx)
         var before = await b.HandleTo(a).GetFiguresAsync();
 
         fx.Clock.Advance(DgcClusterFixture.PingInterval);
-        await b.HandleTo(a).CheckLeaseAsync();
-        await b.HandleTo(a).CheckLeaseAsync();
+        await b.InternalHandleTo(a).CheckLeaseAsync();
+        await b.InternalHandleTo(a).CheckLeaseAsync();
         await fx.IdleAsync();
 
         var after = await b.HandleTo(a).GetFiguresAsync();
@@ -405,7 +405,7 @@ public sealed class LeaseTests(DgcClusterFixture fx)
         var old = await b.HandleTo(a).GetFiguresAsync();
         fx.Faults.Partition(a.Id, b.Id);
         fx.Clock.Advance(Lease + CheckPeriod);
-        await a.HandleTo(b).CheckLeaseAsync();
+        await a.InternalHandleTo(b).CheckLeaseAsync();
         fx.Faults.Heal(a.Id, b.Id);
 
         // a exports a new object in its new session; wire id 2 is new, and id 1 of the old session is void.
@@ -415,7 +415,7 @@ public sealed class LeaseTests(DgcClusterFixture fx)
 
         // A late frame of b's, written in a's old session, names ro-1: refused, never delivered.
         var delivered = (await a.LedgerAsync()).MessagesReceived;
-        await a.HandleTo(b).ReceiveFrameAsync(WireCodec.Encode(
+        await a.InternalHandleTo(b).ReceiveFrameAsync(WireCodec.Encode(
             new AppFrame(1, 1, "deliver", "[\"x\"]", [WireRef.ToReceiverExport(1)]) { Session = new SessionHeader(old.Incarnation, old.Epoch, old.PeerEpoch) }));
         Assert.Equal(delivered, (await a.LedgerAsync()).MessagesReceived);
         Assert.True((await a.HandleTo(b).GetFiguresAsync()).StaleOps > 0);
@@ -430,10 +430,10 @@ public sealed class LeaseTests(DgcClusterFixture fx)
     {
         for (var elapsed = TimeSpan.Zero; elapsed <= Lease + DgcClusterFixture.PingInterval; elapsed += DgcClusterFixture.PingInterval)
         {
-            await importer.HandleTo(exporter).CheckLeaseAsync();
+            await importer.InternalHandleTo(exporter).CheckLeaseAsync();
             if (checkExporter)
             {
-                await exporter.HandleTo(importer).CheckLeaseAsync();
+                await exporter.InternalHandleTo(importer).CheckLeaseAsync();
             }
 
             await fx.IdleAsync();
