@@ -45,7 +45,7 @@ public sealed partial class RemoteHandleGrain(
         _managerInternal = GrainFactory.GetGrain<IRemoteManagerInternal>(local);
         _kernel = await _managerInternal.GetKernelAsync();
         var (b, l) = (batching.Value, leases.Value);
-        _pair = new RemotePair(local, remote, state.State, new PairSettings(b.MaxBatchSize, b.ReceiveWindow, b.RetransmitAfter, l.Lease, l.PingInterval), clock, this);
+        _pair = new RemotePair(local, remote, state.State, new PairSettings(b.MaxBatchSize, b.ReceiveWindow, b.RetransmitAfter, l.Duration, l.PingInterval), clock, this);
 
         // Pings need a tick per ping interval; the flush timer runs only while there is something to send.
         this.RegisterGrainTimer(_ => Run(_pair.OnPingTickAsync()), new GrainTimerCreationOptions(l.PingInterval, l.PingInterval) { KeepAlive = false });

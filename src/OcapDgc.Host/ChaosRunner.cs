@@ -37,7 +37,7 @@ public sealed class ChaosRunner(
             await Kernel(k).StartAsync();
         }
 
-        output.WriteLine($"Chaos (seed {chaos.Seed}): {chaos.DropRate:P0} of frames lost, {chaos.DuplicateRate:P0} duplicated, {chaos.HoldRate:P0} reordered; lease {lease.Lease.TotalSeconds:F0} s, ping every {lease.PingInterval.TotalSeconds:F0} s, check every {lease.CheckPeriod.TotalSeconds:F0} s.");
+        output.WriteLine($"Chaos (seed {chaos.Seed}): {chaos.DropRate:P0} of frames lost, {chaos.DuplicateRate:P0} duplicated, {chaos.HoldRate:P0} reordered; lease {lease.Duration.TotalSeconds:F0} s, ping every {lease.PingInterval.TotalSeconds:F0} s, check every {lease.CheckPeriod.TotalSeconds:F0} s.");
         faults.Chaos = new ChaosSettings(chaos.Seed, chaos.DropRate, chaos.DuplicateRate, chaos.HoldRate);
 
         var aliceToBob = await Kernel(Alice).CreateObjectsAsync(refs * 6 / 10);
@@ -56,7 +56,7 @@ public sealed class ChaosRunner(
         var cut = Stopwatch.StartNew();
         var bobHeld = await Kernel(Bob).GetHeldImportsAsync(Alice);
         await Kernel(Bob).DropAsync(Alice, [.. bobHeld.Take(bobHeld.Length / 2)], retire: true);
-        var bound = lease.Lease + lease.CheckPeriod;
+        var bound = lease.Duration + lease.CheckPeriod;
         await WaitUntilAsync(
             async () => (await Handle(Alice, Carol).GetFiguresAsync()).LeaseExpiries > 0 && (await Handle(Alice, Dave).GetFiguresAsync()).LeaseExpiries > 0,
             bound * 3,

@@ -78,7 +78,7 @@ public static class SiloSetup
             // Seconds-long leases, so the run can show a partition longer than the lease.
             silo.AddDistributedGc(lease: l =>
             {
-                l.Lease = chaos.Lease;
+                l.Duration = chaos.Lease;
                 l.PingInterval = chaos.PingInterval;
                 l.CheckPeriod = chaos.CheckPeriod;
             });

@@ -54,7 +54,7 @@ public sealed class DgcClusterFixture : IAsyncLifetime
                 },
                 l =>
                 {
-                    l.Lease = Lease;
+                    l.Duration = Lease;
                     l.PingInterval = PingInterval;
                     l.CheckPeriod = CheckPeriod;
                 });

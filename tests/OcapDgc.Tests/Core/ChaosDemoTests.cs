@@ -40,7 +40,7 @@ public sealed class ChaosDemoTests : IAsyncLifetime
             silo.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = Chaos.CheckPeriod);
             silo.AddDistributedGc(lease: l =>
             {
-                l.Lease = Chaos.Lease;
+                l.Duration = Chaos.Lease;
                 l.PingInterval = Chaos.PingInterval;
                 l.CheckPeriod = Chaos.CheckPeriod;
             });

@@ -317,7 +317,7 @@ public sealed class WireCodecTests
     [Fact]
     public void Out_of_range_lease_options_are_named()
     {
-        var problems = new Hosting.LeaseOptions { Lease = TimeSpan.FromSeconds(10), PingInterval = TimeSpan.FromSeconds(8), CheckPeriod = TimeSpan.Zero }.Validate().ToList();
+        var problems = new Hosting.LeaseOptions { Duration = TimeSpan.FromSeconds(10), PingInterval = TimeSpan.FromSeconds(8), CheckPeriod = TimeSpan.Zero }.Validate().ToList();
         Assert.Contains(problems, p => p.Contains("CheckPeriod must be positive", StringComparison.Ordinal));
         Assert.Contains(problems, p => p.Contains("at most half of Lease", StringComparison.Ordinal));
         Assert.Empty(new Hosting.LeaseOptions().Validate());
