@@ -32,8 +32,8 @@ public static class DgcSiloBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         var services = builder.Services;
-        AddValidatedOptions(services, BatchingOptions.Section, configure, o => o.Validate());
-        AddValidatedOptions(services, LeaseOptions.Section, lease, o => o.Validate());
+        AddValidatedOptions<BatchingOptions, BatchingOptionsValidator>(services, BatchingOptions.Section, configure);
+        AddValidatedOptions<LeaseOptions, LeaseOptionsValidator>(services, LeaseOptions.Section, lease);
         services.TryAddKeyedSingleton(DgcClock.Key, TimeProvider.System);
         services.TryAddSingleton<InClusterTransport>();
         services.TryAddSingleton<IDgcTransport>(sp => sp.GetRequiredService<InClusterTransport>());
@@ -100,26 +100,17 @@ public static class DgcSiloBuilderExtensions
         });
     }
 
-    private static void AddValidatedOptions<T>(IServiceCollection services, string section, Action<T>? configure, Func<T, IEnumerable<string>> validate)
-        where T : class
+    private static void AddValidatedOptions<TOptions, TValidator>(IServiceCollection services, string section, Action<TOptions>? configure)
+        where TOptions : class
+        where TValidator : class, IValidateOptions<TOptions>
     {
-        var options = services.AddOptions<T>().BindConfiguration(section);
+        var options = services.AddOptions<TOptions>().BindConfiguration(section);
         if (configure is not null)
         {
             options.Configure(configure);
         }
 
         options.ValidateOnStart();
-        services.AddSingleton<IValidateOptions<T>>(new ListingValidator<T>(validate));
-    }
-
-    private sealed class ListingValidator<T>(Func<T, IEnumerable<string>> validate) : IValidateOptions<T>
-        where T : class
-    {
-        public ValidateOptionsResult Validate(string? name, T options)
-        {
-            var errors = validate(options).ToList();
-            return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
-        }
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TOptions>, TValidator>());
     }
 }
