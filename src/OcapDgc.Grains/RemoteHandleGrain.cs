@@ -17,7 +17,7 @@ namespace OcapDgc;
 /// the lease reminder and the manager as <see cref="IRemoteHandleInternal"/>.
 /// </remarks>
 public sealed partial class RemoteHandleGrain(
-    [PersistentState("remote", DgcStorage.Name)] IPersistentState<PairState> state,
+    [PersistentState(DgcStateNames.RemoteHandle, DgcStorage.Name)] IPersistentState<PairState> state,
     IDgcTransport transport,
     IOptions<BatchingOptions> batching,
     IOptions<LeaseOptions> leases,

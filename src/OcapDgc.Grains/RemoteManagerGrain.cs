@@ -6,7 +6,7 @@ namespace OcapDgc;
 /// <inheritdoc cref="IRemoteManagerGrain" />
 /// <remarks>Kernels call it as <see cref="IRemoteManagerGrain"/>; their remote handles as <see cref="IRemoteManagerInternal"/>.</remarks>
 public sealed class RemoteManagerGrain(
-    [PersistentState("manager", DgcStorage.Name)] IPersistentState<RemoteManagerState> state) : Grain, IRemoteManagerGrain, IRemoteManagerInternal
+    [PersistentState(DgcStateNames.Manager, DgcStorage.Name)] IPersistentState<RemoteManagerState> state) : Grain, IRemoteManagerGrain, IRemoteManagerInternal
 {
     /// <summary>Most krefs one call may allocate.</summary>
     public const int MaxAllocation = 100_000;

@@ -92,9 +92,9 @@ public sealed class ChaosRunner(
         var held = ledgers.Sum(l => (long)l.ImportsHeld);
         var revoked = ledgers.Sum(l => (long)l.ImportsRevoked);
         output.WriteLine($"Wire: {transport.FramesSent:N0} frames; {faults.Dropped:N0} lost, {faults.Duplicated:N0} duplicated, {faults.Delayed:N0} reordered. Imports revoked: {revoked:N0}.");
-        output.WriteLine($"Left behind: {storage.CountOf("export")} export and {storage.CountOf("remote")} remote-handle storage entries.");
+        output.WriteLine($"Left behind: {storage.CountOf(DgcStateNames.Export)} export and {storage.CountOf(DgcStateNames.RemoteHandle)} remote-handle storage entries.");
         output.WriteLine($"Total time {clock.Elapsed.TotalSeconds:F1} s.");
-        return new DemoResult(exported, reclaimed, held, exported - reclaimed - held, ledgers.Sum(l => (long)l.Premature), storage.CountOf("export"), 0) { Revoked = revoked };
+        return new DemoResult(exported, reclaimed, held, exported - reclaimed - held, ledgers.Sum(l => (long)l.Premature), storage.CountOf(DgcStateNames.Export), 0) { Revoked = revoked };
     }
 
     private async Task<bool> AllReclaimedAsync()
@@ -118,7 +118,7 @@ public sealed class ChaosRunner(
         }
 
         var ledgers = await Task.WhenAll(Everyone.Select(k => Kernel(k).GetLedgerAsync()));
-        return ledgers.All(l => l.ImportsHeld == 0 && l.ExportedNotRetired.Length == 0) && storage.CountOf("remote") == 0;
+        return ledgers.All(l => l.ImportsHeld == 0 && l.ExportedNotRetired.Length == 0) && storage.CountOf(DgcStateNames.RemoteHandle) == 0;
     }
 
     private async Task SendAllAsync(string from, string to, string[] objects, int messageSize, CancellationToken cancellationToken)

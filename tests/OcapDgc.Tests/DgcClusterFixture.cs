@@ -129,7 +129,7 @@ public sealed class DgcClusterFixture : IAsyncLifetime
             Assert.Empty(await k.Manager.GetRemoteFiguresAsync());
             foreach (var other in kernels.Where(o => o != k))
             {
-                Assert.False(Storage.Has("remote", k.HandleTo(other).GetGrainId()), $"{k}->{other} left a handle row");
+                Assert.False(Storage.Has(DgcStateNames.RemoteHandle, k.HandleTo(other).GetGrainId()), $"{k}->{other} left a handle row");
             }
         }
     }

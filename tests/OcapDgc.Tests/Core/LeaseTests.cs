@@ -1,3 +1,4 @@
+using OcapDgc.Hosting;
 using OcapDgc.Transport;
 using OcapDgc.Wire;
 
@@ -61,7 +62,7 @@ public sealed class LeaseTests(DgcClusterFixture fx)
             Assert.Equal(1, exporter.ExportsDroppedEvents);
             Assert.Equal(1, exporter.ExportsRetired);
             Assert.Equal(0, exporter.Premature);
-            Assert.False(fx.Storage.Has("export", a.Export(o).GetGrainId()));
+            Assert.False(fx.Storage.Has(DgcStateNames.Export, a.Export(o).GetGrainId()));
             Assert.Equal(1, (await a.HandleTo(b).GetFiguresAsync()).LeaseExpiries);
 
             // b cannot know yet.
@@ -138,8 +139,8 @@ public sealed class LeaseTests(DgcClusterFixture fx)
         Assert.Equal(2, ledger.ExportsDroppedEvents);
         Assert.Equal(2, ledger.ExportsRetired);
         Assert.Empty(ledger.ExportedNotRetired);
-        Assert.False(fx.Storage.Has("export", a.Export(o).GetGrainId()));
-        Assert.False(fx.Storage.Has("export", a.Export(second).GetGrainId()));
+        Assert.False(fx.Storage.Has(DgcStateNames.Export, a.Export(o).GetGrainId()));
+        Assert.False(fx.Storage.Has(DgcStateNames.Export, a.Export(second).GetGrainId()));
         Assert.Empty(await a.Manager.GetRemoteFiguresAsync());
     }
 
@@ -155,7 +156,7 @@ public sealed class LeaseTests(DgcClusterFixture fx)
         var ledger = await a.LedgerAsync();
         Assert.Equal(1, ledger.ExportsDroppedEvents);
         Assert.Equal(1, ledger.ExportsRetired);
-        Assert.False(fx.Storage.Has("export", a.Export(o).GetGrainId()));
+        Assert.False(fx.Storage.Has(DgcStateNames.Export, a.Export(o).GetGrainId()));
         Assert.Equal(0, (await a.LedgerAsync()).Premature);
         await fx.SettleAsync(a, b);
         await fx.AssertNothingLeftAsync(a, b);
@@ -177,7 +178,7 @@ public sealed class LeaseTests(DgcClusterFixture fx)
         Assert.Equal(DgcError.Revoked, e.Code);
 
         // The old incarnation's export is gone, and its restart told the new kernel nothing about it.
-        Assert.False(fx.Storage.Has("export", a.Export(o).GetGrainId()));
+        Assert.False(fx.Storage.Has(DgcStateNames.Export, a.Export(o).GetGrainId()));
         Assert.Equal(0, (await a.LedgerAsync()).ExportsDroppedEvents);
         await fx.ReleaseAllAsync(b, a);
     }
@@ -229,10 +230,10 @@ public sealed class LeaseTests(DgcClusterFixture fx)
 
         Assert.Equal(0, (await a.HandleTo(b).GetFiguresAsync()).RejectedOps);
         Assert.Equal(0, (await b.HandleTo(a).GetFiguresAsync()).RejectedOps);
-        Assert.False(fx.Storage.Has("export", a.Export(o).GetGrainId()));
+        Assert.False(fx.Storage.Has(DgcStateNames.Export, a.Export(o).GetGrainId()));
         Assert.Equal(0, (await b.LedgerAsync()).ImportsHeld);
-        Assert.False(fx.Storage.Has("remote", a.HandleTo(b).GetGrainId()));
-        Assert.False(fx.Storage.Has("remote", b.HandleTo(a).GetGrainId()));
+        Assert.False(fx.Storage.Has(DgcStateNames.RemoteHandle, a.HandleTo(b).GetGrainId()));
+        Assert.False(fx.Storage.Has(DgcStateNames.RemoteHandle, b.HandleTo(a).GetGrainId()));
     }
 
     [Fact]
@@ -295,7 +296,7 @@ public sealed class LeaseTests(DgcClusterFixture fx)
         var figures = await a.HandleTo(b).GetFiguresAsync();
         Assert.Equal(1, figures.Reconciliations);
         Assert.Equal(0, figures.LeaseExpiries);
-        Assert.False(fx.Storage.Has("export", a.Export(lost).GetGrainId()));
+        Assert.False(fx.Storage.Has(DgcStateNames.Export, a.Export(lost).GetGrainId()));
         Assert.Equal(1, (await a.LedgerAsync()).ExportsRetired);
         Assert.Equal(0, (await a.LedgerAsync()).Premature);
 
@@ -316,7 +317,7 @@ public sealed class LeaseTests(DgcClusterFixture fx)
         await a.Grain.SendAsync(b.Id, [late]);
         await PingForALeaseAsync(b, a);
 
-        Assert.False(fx.Storage.Has("export", a.Export(late).GetGrainId()));
+        Assert.False(fx.Storage.Has(DgcStateNames.Export, a.Export(late).GetGrainId()));
 
         // The message arrives after all: b refuses it, so it never imports a ref a no longer counts.
         var delivered = (await b.LedgerAsync()).MessagesReceived;
@@ -339,8 +340,8 @@ public sealed class LeaseTests(DgcClusterFixture fx)
         await a.HandleTo(b).ExportRefsAsync([lost]);
         await PingForALeaseAsync(b, a);
 
-        Assert.False(fx.Storage.Has("export", a.Export(lost).GetGrainId()));
-        Assert.False(fx.Storage.Has("export", a.Export(kept).GetGrainId()));
+        Assert.False(fx.Storage.Has(DgcStateNames.Export, a.Export(lost).GetGrainId()));
+        Assert.False(fx.Storage.Has(DgcStateNames.Export, a.Export(kept).GetGrainId()));
         await b.InternalHandleTo(a).CheckLeaseAsync();
         await fx.IdleAsync();
         Assert.Equal(1, (await b.LedgerAsync()).ImportsRevoked);

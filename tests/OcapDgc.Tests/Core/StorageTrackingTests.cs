@@ -48,13 +48,21 @@ public sealed class StorageTrackingTests
         var tracker = host.Services.GetRequiredService<DgcStorageTracker>();
         Assert.IsType<TrackingGrainStorage>(store);
         var id = GrainId.Create("tracking-test", "x");
-        await store.WriteStateAsync("export", id, new GrainState<int>(1));
+        await store.WriteStateAsync(DgcStateNames.Export, id, new GrainState<int>(1));
 
         Assert.Equal(1, backend.Writes);
         Assert.Equal(1, tracker.Writes);
-        Assert.True(tracker.Has("export", id));
-        await store.ClearStateAsync("export", id, new GrainState<int>(1));
-        Assert.Equal(0, tracker.CountOf("export"));
+        Assert.True(tracker.Has(DgcStateNames.Export, id));
+        await store.ClearStateAsync(DgcStateNames.Export, id, new GrainState<int>(1));
+        Assert.Equal(0, tracker.CountOf(DgcStateNames.Export));
+    }
+
+    [Fact]
+    public void State_names_are_those_of_the_stored_rows()
+    {
+        // Part of every stored row (ADO.NET keeps them as GrainTypeString): renaming one orphans the rows.
+        Assert.Equal(("export", "remote", "manager"), (DgcStateNames.Export, DgcStateNames.RemoteHandle, DgcStateNames.Manager));
+        Assert.Equal("kernel", ReferenceKernel.ReferenceKernelGrain.StateName);
     }
 
     private static IHost Build(IGrainStorage backend, Action<ISiloBuilder> configure)
