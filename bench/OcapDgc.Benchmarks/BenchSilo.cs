@@ -71,6 +71,7 @@ internal sealed class BenchSilo : IAsyncDisposable
 
             silo.UseInMemoryReminderService();
             silo.AddDistributedGc();
+            silo.UseDgcStorageTracking();
             silo.AddIncomingGrainCallFilter(calls);
             configure?.Invoke(silo);
         });

@@ -17,7 +17,7 @@ internal static class CrashReclaimBenchmark
     public sealed record Result(double? CrashReclaimSeconds, double? LeaseSeconds, double? CheckPeriodSeconds, string? Note);
 
     /// <summary>The lease the benchmark silo enforces, and how often expired leases are looked for.</summary>
-    public sealed record LeaseSettings(TimeSpan Lease, TimeSpan PingInterval, TimeSpan CheckPeriod);
+    public sealed record LeaseSettings(TimeSpan Duration, TimeSpan PingInterval, TimeSpan CheckPeriod);
 
     public static async Task<Result> RunAsync(int refs)
     {
@@ -38,11 +38,11 @@ internal static class CrashReclaimBenchmark
         await work.ExchangeAsync(exporter, importer, await work.NewObjectsAsync(exporter, refs));
         await work.SettleAsync(exporter, importer);
 
-        Console.WriteLine($"[5] {importer} holds {refs:N0} refs and crashes (partitioned from {exporter}); lease {lease.Lease.TotalSeconds:F0} s, check every {lease.CheckPeriod.TotalSeconds:F0} s");
+        Console.WriteLine($"[5] {importer} holds {refs:N0} refs and crashes (partitioned from {exporter}); lease {lease.Duration.TotalSeconds:F0} s, check every {lease.CheckPeriod.TotalSeconds:F0} s");
         silo.Services.GetRequiredService<FaultInjectingTransport>().Partition(exporter, importer);
         var clock = Stopwatch.StartNew();
-        await silo.Probe.WaitAsync(exporter, KernelEvent.ExportsDropped, refs, (lease.Lease * 3) + lease.CheckPeriod + TimeSpan.FromSeconds(30));
-        return new Result(clock.Elapsed.TotalSeconds, lease.Lease.TotalSeconds, lease.CheckPeriod.TotalSeconds, null);
+        await silo.Probe.WaitAsync(exporter, KernelEvent.ExportsDropped, refs, (lease.Duration * 3) + lease.CheckPeriod + TimeSpan.FromSeconds(30));
+        return new Result(clock.Elapsed.TotalSeconds, lease.Duration.TotalSeconds, lease.CheckPeriod.TotalSeconds, null);
     }
 
     /// <summary>
@@ -54,7 +54,7 @@ internal static class CrashReclaimBenchmark
         var settings = new LeaseSettings(TimeSpan.FromSeconds(6), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2));
         silo.Services.Configure<LeaseOptions>(o =>
         {
-            o.Lease = settings.Lease;
+            o.Duration = settings.Duration;
             o.PingInterval = settings.PingInterval;
             o.CheckPeriod = settings.CheckPeriod;
         });

@@ -9,7 +9,8 @@ namespace OcapDgc;
 /// </summary>
 /// <remarks>
 /// Batch calls: every method takes arrays, and each call costs one durable write of the handle, so
-/// translate all the refs of one message in one call.
+/// translate all the refs of one message in one call. These are the calls a kernel makes; the same grain
+/// also implements <see cref="Internal.IRemoteHandleInternal"/>, which only the DGC calls.
 /// </remarks>
 [Alias("ocap-dgc.IRemoteHandleGrain")]
 public interface IRemoteHandleGrain : IGrainWithStringKey
@@ -61,30 +62,6 @@ public interface IRemoteHandleGrain : IGrainWithStringKey
     /// </summary>
     [Alias("boyd")]
     Task DeliverBringOutYourDeadAsync(bool askRemote);
-
-    /// <summary>Called by the transport with one frame (JSON) from the remote. Never called by kernels.</summary>
-    [Alias("receive")]
-    Task ReceiveFrameAsync(string frameJson);
-
-    /// <summary>
-    /// What the lease reminder runs every check period: sends <c>dgc:ping</c> if one is due (this kernel
-    /// imports from the remote), and if the remote's lease on this kernel's exports lapsed, releases
-    /// all its holds and starts a new session, so the remote's imports are revoked at its next contact.
-    /// </summary>
-    [Alias("check-lease")]
-    Task CheckLeaseAsync();
-
-    /// <summary>
-    /// Called by the manager when this kernel restarted without its memory: forgets every import and
-    /// export of the old incarnation without telling the kernel, starts a new session and stream, and
-    /// greets the remote so it releases the old incarnation's holds at once.
-    /// </summary>
-    [Alias("reset")]
-    Task ResetAsync(long incarnation);
-
-    /// <summary>Called by the export side when this kernel deletes objects that the remote may still recognize.</summary>
-    [Alias("retire-exports")]
-    Task RetireExportsAsync(string[] krefs);
 
     /// <summary>Per-remote figures. Read-only, so it interleaves with any call in progress.</summary>
     [Alias("figures"), Orleans.Concurrency.AlwaysInterleave]

@@ -8,6 +8,10 @@ namespace OcapDgc;
 /// The calls that fan out to remote handles interleave, so a handle that calls back (to allocate krefs)
 /// never deadlocks with a BOYD in progress.
 /// </summary>
+/// <remarks>
+/// These are the calls a kernel makes; the same grain also implements
+/// <see cref="Internal.IRemoteManagerInternal"/>, which only the DGC's remote handles call.
+/// </remarks>
 [Alias("ocap-dgc.IRemoteManagerGrain")]
 public interface IRemoteManagerGrain : IGrainWithStringKey
 {
@@ -15,38 +19,12 @@ public interface IRemoteManagerGrain : IGrainWithStringKey
     [Alias("register-kernel")]
     Task RegisterKernelAsync(IDgcKernel kernel);
 
-    /// <summary>The registered kernel, or null.</summary>
-    [Alias("kernel"), AlwaysInterleave]
-    Task<IDgcKernel?> GetKernelAsync();
-
     /// <summary>
     /// Allocates <paramref name="count"/> fresh krefs (1-100000). Krefs are never reused, so a kernel that
     /// uses this library allocates its own objects' krefs here too, and they never collide with imports.
     /// </summary>
     [Alias("allocate-krefs")]
     Task<string[]> AllocateKrefsAsync(int count);
-
-    /// <summary>
-    /// Records that this kernel has a remote handle towards <paramref name="remote"/> and opens a session
-    /// for it: returns the kernel's incarnation and a fresh epoch. Called by the handles.
-    /// </summary>
-    [Alias("register-remote")]
-    Task<SessionStart> RegisterRemoteAsync(string remote);
-
-    /// <summary>A fresh epoch from this kernel's counter, which never goes back. Called by the handles.</summary>
-    [Alias("next-epoch")]
-    Task<long> NextEpochAsync();
-
-    /// <summary>
-    /// A handle that holds nothing any more and cleared its state takes itself off the list, leaving what it
-    /// knew of the remote (<paramref name="memory"/>) to be recalled by its next activation. Called by the handles.
-    /// </summary>
-    [Alias("forget-remote")]
-    Task ForgetRemoteAsync(string remote, PeerMemory memory);
-
-    /// <summary>What a handle towards <paramref name="remote"/> left when it last cleared, if anything. Called by the handles.</summary>
-    [Alias("recall-remote")]
-    Task<PeerMemory?> RecallRemoteAsync(string remote);
 
     /// <summary>
     /// The kernel restarted without its memory (a new incarnation). Every remote handle drops what the

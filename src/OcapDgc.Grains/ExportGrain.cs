@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using OcapDgc.Hosting;
+using OcapDgc.Internal;
 using OcapDgc.Wire;
 
 namespace OcapDgc;
@@ -11,7 +12,7 @@ namespace OcapDgc;
 /// recognizes the object.
 /// </remarks>
 public sealed partial class ExportGrain(
-    [PersistentState("export", DgcStorage.Name)] IPersistentState<ExportState> state,
+    [PersistentState(DgcStateNames.Export, DgcStorage.Name)] IPersistentState<ExportState> state,
     ILogger<ExportGrain> logger) : Grain, IExportGrain
 {
     private ExportLedger Ledger => new(DgcIds.SplitKey(this.GetPrimaryKeyString()).Second, state.State);

@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OcapDgc.Hosting;
+using OcapDgc.Internal;
 using OcapDgc.Transport;
 using OcapDgc.Wire;
 
@@ -12,15 +13,16 @@ namespace OcapDgc;
 /// A shell over <see cref="RemotePair"/>, which holds the protocol: this grain activates the pair over its
 /// persisted <see cref="PairState"/>, runs the flush and ping timers and the lease reminder, and carries out
 /// what the pair asks of its environment with grain calls (the kernel's manager, the export grains, the
-/// kernel), storage and the transport.
+/// kernel), storage and the transport. Kernels call it as <see cref="IRemoteHandleGrain"/>; the transport,
+/// the lease reminder and the manager as <see cref="IRemoteHandleInternal"/>.
 /// </remarks>
 public sealed partial class RemoteHandleGrain(
-    [PersistentState("remote", DgcStorage.Name)] IPersistentState<PairState> state,
+    [PersistentState(DgcStateNames.RemoteHandle, DgcStorage.Name)] IPersistentState<PairState> state,
     IDgcTransport transport,
     IOptions<BatchingOptions> batching,
     IOptions<LeaseOptions> leases,
     [FromKeyedServices(DgcClock.Key)] TimeProvider clock,
-    ILogger<RemoteHandleGrain> logger) : Grain, IRemoteHandleGrain, IRemindable, IPairEnvironment
+    ILogger<RemoteHandleGrain> logger) : Grain, IRemoteHandleGrain, IRemoteHandleInternal, IRemindable, IPairEnvironment
 {
     /// <summary>Name of the per-handle lease reminder.</summary>
     public const string LeaseReminder = "dgc-lease";
@@ -28,6 +30,7 @@ public sealed partial class RemoteHandleGrain(
     // Not persisted: per activation.
     private RemotePair _pair = null!;
     private IRemoteManagerGrain _manager = null!;
+    private IRemoteManagerInternal _managerInternal = null!;
     private IDgcKernel? _kernel;
     private IGrainReminder? _reminder;
     private IGrainTimer? _flushTimer;
@@ -39,9 +42,10 @@ public sealed partial class RemoteHandleGrain(
         DgcIds.ValidateKernelId(local, "local kernel");
         DgcIds.ValidateKernelId(remote, "remote kernel");
         _manager = GrainFactory.GetGrain<IRemoteManagerGrain>(local);
-        _kernel = await _manager.GetKernelAsync();
+        _managerInternal = GrainFactory.GetGrain<IRemoteManagerInternal>(local);
+        _kernel = await _managerInternal.GetKernelAsync();
         var (b, l) = (batching.Value, leases.Value);
-        _pair = new RemotePair(local, remote, state.State, new PairSettings(b.MaxBatchSize, b.ReceiveWindow, b.RetransmitAfter, l.Lease, l.PingInterval), clock, this);
+        _pair = new RemotePair(local, remote, state.State, new PairSettings(b.MaxBatchSize, b.ReceiveWindow, b.RetransmitAfter, l.Duration, l.PingInterval), clock, this);
 
         // Pings need a tick per ping interval; the flush timer runs only while there is something to send.
         this.RegisterGrainTimer(_ => Run(_pair.OnPingTickAsync()), new GrainTimerCreationOptions(l.PingInterval, l.PingInterval) { KeepAlive = false });
@@ -102,15 +106,15 @@ public sealed partial class RemoteHandleGrain(
             c.DuplicateMessages));
     }
 
-    async Task<SessionStart> IPairEnvironment.OpenSessionAsync() => await _manager.RegisterRemoteAsync(_pair.Remote);
+    async Task<SessionStart> IPairEnvironment.OpenSessionAsync() => await _managerInternal.RegisterRemoteAsync(_pair.Remote);
 
-    Task<long> IPairEnvironment.NextEpochAsync() => _manager.NextEpochAsync();
+    Task<long> IPairEnvironment.NextEpochAsync() => _managerInternal.NextEpochAsync();
 
     Task<string[]> IPairEnvironment.AllocateKrefsAsync(int count) => _manager.AllocateKrefsAsync(count);
 
-    Task IPairEnvironment.ForgetRemoteAsync(PeerMemory memory) => _manager.ForgetRemoteAsync(_pair.Remote, memory);
+    Task IPairEnvironment.ForgetRemoteAsync(PeerMemory memory) => _managerInternal.ForgetRemoteAsync(_pair.Remote, memory);
 
-    Task<PeerMemory?> IPairEnvironment.RecallRemoteAsync() => _manager.RecallRemoteAsync(_pair.Remote);
+    Task<PeerMemory?> IPairEnvironment.RecallRemoteAsync() => _managerInternal.RecallRemoteAsync(_pair.Remote);
 
     Task IPairEnvironment.RecordSentAsync(string kref, long count) => Export(kref).RecordSentAsync(_pair.Remote, count);
 
@@ -141,7 +145,7 @@ public sealed partial class RemoteHandleGrain(
 
     async Task IPairEnvironment.NotifyKernelAsync(KernelNotice notice)
     {
-        _kernel ??= await _manager.GetKernelAsync();
+        _kernel ??= await _managerInternal.GetKernelAsync();
         if (_kernel is null)
         {
             LogNoKernel(logger, _pair.Local);

@@ -1,10 +1,12 @@
 using OcapDgc.Hosting;
+using OcapDgc.Internal;
 
 namespace OcapDgc;
 
 /// <inheritdoc cref="IRemoteManagerGrain" />
+/// <remarks>Kernels call it as <see cref="IRemoteManagerGrain"/>; their remote handles as <see cref="IRemoteManagerInternal"/>.</remarks>
 public sealed class RemoteManagerGrain(
-    [PersistentState("manager", DgcStorage.Name)] IPersistentState<RemoteManagerState> state) : Grain, IRemoteManagerGrain
+    [PersistentState(DgcStateNames.Manager, DgcStorage.Name)] IPersistentState<RemoteManagerState> state) : Grain, IRemoteManagerGrain, IRemoteManagerInternal
 {
     /// <summary>Most krefs one call may allocate.</summary>
     public const int MaxAllocation = 100_000;
@@ -85,7 +87,7 @@ public sealed class RemoteManagerGrain(
     {
         var incarnation = ++state.State.Incarnation;
         await state.WriteStateAsync();
-        await Task.WhenAll(Handles().Select(h => h.ResetAsync(incarnation)));
+        await Task.WhenAll(InternalHandles().Select(h => h.ResetAsync(incarnation)));
         return incarnation;
     }
 
@@ -127,7 +129,7 @@ public sealed class RemoteManagerGrain(
             }
         }
 
-        await Task.WhenAll(byRemote.Select(r => Handle(r.Key).RetireExportsAsync([.. r.Value])));
+        await Task.WhenAll(byRemote.Select(r => InternalHandle(r.Key).RetireExportsAsync([.. r.Value])));
     }
 
     /// <inheritdoc />
@@ -138,4 +140,9 @@ public sealed class RemoteManagerGrain(
 
     private IRemoteHandleGrain Handle(string remote) =>
         GrainFactory.GetGrain<IRemoteHandleGrain>(DgcIds.HandleKey(KernelId, remote));
+
+    private IRemoteHandleInternal[] InternalHandles() => [.. state.State.Remotes.Select(InternalHandle)];
+
+    private IRemoteHandleInternal InternalHandle(string remote) =>
+        GrainFactory.GetGrain<IRemoteHandleInternal>(DgcIds.HandleKey(KernelId, remote));
 }

@@ -37,7 +37,7 @@ public sealed class ChaosRunner(
             await Kernel(k).StartAsync();
         }
 
-        output.WriteLine($"Chaos (seed {chaos.Seed}): {chaos.DropRate:P0} of frames lost, {chaos.DuplicateRate:P0} duplicated, {chaos.HoldRate:P0} reordered; lease {lease.Lease.TotalSeconds:F0} s, ping every {lease.PingInterval.TotalSeconds:F0} s, check every {lease.CheckPeriod.TotalSeconds:F0} s.");
+        output.WriteLine($"Chaos (seed {chaos.Seed}): {chaos.DropRate:P0} of frames lost, {chaos.DuplicateRate:P0} duplicated, {chaos.HoldRate:P0} reordered; lease {lease.Duration.TotalSeconds:F0} s, ping every {lease.PingInterval.TotalSeconds:F0} s, check every {lease.CheckPeriod.TotalSeconds:F0} s.");
         faults.Chaos = new ChaosSettings(chaos.Seed, chaos.DropRate, chaos.DuplicateRate, chaos.HoldRate);
 
         var aliceToBob = await Kernel(Alice).CreateObjectsAsync(refs * 6 / 10);
@@ -56,7 +56,7 @@ public sealed class ChaosRunner(
         var cut = Stopwatch.StartNew();
         var bobHeld = await Kernel(Bob).GetHeldImportsAsync(Alice);
         await Kernel(Bob).DropAsync(Alice, [.. bobHeld.Take(bobHeld.Length / 2)], retire: true);
-        var bound = lease.Lease + lease.CheckPeriod;
+        var bound = lease.Duration + lease.CheckPeriod;
         await WaitUntilAsync(
             async () => (await Handle(Alice, Carol).GetFiguresAsync()).LeaseExpiries > 0 && (await Handle(Alice, Dave).GetFiguresAsync()).LeaseExpiries > 0,
             bound * 3,
@@ -92,9 +92,9 @@ public sealed class ChaosRunner(
         var held = ledgers.Sum(l => (long)l.ImportsHeld);
         var revoked = ledgers.Sum(l => (long)l.ImportsRevoked);
         output.WriteLine($"Wire: {transport.FramesSent:N0} frames; {faults.Dropped:N0} lost, {faults.Duplicated:N0} duplicated, {faults.Delayed:N0} reordered. Imports revoked: {revoked:N0}.");
-        output.WriteLine($"Left behind: {storage.CountOf("export")} export and {storage.CountOf("remote")} remote-handle storage entries.");
+        output.WriteLine($"Left behind: {storage.CountOf(DgcStateNames.Export)} export and {storage.CountOf(DgcStateNames.RemoteHandle)} remote-handle storage entries.");
         output.WriteLine($"Total time {clock.Elapsed.TotalSeconds:F1} s.");
-        return new DemoResult(exported, reclaimed, held, exported - reclaimed - held, ledgers.Sum(l => (long)l.Premature), storage.CountOf("export"), 0) { Revoked = revoked };
+        return new DemoResult(exported, reclaimed, held, exported - reclaimed - held, ledgers.Sum(l => (long)l.Premature), storage.CountOf(DgcStateNames.Export), 0) { Revoked = revoked };
     }
 
     private async Task<bool> AllReclaimedAsync()
@@ -118,7 +118,7 @@ public sealed class ChaosRunner(
         }
 
         var ledgers = await Task.WhenAll(Everyone.Select(k => Kernel(k).GetLedgerAsync()));
-        return ledgers.All(l => l.ImportsHeld == 0 && l.ExportedNotRetired.Length == 0) && storage.CountOf("remote") == 0;
+        return ledgers.All(l => l.ImportsHeld == 0 && l.ExportedNotRetired.Length == 0) && storage.CountOf(DgcStateNames.RemoteHandle) == 0;
     }
 
     private async Task SendAllAsync(string from, string to, string[] objects, int messageSize, CancellationToken cancellationToken)

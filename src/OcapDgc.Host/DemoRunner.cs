@@ -62,7 +62,7 @@ public sealed class DemoRunner(IGrainFactory grains, InClusterTransport transpor
         await SettleAsync();
 
         var live = await LiveImportsAsync(alice, bob);
-        output.WriteLine($"Exchanged in {clock.Elapsed.TotalSeconds:F1} s: {live:N0} imports held, {storage.CountOf("export"):N0} export entries in storage.");
+        output.WriteLine($"Exchanged in {clock.Elapsed.TotalSeconds:F1} s: {live:N0} imports held, {storage.CountOf(DgcStateNames.Export):N0} export entries in storage.");
 
         var dropClock = Stopwatch.StartNew();
         var droppedByBob = await bob.DropAllAsync(Alice, retire: true);
@@ -82,9 +82,9 @@ public sealed class DemoRunner(IGrainFactory grains, InClusterTransport transpor
         var batches = figures.Sum(f => f.BatchesSent);
         var activations = await CountExportActivationsAsync();
         output.WriteLine($"Wire: {transport.FramesSent:N0} frames in all, {batches:N0} GC batches, {figures.Sum(f => f.PingsSent):N0} pings; rejected operations: {figures.Sum(f => f.RejectedOps)}.");
-        output.WriteLine($"Left behind: {storage.CountOf("export")} export and {storage.CountOf("remote")} remote-handle storage entries, {activations} ExportGrain activations, {figures.Sum(f => f.Exports + f.Imports)} c-list entries.");
+        output.WriteLine($"Left behind: {storage.CountOf(DgcStateNames.Export)} export and {storage.CountOf(DgcStateNames.RemoteHandle)} remote-handle storage entries, {activations} ExportGrain activations, {figures.Sum(f => f.Exports + f.Imports)} c-list entries.");
         output.WriteLine($"Total time {clock.Elapsed.TotalSeconds:F1} s.");
-        return new DemoResult(exported, reclaimed, held, exported - reclaimed - held, a.Premature + b.Premature, storage.CountOf("export"), activations);
+        return new DemoResult(exported, reclaimed, held, exported - reclaimed - held, a.Premature + b.Premature, storage.CountOf(DgcStateNames.Export), activations);
     }
 
     private async Task<int> CountExportActivationsAsync()

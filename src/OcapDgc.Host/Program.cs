@@ -41,6 +41,13 @@ builder.Configuration.AddJsonFile(Path.Combine(configDir, $"appsettings.{profile
 builder.Configuration.AddEnvironmentVariables();
 builder.Configuration.AddCommandLine(configArgs, switches);
 builder.Services.AddOptions<DemoOptions>().BindConfiguration("Demo");
+if (builder.Configuration["Dgc:Lease:Lease"] is not null)
+{
+    // The key was renamed; a value under the old name would be ignored without a word.
+    Console.Error.WriteLine("Dgc:Lease:Lease was renamed Dgc:Lease:Duration; set that instead.");
+    return 2;
+}
+
 var chaosOptions = chaos ? builder.Configuration.GetSection("Demo:Chaos").Get<ChaosOptions>() ?? new ChaosOptions() : null;
 
 string? connectionString = null;
@@ -63,7 +70,8 @@ if (profile == HostProfile.Postgres)
     connectionString = cs;
 }
 
-builder.UseOrleans(silo => SiloSetup.Configure(silo, builder.Configuration, profile, connectionString, chaosOptions));
+// The demo counts what the DGC leaves in storage; a silo that only serves does not.
+builder.UseOrleans(silo => SiloSetup.Configure(silo, builder.Configuration, profile, connectionString, chaosOptions, trackStorage: !serve));
 
 var app = builder.Build();
 app.MapOrleansDashboard(routePrefix: "/dashboard");

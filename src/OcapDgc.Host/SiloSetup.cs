@@ -11,10 +11,13 @@ public static class SiloSetup
     /// <summary>
     /// Configures <paramref name="silo"/> for <paramref name="profile"/>: clustering, DGC storage and
     /// reminders, the DGC itself and the dashboard. <paramref name="connectionString"/> is required for
-    /// <see cref="HostProfile.Postgres"/>. With <paramref name="chaos"/>, the DGC runs behind the
-    /// fault-injecting transport with the chaos run's seconds-long leases.
+    /// <see cref="HostProfile.Postgres"/>. The reference kernels (OcapDgc.Testing) are always available, as
+    /// the demo and the cluster tests drive them. With <paramref name="chaos"/>, the DGC runs behind the
+    /// fault-injecting transport with the chaos run's seconds-long leases. With
+    /// <paramref name="trackStorage"/> (the demo), the DGC's storage entries are counted
+    /// (<see cref="Storage.DgcStorageTracker"/>).
     /// </summary>
-    public static void Configure(ISiloBuilder silo, IConfiguration configuration, HostProfile profile, string? connectionString, ChaosOptions? chaos = null)
+    public static void Configure(ISiloBuilder silo, IConfiguration configuration, HostProfile profile, string? connectionString, ChaosOptions? chaos = null, bool trackStorage = false)
     {
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(configuration);
@@ -75,12 +78,18 @@ public static class SiloSetup
             // Seconds-long leases, so the run can show a partition longer than the lease.
             silo.AddDistributedGc(lease: l =>
             {
-                l.Lease = chaos.Lease;
+                l.Duration = chaos.Lease;
                 l.PingInterval = chaos.PingInterval;
                 l.CheckPeriod = chaos.CheckPeriod;
             });
             silo.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = chaos.CheckPeriod);
             silo.UseDgcFaultInjection();
+        }
+
+        silo.AddReferenceKernels();
+        if (trackStorage)
+        {
+            silo.UseDgcStorageTracking();
         }
 
         silo.AddDashboard();

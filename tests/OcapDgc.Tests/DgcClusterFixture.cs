@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using OcapDgc.Hosting;
+using OcapDgc.Internal;
 using OcapDgc.Storage;
 using OcapDgc.Transport;
 using OcapDgc.Wire;
@@ -53,12 +54,13 @@ public sealed class DgcClusterFixture : IAsyncLifetime
                 },
                 l =>
                 {
-                    l.Lease = Lease;
+                    l.Duration = Lease;
                     l.PingInterval = PingInterval;
                     l.CheckPeriod = CheckPeriod;
                 });
             silo.UseDgcClock(Clock);
             silo.UseDgcFaultInjection();
+            silo.UseDgcStorageTracking();
         });
         _cluster = builder.Build();
         await _cluster.DeployAsync();
@@ -127,7 +129,7 @@ public sealed class DgcClusterFixture : IAsyncLifetime
             Assert.Empty(await k.Manager.GetRemoteFiguresAsync());
             foreach (var other in kernels.Where(o => o != k))
             {
-                Assert.False(Storage.Has("remote", k.HandleTo(other).GetGrainId()), $"{k}->{other} left a handle row");
+                Assert.False(Storage.Has(DgcStateNames.RemoteHandle, k.HandleTo(other).GetGrainId()), $"{k}->{other} left a handle row");
             }
         }
     }
@@ -145,6 +147,9 @@ public sealed record Kernel(DgcClusterFixture Fx, string Id)
 
     public IRemoteHandleGrain HandleTo(Kernel remote) => Fx.Grains.GetGrain<IRemoteHandleGrain>(DgcIds.HandleKey(Id, remote.Id));
 
+    /// <summary>The same handle as <see cref="HandleTo"/>, through the calls only the DGC makes (frames, lease checks).</summary>
+    public IRemoteHandleInternal InternalHandleTo(Kernel remote) => Fx.Grains.GetGrain<IRemoteHandleInternal>(DgcIds.HandleKey(Id, remote.Id));
+
     public IExportGrain Export(string kref) => Fx.Grains.GetGrain<IExportGrain>(DgcIds.ExportKey(Id, kref));
 
     public Task<KernelLedger> LedgerAsync() => Grain.GetLedgerAsync();
@@ -156,7 +161,7 @@ public sealed record Kernel(DgcClusterFixture Fx, string Id)
     {
         var sender = await from.HandleTo(this).GetFiguresAsync();
         var session = new SessionHeader(Math.Max(1, sender.Incarnation), Math.Max(1, sender.Epoch), sender.PeerEpoch);
-        await HandleTo(from).ReceiveFrameAsync(WireCodec.Encode(frame with { Session = session }));
+        await InternalHandleTo(from).ReceiveFrameAsync(WireCodec.Encode(frame with { Session = session }));
     }
 
     /// <summary>A batch that continues from's stream towards this kernel with the next sequence number.</summary>

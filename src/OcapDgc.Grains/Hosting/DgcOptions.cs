@@ -2,7 +2,10 @@ using System.ComponentModel.DataAnnotations;
 
 namespace OcapDgc.Hosting;
 
-/// <summary>How each remote handle batches its outbound GC operations. Bound from <c>Dgc:Batching</c>.</summary>
+/// <summary>
+/// How each remote handle batches its outbound GC operations. Bound from <c>Dgc:Batching</c> and checked at
+/// start-up by <see cref="BatchingOptionsValidator"/>.
+/// </summary>
 public sealed class BatchingOptions
 {
     /// <summary>Configuration section.</summary>
@@ -21,28 +24,4 @@ public sealed class BatchingOptions
     /// <summary>How many out-of-order batches a receiver buffers ahead of the next expected one. Default 64.</summary>
     [Range(1, 10_000)]
     public int ReceiveWindow { get; set; } = 64;
-
-    /// <summary>Checks the values and names every one that is out of range.</summary>
-    public IEnumerable<string> Validate()
-    {
-        if (FlushInterval <= TimeSpan.Zero)
-        {
-            yield return $"{Section}:FlushInterval must be positive (got {FlushInterval}).";
-        }
-
-        if (RetransmitAfter <= TimeSpan.Zero)
-        {
-            yield return $"{Section}:RetransmitAfter must be positive (got {RetransmitAfter}).";
-        }
-
-        if (MaxBatchSize is < 1 or > 1_000_000)
-        {
-            yield return $"{Section}:MaxBatchSize must be 1-1000000 (got {MaxBatchSize}).";
-        }
-
-        if (ReceiveWindow is < 1 or > 10_000)
-        {
-            yield return $"{Section}:ReceiveWindow must be 1-10000 (got {ReceiveWindow}).";
-        }
-    }
 }

@@ -22,8 +22,9 @@ public static class DgcSiloBuilderExtensions
     /// Adds the DGC services: the in-cluster transport, batching options (bound from
     /// <c>Dgc:Batching</c>) and lease options (bound from <c>Dgc:Lease</c>), both validated at start-up,
     /// the DGC clock (<see cref="DgcClock"/>, the system clock unless <see cref="UseDgcClock"/> set one),
-    /// the storage tracker and the <c>dgc-store</c> storage, which wraps the provider the host registers
-    /// as <see cref="DgcStorage.Backend"/>, with Orleans' binary storage serializer for that backend. It
+    /// and the <c>dgc-store</c> storage, which is the provider the host registers as
+    /// <see cref="DgcStorage.Backend"/> (unless something else was registered as <see cref="DgcStorage.Name"/>),
+    /// with Orleans' binary storage serializer for that backend. It
     /// also bounds Orleans' grain directory cache (<see cref="DirectoryCacheSize"/>). The host must also
     /// register a reminder service: each remote handle keeps a lease reminder while it holds anything.
     /// </summary>
@@ -31,13 +32,11 @@ public static class DgcSiloBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         var services = builder.Services;
-        AddValidatedOptions(services, BatchingOptions.Section, configure, o => o.Validate());
-        AddValidatedOptions(services, LeaseOptions.Section, lease, o => o.Validate());
+        AddValidatedOptions<BatchingOptions, BatchingOptionsValidator>(services, BatchingOptions.Section, configure);
+        AddValidatedOptions<LeaseOptions, LeaseOptionsValidator>(services, LeaseOptions.Section, lease);
         services.TryAddKeyedSingleton(DgcClock.Key, TimeProvider.System);
-        services.AddOptions<ReferenceKernel.ReferenceKernelOptions>().BindConfiguration(ReferenceKernel.ReferenceKernelOptions.Section);
         services.TryAddSingleton<InClusterTransport>();
         services.TryAddSingleton<IDgcTransport>(sp => sp.GetRequiredService<InClusterTransport>());
-        services.TryAddSingleton<DgcStorageTracker>();
 
         // One ExportGrain per exported object, and Orleans' directory cache keeps an entry for every
         // grain it has addressed (LRU, 1,000,000 entries by default, about 250 bytes each), even after
@@ -55,9 +54,8 @@ public static class DgcSiloBuilderExtensions
         // them several times cheaper than the default JSON one. A host that registers its own keeps it.
         services.TryAddKeyedSingleton<IGrainStorageSerializer>(DgcStorage.Backend, (sp, _) =>
             new OrleansGrainStorageSerializer(sp.GetRequiredService<Serializer>()));
-        services.AddKeyedSingleton<IGrainStorage>(DgcStorage.Name, (sp, _) => new TrackingGrainStorage(
-            sp.GetRequiredKeyedService<IGrainStorage>(DgcStorage.Backend),
-            sp.GetRequiredService<DgcStorageTracker>()));
+        services.TryAddKeyedSingleton<IGrainStorage>(DgcStorage.Name, (sp, _) =>
+            sp.GetRequiredKeyedService<IGrainStorage>(DgcStorage.Backend));
         return builder;
     }
 
@@ -102,35 +100,17 @@ public static class DgcSiloBuilderExtensions
         });
     }
 
-    /// <summary>Puts a <see cref="FaultInjectingTransport"/> in front of the in-cluster transport (tests and the chaos demo).</summary>
-    public static ISiloBuilder UseDgcFaultInjection(this ISiloBuilder builder)
+    private static void AddValidatedOptions<TOptions, TValidator>(IServiceCollection services, string section, Action<TOptions>? configure)
+        where TOptions : class
+        where TValidator : class, IValidateOptions<TOptions>
     {
-        ArgumentNullException.ThrowIfNull(builder);
-        builder.Services.AddSingleton(sp => new FaultInjectingTransport(sp.GetRequiredService<InClusterTransport>()));
-        builder.Services.AddSingleton<IDgcTransport>(sp => sp.GetRequiredService<FaultInjectingTransport>());
-        return builder;
-    }
-
-    private static void AddValidatedOptions<T>(IServiceCollection services, string section, Action<T>? configure, Func<T, IEnumerable<string>> validate)
-        where T : class
-    {
-        var options = services.AddOptions<T>().BindConfiguration(section);
+        var options = services.AddOptions<TOptions>().BindConfiguration(section);
         if (configure is not null)
         {
             options.Configure(configure);
         }
 
         options.ValidateOnStart();
-        services.AddSingleton<IValidateOptions<T>>(new ListingValidator<T>(validate));
-    }
-
-    private sealed class ListingValidator<T>(Func<T, IEnumerable<string>> validate) : IValidateOptions<T>
-        where T : class
-    {
-        public ValidateOptionsResult Validate(string? name, T options)
-        {
-            var errors = validate(options).ToList();
-            return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
-        }
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TOptions>, TValidator>());
     }
 }

@@ -1,10 +1,11 @@
 using Microsoft.Extensions.Logging;
+using OcapDgc.Internal;
 
 namespace OcapDgc.Transport;
 
 /// <summary>
 /// The transport for two kernels hosted in one Orleans cluster: a frame is a call to the receiving
-/// remote handle's <see cref="IRemoteHandleGrain.ReceiveFrameAsync"/>, started but not awaited by the
+/// remote handle's <see cref="IRemoteHandleInternal.ReceiveFrameAsync"/>, started but not awaited by the
 /// sender (so two handles never wait on each other). It counts deliveries in flight, which lets a
 /// test or the demo await quiescence instead of sleeping.
 /// </summary>
@@ -30,7 +31,7 @@ public sealed partial class InClusterTransport(IGrainFactory grains, ILogger<InC
             }
         }
 
-        var target = grains.GetGrain<IRemoteHandleGrain>(DgcIds.HandleKey(toKernel, fromKernel));
+        var target = grains.GetGrain<IRemoteHandleInternal>(DgcIds.HandleKey(toKernel, fromKernel));
         target.ReceiveFrameAsync(frameJson).ContinueWith(
             (t, state) => ((InClusterTransport)state!).Delivered(t, fromKernel, toKernel),
             this,

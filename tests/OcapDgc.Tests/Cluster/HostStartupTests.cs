@@ -52,6 +52,23 @@ public sealed class HostStartupTests
         Assert.DoesNotContain("silo ready", host.Output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task The_lease_is_read_from_Dgc_Lease_Duration_and_the_old_key_is_refused()
+    {
+        await using (var host = HostProcess.Start(["--serve", "--Dgc:Lease:Duration=00:00:40"]))
+        {
+            Assert.Equal(2, await host.WaitForExitAsync(ExitTimeout));
+            Assert.Contains("Dgc:Lease:PingInterval (00:00:30) must be at most half of Lease (00:00:40)", host.Output, StringComparison.Ordinal);
+        }
+
+        await using (var host = HostProcess.Start(["--serve", "--Dgc:Lease:Lease=00:05:00"]))
+        {
+            Assert.Equal(2, await host.WaitForExitAsync(ExitTimeout));
+            Assert.Contains("Dgc:Lease:Lease was renamed Dgc:Lease:Duration", host.Output, StringComparison.Ordinal);
+            Assert.DoesNotContain("silo ready", host.Output, StringComparison.Ordinal);
+        }
+    }
+
     [Theory]
     [InlineData("host=db.example port=5433 dbname=orleans user=dgc", "db.example", 5433, "orleans", "dgc")]
     [InlineData("postgresql://dgc@db.example:5433/orleans", "db.example", 5433, "orleans", "dgc")]

@@ -1,4 +1,6 @@
 using System.Globalization;
+using OcapDgc.Hosting;
+using OcapDgc.Internal;
 using OcapDgc.Tests.Postgres;
 using Xunit.Abstractions;
 
@@ -179,7 +181,7 @@ public sealed class SiloCrashTests(PostgresServer server, ITestOutputHelper outp
         Assert.Equal(kernels.Length * _objects.Values.First().Count, ledgers.Sum(l => l.ExportsRetired));
         Assert.All(figures, f => Assert.Equal((0, 0, 0L), (f.Exports, f.Imports, f.RejectedOps)));
         Assert.Equal(0L, await Cluster.ScalarAsync<long>(
-            "SELECT count(*) FROM OrleansStorage WHERE ServiceId = @svc AND GrainTypeString = 'export'", ("svc", Cluster.ServiceId)));
+            "SELECT count(*) FROM OrleansStorage WHERE ServiceId = @svc AND GrainTypeString = @state", ("svc", Cluster.ServiceId), ("state", DgcStateNames.Export)));
     }
 
     private IReferenceKernelGrain Kernel(string id) => Grains.GetGrain<IReferenceKernelGrain>(id);

@@ -40,11 +40,12 @@ public sealed class ChaosDemoTests : IAsyncLifetime
             silo.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = Chaos.CheckPeriod);
             silo.AddDistributedGc(lease: l =>
             {
-                l.Lease = Chaos.Lease;
+                l.Duration = Chaos.Lease;
                 l.PingInterval = Chaos.PingInterval;
                 l.CheckPeriod = Chaos.CheckPeriod;
             });
             silo.UseDgcFaultInjection();
+            silo.UseDgcStorageTracking();
         });
     }
 
@@ -74,8 +75,8 @@ public sealed class ChaosDemoTests : IAsyncLifetime
         Assert.Equal(0, result.Premature);
         Assert.Equal(0, result.Live);
         Assert.True(result.Revoked > 0, output.ToString());
-        Assert.Equal(0, storage.CountOf("export"));
-        Assert.Equal(0, storage.CountOf("remote"));
+        Assert.Equal(0, storage.CountOf(DgcStateNames.Export));
+        Assert.Equal(0, storage.CountOf(DgcStateNames.RemoteHandle));
         Assert.Contains("alice released their holds", output.ToString(), StringComparison.Ordinal);
         Assert.Matches("leaked=0 premature=0 revoked=[1-9]", result.SummaryLine);
     }

@@ -31,7 +31,7 @@ public sealed class ClearedPairTests(DgcClusterFixture fx)
         await fx.AssertNothingLeftAsync(a, b);
         var delivered = (await b.LedgerAsync()).MessagesReceived;
 
-        await b.HandleTo(a).ReceiveFrameAsync(copy.Json);
+        await b.InternalHandleTo(a).ReceiveFrameAsync(copy.Json);
         await fx.IdleAsync();
 
         Assert.Equal(delivered, (await b.LedgerAsync()).MessagesReceived);

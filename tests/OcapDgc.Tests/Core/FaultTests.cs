@@ -1,3 +1,4 @@
+using OcapDgc.Hosting;
 using OcapDgc.Transport;
 
 namespace OcapDgc.Tests.Core;
@@ -86,10 +87,10 @@ public sealed class FaultTests(DgcClusterFixture fx)
         var ledger = await a.LedgerAsync();
         Assert.Equal(1, ledger.ExportsDroppedEvents);
         Assert.Equal(1, ledger.ExportsRetired);
-        Assert.False(fx.Storage.Has("export", a.Export(o).GetGrainId()));
+        Assert.False(fx.Storage.Has(DgcStateNames.Export, a.Export(o).GetGrainId()));
 
         // Fully released, a's side of the pair keeps no row either.
-        Assert.False(fx.Storage.Has("remote", a.HandleTo(b).GetGrainId()));
+        Assert.False(fx.Storage.Has(DgcStateNames.RemoteHandle, a.HandleTo(b).GetGrainId()));
     }
 
     [Fact]

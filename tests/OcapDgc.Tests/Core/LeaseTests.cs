@@ -1,3 +1,4 @@
+using OcapDgc.Hosting;
 using OcapDgc.Transport;
 using OcapDgc.Wire;
 
@@ -24,7 +25,7 @@ public sealed class LeaseTests(DgcClusterFixture fx)
             await b.Grain.DropAllAsync(a.Id, retire: true);
             await b.HandleTo(a).FlushAsync();
             fx.Clock.Advance(Lease - TimeSpan.FromMinutes(1));
-            await a.HandleTo(b).CheckLeaseAsync();
+            await a.InternalHandleTo(b).CheckLeaseAsync();
 
             Assert.True((await a.Export(o).GetSnapshotAsync()).Reachable);
             Assert.Equal(0, (await a.LedgerAsync()).ExportsDroppedEvents);
@@ -53,15 +54,15 @@ public sealed class LeaseTests(DgcClusterFixture fx)
         {
             // b's pings are lost; one check period after the lease ran out, the reminder's check runs once.
             fx.Clock.Advance(Lease / 2);
-            await b.HandleTo(a).CheckLeaseAsync();
+            await b.InternalHandleTo(a).CheckLeaseAsync();
             fx.Clock.Advance((Lease / 2) + CheckPeriod);
-            await a.HandleTo(b).CheckLeaseAsync();
+            await a.InternalHandleTo(b).CheckLeaseAsync();
 
             var exporter = await a.LedgerAsync();
             Assert.Equal(1, exporter.ExportsDroppedEvents);
             Assert.Equal(1, exporter.ExportsRetired);
             Assert.Equal(0, exporter.Premature);
-            Assert.False(fx.Storage.Has("export", a.Export(o).GetGrainId()));
+            Assert.False(fx.Storage.Has(DgcStateNames.Export, a.Export(o).GetGrainId()));
             Assert.Equal(1, (await a.HandleTo(b).GetFiguresAsync()).LeaseExpiries);
 
             // b cannot know yet.
@@ -73,7 +74,7 @@ public sealed class LeaseTests(DgcClusterFixture fx)
         }
 
         // b's next ping is answered in a's new session: b revokes, and the kernel hears it.
-        await b.HandleTo(a).CheckLeaseAsync();
+        await b.InternalHandleTo(a).CheckLeaseAsync();
         await fx.IdleAsync();
         var importer = await b.LedgerAsync();
         Assert.Equal(1, importer.ImportsRevoked);
@@ -95,11 +96,11 @@ public sealed class LeaseTests(DgcClusterFixture fx)
         try
         {
             fx.Clock.Advance(Lease / 2);
-            await a.HandleTo(b).CheckLeaseAsync();
+            await a.InternalHandleTo(b).CheckLeaseAsync();
             Assert.Equal(0, (await a.LedgerAsync()).SessionsEnded);
 
             fx.Clock.Advance((Lease / 2) + CheckPeriod);
-            await a.HandleTo(b).CheckLeaseAsync();
+            await a.InternalHandleTo(b).CheckLeaseAsync();
 
             Assert.Equal(1, (await a.LedgerAsync()).SessionsEnded);
             Assert.Equal(0, (await b.LedgerAsync()).SessionsEnded);
@@ -123,11 +124,11 @@ public sealed class LeaseTests(DgcClusterFixture fx)
         try
         {
             fx.Clock.Advance(Lease - TimeSpan.FromSeconds(1));
-            await a.HandleTo(b).CheckLeaseAsync();
+            await a.InternalHandleTo(b).CheckLeaseAsync();
             Assert.Equal(0, (await a.LedgerAsync()).ExportsDroppedEvents);
 
             fx.Clock.Advance(CheckPeriod);
-            await a.HandleTo(b).CheckLeaseAsync();
+            await a.InternalHandleTo(b).CheckLeaseAsync();
         }
         finally
         {
@@ -138,8 +139,8 @@ public sealed class LeaseTests(DgcClusterFixture fx)
         Assert.Equal(2, ledger.ExportsDroppedEvents);
         Assert.Equal(2, ledger.ExportsRetired);
         Assert.Empty(ledger.ExportedNotRetired);
-        Assert.False(fx.Storage.Has("export", a.Export(o).GetGrainId()));
-        Assert.False(fx.Storage.Has("export", a.Export(second).GetGrainId()));
+        Assert.False(fx.Storage.Has(DgcStateNames.Export, a.Export(o).GetGrainId()));
+        Assert.False(fx.Storage.Has(DgcStateNames.Export, a.Export(second).GetGrainId()));
         Assert.Empty(await a.Manager.GetRemoteFiguresAsync());
     }
 
@@ -155,7 +156,7 @@ public sealed class LeaseTests(DgcClusterFixture fx)
         var ledger = await a.LedgerAsync();
         Assert.Equal(1, ledger.ExportsDroppedEvents);
         Assert.Equal(1, ledger.ExportsRetired);
-        Assert.False(fx.Storage.Has("export", a.Export(o).GetGrainId()));
+        Assert.False(fx.Storage.Has(DgcStateNames.Export, a.Export(o).GetGrainId()));
         Assert.Equal(0, (await a.LedgerAsync()).Premature);
         await fx.SettleAsync(a, b);
         await fx.AssertNothingLeftAsync(a, b);
@@ -177,7 +178,7 @@ public sealed class LeaseTests(DgcClusterFixture fx)
         Assert.Equal(DgcError.Revoked, e.Code);
 
         // The old incarnation's export is gone, and its restart told the new kernel nothing about it.
-        Assert.False(fx.Storage.Has("export", a.Export(o).GetGrainId()));
+        Assert.False(fx.Storage.Has(DgcStateNames.Export, a.Export(o).GetGrainId()));
         Assert.Equal(0, (await a.LedgerAsync()).ExportsDroppedEvents);
         await fx.ReleaseAllAsync(b, a);
     }
@@ -229,10 +230,10 @@ public sealed class LeaseTests(DgcClusterFixture fx)
 
         Assert.Equal(0, (await a.HandleTo(b).GetFiguresAsync()).RejectedOps);
         Assert.Equal(0, (await b.HandleTo(a).GetFiguresAsync()).RejectedOps);
-        Assert.False(fx.Storage.Has("export", a.Export(o).GetGrainId()));
+        Assert.False(fx.Storage.Has(DgcStateNames.Export, a.Export(o).GetGrainId()));
         Assert.Equal(0, (await b.LedgerAsync()).ImportsHeld);
-        Assert.False(fx.Storage.Has("remote", a.HandleTo(b).GetGrainId()));
-        Assert.False(fx.Storage.Has("remote", b.HandleTo(a).GetGrainId()));
+        Assert.False(fx.Storage.Has(DgcStateNames.RemoteHandle, a.HandleTo(b).GetGrainId()));
+        Assert.False(fx.Storage.Has(DgcStateNames.RemoteHandle, b.HandleTo(a).GetGrainId()));
     }
 
     [Fact]
@@ -248,7 +249,7 @@ public sealed class LeaseTests(DgcClusterFixture fx)
         Assert.Empty((await a.Export(o).GetSnapshotAsync()).ConfirmedBy);
 
         // No retransmission timer runs here: the ping tells a is behind, and b resends at once.
-        await b.HandleTo(a).CheckLeaseAsync();
+        await b.InternalHandleTo(a).CheckLeaseAsync();
         await fx.IdleAsync();
 
         Assert.Equal([b.Id], (await a.Export(o).GetSnapshotAsync()).ConfirmedBy);
@@ -267,7 +268,7 @@ public sealed class LeaseTests(DgcClusterFixture fx)
         Assert.True((await a.Export(o).GetSnapshotAsync()).Reachable);
 
         fx.Clock.Advance(DgcClusterFixture.PingInterval);
-        await b.HandleTo(a).CheckLeaseAsync();
+        await b.InternalHandleTo(a).CheckLeaseAsync();
         await fx.IdleAsync();
 
         Assert.False((await a.Export(o).GetSnapshotAsync()).Reachable);
@@ -295,7 +296,7 @@ public sealed class LeaseTests(DgcClusterFixture fx)
         var figures = await a.HandleTo(b).GetFiguresAsync();
         Assert.Equal(1, figures.Reconciliations);
         Assert.Equal(0, figures.LeaseExpiries);
-        Assert.False(fx.Storage.Has("export", a.Export(lost).GetGrainId()));
+        Assert.False(fx.Storage.Has(DgcStateNames.Export, a.Export(lost).GetGrainId()));
         Assert.Equal(1, (await a.LedgerAsync()).ExportsRetired);
         Assert.Equal(0, (await a.LedgerAsync()).Premature);
 
@@ -316,7 +317,7 @@ public sealed class LeaseTests(DgcClusterFixture fx)
         await a.Grain.SendAsync(b.Id, [late]);
         await PingForALeaseAsync(b, a);
 
-        Assert.False(fx.Storage.Has("export", a.Export(late).GetGrainId()));
+        Assert.False(fx.Storage.Has(DgcStateNames.Export, a.Export(late).GetGrainId()));
 
         // The message arrives after all: b refuses it, so it never imports a ref a no longer counts.
         var delivered = (await b.LedgerAsync()).MessagesReceived;
@@ -339,9 +340,9 @@ public sealed class LeaseTests(DgcClusterFixture fx)
         await a.HandleTo(b).ExportRefsAsync([lost]);
         await PingForALeaseAsync(b, a);
 
-        Assert.False(fx.Storage.Has("export", a.Export(lost).GetGrainId()));
-        Assert.False(fx.Storage.Has("export", a.Export(kept).GetGrainId()));
-        await b.HandleTo(a).CheckLeaseAsync();
+        Assert.False(fx.Storage.Has(DgcStateNames.Export, a.Export(lost).GetGrainId()));
+        Assert.False(fx.Storage.Has(DgcStateNames.Export, a.Export(kept).GetGrainId()));
+        await b.InternalHandleTo(a).CheckLeaseAsync();
         await fx.IdleAsync();
         Assert.Equal(1, (await b.LedgerAsync()).ImportsRevoked);
         Assert.Equal(0, (await a.LedgerAsync()).Premature);
@@ -387,8 +388,8 @@ public sealed class LeaseTests(DgcClusterFixture fx)
         var before = await b.HandleTo(a).GetFiguresAsync();
 
         fx.Clock.Advance(DgcClusterFixture.PingInterval);
-        await b.HandleTo(a).CheckLeaseAsync();
-        await b.HandleTo(a).CheckLeaseAsync();
+        await b.InternalHandleTo(a).CheckLeaseAsync();
+        await b.InternalHandleTo(a).CheckLeaseAsync();
         await fx.IdleAsync();
 
         var after = await b.HandleTo(a).GetFiguresAsync();
@@ -405,7 +406,7 @@ public sealed class LeaseTests(DgcClusterFixture fx)
         var old = await b.HandleTo(a).GetFiguresAsync();
         fx.Faults.Partition(a.Id, b.Id);
         fx.Clock.Advance(Lease + CheckPeriod);
-        await a.HandleTo(b).CheckLeaseAsync();
+        await a.InternalHandleTo(b).CheckLeaseAsync();
         fx.Faults.Heal(a.Id, b.Id);
 
         // a exports a new object in its new session; wire id 2 is new, and id 1 of the old session is void.
@@ -415,7 +416,7 @@ public sealed class LeaseTests(DgcClusterFixture fx)
 
         // A late frame of b's, written in a's old session, names ro-1: refused, never delivered.
         var delivered = (await a.LedgerAsync()).MessagesReceived;
-        await a.HandleTo(b).ReceiveFrameAsync(WireCodec.Encode(
+        await a.InternalHandleTo(b).ReceiveFrameAsync(WireCodec.Encode(
             new AppFrame(1, 1, "deliver", "[\"x\"]", [WireRef.ToReceiverExport(1)]) { Session = new SessionHeader(old.Incarnation, old.Epoch, old.PeerEpoch) }));
         Assert.Equal(delivered, (await a.LedgerAsync()).MessagesReceived);
         Assert.True((await a.HandleTo(b).GetFiguresAsync()).StaleOps > 0);
@@ -430,10 +431,10 @@ public sealed class LeaseTests(DgcClusterFixture fx)
     {
         for (var elapsed = TimeSpan.Zero; elapsed <= Lease + DgcClusterFixture.PingInterval; elapsed += DgcClusterFixture.PingInterval)
         {
-            await importer.HandleTo(exporter).CheckLeaseAsync();
+            await importer.InternalHandleTo(exporter).CheckLeaseAsync();
             if (checkExporter)
             {
-                await exporter.HandleTo(importer).CheckLeaseAsync();
+                await exporter.InternalHandleTo(importer).CheckLeaseAsync();
             }
 
             await fx.IdleAsync();

@@ -1,3 +1,4 @@
+using OcapDgc.Hosting;
 using OcapDgc.Wire;
 
 namespace OcapDgc.Tests.Core;
@@ -17,7 +18,7 @@ public sealed class LifecycleTests(DgcClusterFixture fx)
         Assert.Single(imports);
         var snapshot = await a.Export(o).GetSnapshotAsync();
         Assert.Equal(1, snapshot.CountsByRemote[b.Id]);
-        Assert.True(fx.Storage.Has("export", a.Export(o).GetGrainId()));
+        Assert.True(fx.Storage.Has(DgcStateNames.Export, a.Export(o).GetGrainId()));
 
         await b.Grain.DropAsync(a.Id, imports, retire: false);
         await fx.SettleAsync(a, b);
@@ -34,14 +35,14 @@ public sealed class LifecycleTests(DgcClusterFixture fx)
         Assert.Equal(1, afterRetire.ExportsRetired);
         Assert.Equal(0, afterRetire.Premature);
         Assert.False((await a.Export(o).GetSnapshotAsync()).Recognizable);
-        Assert.False(fx.Storage.Has("export", a.Export(o).GetGrainId()));
+        Assert.False(fx.Storage.Has(DgcStateNames.Export, a.Export(o).GetGrainId()));
         var figures = await a.HandleTo(b).GetFiguresAsync();
         Assert.Equal(0, figures.Exports);
         Assert.Equal(0, (await b.HandleTo(a).GetFiguresAsync()).Imports);
 
         // L3: both sides of the pair left no row, and neither manager lists the other any more.
-        Assert.False(fx.Storage.Has("remote", a.HandleTo(b).GetGrainId()));
-        Assert.False(fx.Storage.Has("remote", b.HandleTo(a).GetGrainId()));
+        Assert.False(fx.Storage.Has(DgcStateNames.RemoteHandle, a.HandleTo(b).GetGrainId()));
+        Assert.False(fx.Storage.Has(DgcStateNames.RemoteHandle, b.HandleTo(a).GetGrainId()));
         Assert.Empty(await a.Manager.GetRemoteFiguresAsync());
         Assert.Empty(await b.Manager.GetRemoteFiguresAsync());
     }
@@ -113,7 +114,7 @@ public sealed class LifecycleTests(DgcClusterFixture fx)
         Assert.Equal(1, (await b.LedgerAsync()).ImportsRetiredByExporter);
         Assert.Equal(0, (await b.HandleTo(a).GetFiguresAsync()).Imports);
         Assert.Equal(0, (await a.HandleTo(b).GetFiguresAsync()).Exports);
-        Assert.False(fx.Storage.Has("export", a.Export(o).GetGrainId()));
+        Assert.False(fx.Storage.Has(DgcStateNames.Export, a.Export(o).GetGrainId()));
     }
 
     [Fact]

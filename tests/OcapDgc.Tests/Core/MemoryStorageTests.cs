@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using OcapDgc.Hosting;
 using OcapDgc.Storage;
 using Orleans.Serialization;
 using Orleans.Storage;
@@ -23,21 +24,21 @@ public sealed class MemoryStorageTests(DgcClusterFixture fx)
 
         var state = new ExportState();
         state.Holds["bob"] = new RemoteHold { Count = 3 };
-        await Backend.WriteStateAsync("export", id, new GrainState<ExportState>(state));
+        await Backend.WriteStateAsync(DgcStateNames.Export, id, new GrainState<ExportState>(state));
         Assert.Equal(before + 1, await partition.CountAsync());
 
         var read = new GrainState<ExportState>(new ExportState());
-        await Backend.ReadStateAsync("export", id, read);
+        await Backend.ReadStateAsync(DgcStateNames.Export, id, read);
         Assert.True(read.RecordExists);
         Assert.Equal(3, read.State!.Holds["bob"].Count);
         Assert.NotSame(state, read.State);
 
-        await Backend.ClearStateAsync("export", id, read);
+        await Backend.ClearStateAsync(DgcStateNames.Export, id, read);
         Assert.False(read.RecordExists);
         Assert.Equal(before, await partition.CountAsync());
 
         var again = new GrainState<ExportState>(new ExportState());
-        await Backend.ReadStateAsync("export", id, again);
+        await Backend.ReadStateAsync(DgcStateNames.Export, id, again);
         Assert.False(again.RecordExists);
     }
 
@@ -48,20 +49,20 @@ public sealed class MemoryStorageTests(DgcClusterFixture fx)
         var state = new ExportState();
         state.Holds["bob"] = new RemoteHold { Count = 1 };
         var current = new GrainState<ExportState>(state);
-        await Backend.WriteStateAsync("export", id, current);
+        await Backend.WriteStateAsync(DgcStateNames.Export, id, current);
         var staleState = new ExportState();
         var stale = new GrainState<ExportState>(staleState) { ETag = current.ETag };
         state.Holds["bob"].Count = 2;
-        await Backend.WriteStateAsync("export", id, current);
+        await Backend.WriteStateAsync(DgcStateNames.Export, id, current);
 
         staleState.Holds["carol"] = new RemoteHold { Count = 9 };
-        await Assert.ThrowsAsync<InconsistentStateException>(() => Backend.WriteStateAsync("export", id, stale));
-        await Assert.ThrowsAsync<InconsistentStateException>(() => Backend.ClearStateAsync("export", id, stale));
+        await Assert.ThrowsAsync<InconsistentStateException>(() => Backend.WriteStateAsync(DgcStateNames.Export, id, stale));
+        await Assert.ThrowsAsync<InconsistentStateException>(() => Backend.ClearStateAsync(DgcStateNames.Export, id, stale));
 
         var read = new GrainState<ExportState>(new ExportState());
-        await Backend.ReadStateAsync("export", id, read);
+        await Backend.ReadStateAsync(DgcStateNames.Export, id, read);
         Assert.Equal(2, read.State!.Holds["bob"].Count);
         Assert.False(read.State.Holds.ContainsKey("carol"));
-        await Backend.ClearStateAsync("export", id, read);
+        await Backend.ClearStateAsync(DgcStateNames.Export, id, read);
     }
 }

@@ -19,6 +19,7 @@ public sealed class ReclamationTests : IAsyncLifetime
             silo.UseDgcInMemoryStorage();
             silo.UseInMemoryReminderService();
             silo.AddDistributedGc();
+            silo.UseDgcStorageTracking();
         });
     }
 
@@ -39,8 +40,8 @@ public sealed class ReclamationTests : IAsyncLifetime
         Assert.Equal(0, result.Leaked);
         Assert.Equal(0, result.Premature);
         Assert.Equal(0, result.Live);
-        Assert.Equal(0, storage.CountOf("export"));
-        Assert.Equal(0, storage.CountOf("remote"));
+        Assert.Equal(0, storage.CountOf(DgcStateNames.Export));
+        Assert.Equal(0, storage.CountOf(DgcStateNames.RemoteHandle));
         Assert.Equal("demo: exported=100000 reclaimed=100000 live=0 leaked=0 premature=0 revoked=0", result.SummaryLine);
 
         // Deactivation after the last clear is asynchronous: wait for it with a deadline.

@@ -124,7 +124,7 @@ public sealed class RejectionTests(DgcClusterFixture fx)
         var (a, b, o) = await fx.PairSharingOneAsync();
         var before = await a.HandleTo(b).GetFiguresAsync();
 
-        await a.HandleTo(b).ReceiveFrameAsync(frame);
+        await a.InternalHandleTo(b).ReceiveFrameAsync(frame);
 
         var after = await a.HandleTo(b).GetFiguresAsync();
         Assert.Equal(before.RejectedOps + 1, after.RejectedOps);

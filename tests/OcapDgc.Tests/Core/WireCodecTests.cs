@@ -317,10 +317,13 @@ public sealed class WireCodecTests
     [Fact]
     public void Out_of_range_lease_options_are_named()
     {
-        var problems = new Hosting.LeaseOptions { Lease = TimeSpan.FromSeconds(10), PingInterval = TimeSpan.FromSeconds(8), CheckPeriod = TimeSpan.Zero }.Validate().ToList();
+        var validator = new Hosting.LeaseOptionsValidator();
+        var problems = validator.Validate(null, new Hosting.LeaseOptions { Duration = TimeSpan.FromSeconds(10), PingInterval = TimeSpan.FromSeconds(8), CheckPeriod = TimeSpan.Zero }).Failures ?? [];
         Assert.Contains(problems, p => p.Contains("CheckPeriod must be positive", StringComparison.Ordinal));
         Assert.Contains(problems, p => p.Contains("at most half of Lease", StringComparison.Ordinal));
-        Assert.Empty(new Hosting.LeaseOptions().Validate());
+        var defaults = validator.Validate(null, new Hosting.LeaseOptions());
+        Assert.True(defaults.Succeeded);
+        Assert.Null(defaults.Failures);
     }
 
     [Theory]
@@ -362,7 +365,7 @@ public sealed class WireCodecTests
     [Fact]
     public void Out_of_range_batching_options_are_named()
     {
-        var problems = new Hosting.BatchingOptions { MaxBatchSize = 0, FlushInterval = TimeSpan.Zero }.Validate().ToList();
+        var problems = (new Hosting.BatchingOptionsValidator().Validate(null, new Hosting.BatchingOptions { MaxBatchSize = 0, FlushInterval = TimeSpan.Zero }).Failures ?? []).ToList();
         Assert.Equal(2, problems.Count);
         Assert.Contains(problems, p => p.Contains("MaxBatchSize", StringComparison.Ordinal));
         Assert.Contains(problems, p => p.Contains("FlushInterval", StringComparison.Ordinal));

@@ -127,7 +127,7 @@ public sealed class ModelTests(DgcClusterFixture fx)
                 {
                     foreach (var y in k.Where(y => y != x))
                     {
-                        await x.HandleTo(y).CheckLeaseAsync();
+                        await x.InternalHandleTo(y).CheckLeaseAsync();
                     }
                 }
 
@@ -167,8 +167,8 @@ public sealed class ModelTests(DgcClusterFixture fx)
                 var session = new SessionHeader(1, 1, (await target.HandleTo(_mallory).GetFiguresAsync()).Epoch);
                 _forged++;
                 var ops = new[] { new DgcOp(DgcOpKind.DropRef, WireRef.ToReceiverExport(g.Id), 1), new DgcOp(DgcOpKind.Retire, WireRef.ToReceiverExport(g.Id)) };
-                await target.HandleTo(_mallory).ReceiveFrameAsync(WireCodec.Encode(new BatchFrame(1, _forged, _forged - 1, ops) { Session = session }));
-                await target.HandleTo(_mallory).ReceiveFrameAsync(WireCodec.Encode(
+                await target.InternalHandleTo(_mallory).ReceiveFrameAsync(WireCodec.Encode(new BatchFrame(1, _forged, _forged - 1, ops) { Session = session }));
+                await target.InternalHandleTo(_mallory).ReceiveFrameAsync(WireCodec.Encode(
                     new AppFrame(1, _forged, "deliver", "[\"forged\"]", [WireRef.ToReceiverExport(g.Id)]) { Session = session }));
                 break;
         }
@@ -230,7 +230,7 @@ public sealed class ModelTests(DgcClusterFixture fx)
             {
                 foreach (var y in k.Where(y => y != x))
                 {
-                    await x.HandleTo(y).CheckLeaseAsync();
+                    await x.InternalHandleTo(y).CheckLeaseAsync();
                 }
             }
 

@@ -33,6 +33,7 @@ public sealed class StorageHygieneTests(PostgresServer server) : IAsyncLifetime
                 silo.UseDgcAdoNetStorage(pooled);
                 silo.UseInMemoryReminderService();
                 silo.AddDistributedGc();
+                silo.UseDgcStorageTracking();
             },
             builder => _serviceId = builder.Options.ServiceId);
     }
@@ -55,8 +56,8 @@ public sealed class StorageHygieneTests(PostgresServer server) : IAsyncLifetime
         await alice.SendAsync("bob", held);
         await DgcQuiescence.SettleAsync(_cluster.Client, services.GetRequiredService<InClusterTransport>(), ["alice", "bob"]);
         var during = await RowsByStateAsync();
-        Assert.Equal(3, during.GetValueOrDefault("export"));
-        Assert.Equal(2, during.GetValueOrDefault("remote"));
+        Assert.Equal(3, during.GetValueOrDefault(DgcStateNames.Export));
+        Assert.Equal(2, during.GetValueOrDefault(DgcStateNames.RemoteHandle));
         await bob.DropAllAsync("alice", retire: true);
 
         // The demo's whole lifecycle: exchange both ways, re-send, send back, drop and retire everything.
@@ -64,10 +65,10 @@ public sealed class StorageHygieneTests(PostgresServer server) : IAsyncLifetime
         Assert.True(result.Clean, result.SummaryLine);
 
         var after = await RowsByStateAsync();
-        Assert.Equal(0, after.GetValueOrDefault("export"));
+        Assert.Equal(0, after.GetValueOrDefault(DgcStateNames.Export));
         // A remote handle whose c-list, queue and unacknowledged batches are all empty holds nothing
         // that must survive (or it must be written down why): its row must go too.
-        Assert.Equal(0, after.GetValueOrDefault("remote"));
+        Assert.Equal(0, after.GetValueOrDefault(DgcStateNames.RemoteHandle));
     }
 
     /// <summary>Rows of this cluster's service, by DGC state name (<c>export</c>, <c>remote</c>, <c>manager</c>).</summary>

@@ -1,14 +1,18 @@
 using OcapDgc.Wire;
 
-namespace OcapDgc;
+namespace OcapDgc.Internal;
 
 /// <summary>
 /// One exported object, keyed <c>kernel/kref</c> (see <see cref="DgcIds.ExportKey"/>). It keeps, durably,
 /// for each remote that can recognize the object, how many times it was sent minus how many receipts
-/// that remote released. It is called by the kernel's remote handles, not by kernels: when no remote
-/// can reach it the handle tells the kernel "export dropped"; when none can recognize it, "export
-/// retired", and the grain clears its storage and deactivates.
+/// that remote released. When no remote can reach it the handle tells the kernel "export dropped"; when
+/// none can recognize it, "export retired", and the grain clears its storage and deactivates.
 /// </summary>
+/// <remarks>
+/// DGC-internal: called by the kernel's remote handles and its manager, never by kernels. A kernel learns
+/// about its exports from <see cref="IDgcKernel"/> callbacks and deletes them with
+/// <see cref="IRemoteManagerGrain.DeleteExportsAsync"/>.
+/// </remarks>
 [Alias("ocap-dgc.IExportGrain")]
 public interface IExportGrain : IGrainWithStringKey
 {

@@ -28,7 +28,7 @@ public sealed class DgcStorageTracker
     /// <summary>Live entries, all state names together.</summary>
     public int Count => _live.Count;
 
-    /// <summary>Live entries of one state name (e.g. <c>export</c>).</summary>
+    /// <summary>Live entries of one state name (see <see cref="Hosting.DgcStateNames"/>, e.g. <see cref="Hosting.DgcStateNames.Export"/>).</summary>
     public int CountOf(string stateName)
     {
         var prefix = stateName + "|";

@@ -13,9 +13,12 @@ namespace OcapDgc.ReferenceKernel;
 /// bring-out-your-dead from a reminder.
 /// </summary>
 public sealed class ReferenceKernelGrain(
-    [PersistentState("kernel", DgcStorage.Name)] IPersistentState<ReferenceKernelState> state,
+    [PersistentState(ReferenceKernelGrain.StateName, DgcStorage.Name)] IPersistentState<ReferenceKernelState> state,
     IOptions<ReferenceKernelOptions> options) : Grain, IReferenceKernelGrain, IRemindable
 {
+    /// <summary>The name its ground truth is stored under in <see cref="DgcStorage.Name"/> (when durable).</summary>
+    public const string StateName = "kernel";
+
     private const string DeliverMethod = "deliver";
     private const string BoydReminder = "boyd";
     private readonly bool _durable = options.Value.Durable;

@@ -1,0 +1,42 @@
+using Orleans.Concurrency;
+
+namespace OcapDgc.Internal;
+
+/// <summary>
+/// The DGC's own calls on a kernel's manager (the grain behind <see cref="IRemoteManagerGrain"/>, same key:
+/// the kernel id): a remote handle looks up the kernel to call back, opens sessions, draws epochs, and
+/// leaves and recalls what it knew of its remote when it clears.
+/// </summary>
+/// <remarks>
+/// DGC-internal: kernels never call these; only the kernel's remote handles do. A kernel's calls are on
+/// <see cref="IRemoteManagerGrain"/>.
+/// </remarks>
+[Alias("ocap-dgc.IRemoteManagerInternal")]
+public interface IRemoteManagerInternal : IGrainWithStringKey
+{
+    /// <summary>The registered kernel, or null.</summary>
+    [Alias("kernel"), AlwaysInterleave]
+    Task<IDgcKernel?> GetKernelAsync();
+
+    /// <summary>
+    /// Records that this kernel has a remote handle towards <paramref name="remote"/> and opens a session
+    /// for it: returns the kernel's incarnation and a fresh epoch. Called by the handles.
+    /// </summary>
+    [Alias("register-remote")]
+    Task<SessionStart> RegisterRemoteAsync(string remote);
+
+    /// <summary>A fresh epoch from this kernel's counter, which never goes back. Called by the handles.</summary>
+    [Alias("next-epoch")]
+    Task<long> NextEpochAsync();
+
+    /// <summary>
+    /// A handle that holds nothing any more and cleared its state takes itself off the list, leaving what it
+    /// knew of the remote (<paramref name="memory"/>) to be recalled by its next activation. Called by the handles.
+    /// </summary>
+    [Alias("forget-remote")]
+    Task ForgetRemoteAsync(string remote, PeerMemory memory);
+
+    /// <summary>What a handle towards <paramref name="remote"/> left when it last cleared, if anything. Called by the handles.</summary>
+    [Alias("recall-remote")]
+    Task<PeerMemory?> RecallRemoteAsync(string remote);
+}
