@@ -5,6 +5,13 @@ namespace OcapDgc;
 /// <summary>Logging and metrics for what the pair reports.</summary>
 public sealed partial class RemoteHandleGrain
 {
+    /// <summary>At most one line of refused inbound operations per pair this often; the rest are counted into the next line.</summary>
+    private static readonly TimeSpan RefusalLogInterval = TimeSpan.FromMinutes(1);
+
+    // Not persisted: per activation.
+    private DateTimeOffset _refusalsLoggedAt = DateTimeOffset.MinValue;
+    private long _refusalsUnlogged;
+
     private void Log(PairEvent e)
     {
         var (local, remote) = (_pair.Local, _pair.Remote);
@@ -16,7 +23,17 @@ public sealed partial class RemoteHandleGrain
                 break;
             case InboundRefused r:
                 DgcMetrics.OpsRejected.Add(r.Count);
-                LogInboundRejected(logger, local, remote, r.Reason);
+                var now = clock.GetUtcNow();
+                if (now - _refusalsLoggedAt >= RefusalLogInterval)
+                {
+                    LogInboundRejected(logger, local, remote, r.Count, _refusalsUnlogged, r.Reason);
+                    (_refusalsLoggedAt, _refusalsUnlogged) = (now, 0);
+                }
+                else
+                {
+                    _refusalsUnlogged += r.Count;
+                }
+
                 break;
             case StaleIgnored s:
                 LogStale(logger, local, remote, s.Reason);
@@ -59,8 +76,8 @@ public sealed partial class RemoteHandleGrain
     [LoggerMessage(EventId = (int)DgcLogEvent.CallRefused, Level = LogLevel.Warning, Message = "{Local}->{Remote}: refused kernel call ({Code}): {Reason}")]
     private static partial void LogRefused(ILogger logger, string local, string remote, DgcError code, string reason);
 
-    [LoggerMessage(EventId = (int)DgcLogEvent.InboundRefused, Level = LogLevel.Warning, Message = "{Local}<-{Remote}: refused inbound operation: {Reason}")]
-    private static partial void LogInboundRejected(ILogger logger, string local, string remote, string reason);
+    [LoggerMessage(EventId = (int)DgcLogEvent.InboundRefused, Level = LogLevel.Warning, Message = "{Local}<-{Remote}: refused {Count} inbound operation(s), and {Unlogged} more since the last such line: {Reason}")]
+    private static partial void LogInboundRejected(ILogger logger, string local, string remote, int count, long unlogged, string reason);
 
     [LoggerMessage(EventId = (int)DgcLogEvent.NoKernel, Level = LogLevel.Warning, Message = "Kernel {Local} has not registered with its RemoteManager; callback skipped")]
     private static partial void LogNoKernel(ILogger logger, string local);

@@ -21,6 +21,7 @@ public sealed partial class RemoteHandleGrain(
     IDgcTransport transport,
     IOptions<BatchingOptions> batching,
     IOptions<LeaseOptions> leases,
+    IOptions<LimitOptions> limits,
     [FromKeyedServices(DgcClock.Key)] TimeProvider clock,
     ILogger<RemoteHandleGrain> logger) : Grain, IRemoteHandleGrain, IRemoteHandleInternal, IRemindable, IPairEnvironment
 {
@@ -45,7 +46,8 @@ public sealed partial class RemoteHandleGrain(
         _managerInternal = GrainFactory.GetGrain<IRemoteManagerInternal>(local);
         _kernel = await _managerInternal.GetKernelAsync();
         var (b, l) = (batching.Value, leases.Value);
-        _pair = new RemotePair(local, remote, state.State, new PairSettings(b.MaxBatchSize, b.ReceiveWindow, b.RetransmitAfter, l.Duration, l.PingInterval), clock, this);
+        var settings = new PairSettings(b.MaxBatchSize, b.ReceiveWindow, b.RetransmitAfter, l.Duration, l.PingInterval) { Limits = limits.Value.ToPairLimits() };
+        _pair = new RemotePair(local, remote, state.State, settings, clock, this);
 
         // Pings need a tick per ping interval; the flush timer runs only while there is something to send.
         this.RegisterGrainTimer(_ => Run(_pair.OnPingTickAsync()), new GrainTimerCreationOptions(l.PingInterval, l.PingInterval) { KeepAlive = false });

@@ -20,6 +20,9 @@ public enum DgcError
 
     /// <summary>The import was revoked (the exporter lost our lease or restarted); the ref no longer names anything.</summary>
     Revoked = 5,
+
+    /// <summary>The pair's quota of live exports (or imports) is used up; other remotes are not affected.</summary>
+    QuotaExceeded = 6,
 }
 
 /// <summary>

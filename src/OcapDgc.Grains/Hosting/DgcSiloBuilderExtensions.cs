@@ -34,6 +34,7 @@ public static class DgcSiloBuilderExtensions
         var services = builder.Services;
         AddValidatedOptions<BatchingOptions, BatchingOptionsValidator>(services, BatchingOptions.Section, configure);
         AddValidatedOptions<LeaseOptions, LeaseOptionsValidator>(services, LeaseOptions.Section, lease);
+        AddValidatedOptions<LimitOptions, LimitOptionsValidator>(services, LimitOptions.Section, null);
         services.TryAddKeyedSingleton(DgcClock.Key, TimeProvider.System);
         services.TryAddSingleton<InClusterTransport>();
         services.TryAddSingleton<IDgcTransport>(sp => sp.GetRequiredService<InClusterTransport>());

@@ -23,16 +23,23 @@ public enum BatchVerdict
 /// <see cref="PairState.HighestApplied"/>: each batch is applied exactly once and in order; batches ahead
 /// of a gap wait in a reorder buffer of at most <c>window</c> batches.
 /// </summary>
-public sealed class InboundSequencer(PairState state, int window)
+public sealed class InboundSequencer(PairState state, int window, long maxBufferedBytes = long.MaxValue)
 {
     // Not persisted: the sender resends whatever was buffered here.
-    private readonly SortedDictionary<long, BatchFrame> _buffer = [];
+    private readonly SortedDictionary<long, (BatchFrame Batch, long Bytes)> _buffer = [];
+    private long _bufferedBytes;
 
     /// <summary>Batches waiting for a gap to close.</summary>
     public int Buffered => _buffer.Count;
 
-    /// <summary>Classifies <paramref name="batch"/>; <paramref name="changed"/> says whether the durable state moved.</summary>
-    public BatchVerdict Accept(BatchFrame batch, out bool changed)
+    /// <summary>Bytes of the batches waiting for a gap (their frames' length).</summary>
+    public long BufferedBytes => _bufferedBytes;
+
+    /// <summary>
+    /// Classifies <paramref name="batch"/> (<paramref name="bytes"/>: its frame's length); <paramref name="changed"/>
+    /// says whether the durable state moved.
+    /// </summary>
+    public BatchVerdict Accept(BatchFrame batch, out bool changed, long bytes = 0)
     {
         changed = false;
         if (batch.Stream < state.PeerStream)
@@ -46,7 +53,7 @@ public sealed class InboundSequencer(PairState state, int window)
             // it cleared: everything up to Acked was acknowledged, so it was applied here before.
             state.PeerStream = batch.Stream;
             state.HighestApplied = batch.Acked;
-            _buffer.Clear();
+            Clear();
             changed = true;
         }
         else if (batch.Acked > state.HighestApplied)
@@ -64,9 +71,9 @@ public sealed class InboundSequencer(PairState state, int window)
 
         if (batch.Seq > state.HighestApplied + 1)
         {
-            if (batch.Seq - state.HighestApplied <= window)
+            if (batch.Seq - state.HighestApplied <= window && _bufferedBytes + bytes <= maxBufferedBytes && _buffer.TryAdd(batch.Seq, (batch, bytes)))
             {
-                _buffer.TryAdd(batch.Seq, batch);
+                _bufferedBytes += bytes;
             }
 
             return BatchVerdict.Buffered;
@@ -79,19 +86,33 @@ public sealed class InboundSequencer(PairState state, int window)
     public void Applied(long seq) => state.HighestApplied = seq;
 
     /// <summary>The buffered batch that comes next, if any.</summary>
-    public BatchFrame? TakeNext() => _buffer.Remove(state.HighestApplied + 1, out var next) ? next : null;
+    public BatchFrame? TakeNext()
+    {
+        if (!_buffer.Remove(state.HighestApplied + 1, out var next))
+        {
+            return null;
+        }
+
+        _bufferedBytes -= next.Bytes;
+        return next.Batch;
+    }
 
     /// <summary>Drops buffered batches that are no longer ahead.</summary>
     public void DropApplied() => DropBufferedUpTo(state.HighestApplied);
 
     /// <summary>Forgets the buffer (the state was cleared).</summary>
-    public void Clear() => _buffer.Clear();
+    public void Clear()
+    {
+        _buffer.Clear();
+        _bufferedBytes = 0;
+    }
 
     private void DropBufferedUpTo(long seq)
     {
         foreach (var old in _buffer.Keys.Where(k => k <= seq).ToList())
         {
-            _buffer.Remove(old);
+            _buffer.Remove(old, out var dropped);
+            _bufferedBytes -= dropped.Bytes;
         }
     }
 }

@@ -8,6 +8,9 @@ namespace OcapDgc;
 /// <param name="PingInterval">How often an importer renews its lease.</param>
 public sealed record PairSettings(int MaxBatchSize, int ReceiveWindow, TimeSpan RetransmitAfter, TimeSpan Lease, TimeSpan PingInterval)
 {
+    /// <summary>What one remote may make this pair hold or process (<see cref="PairLimits.Default"/> unless set).</summary>
+    public PairLimits Limits { get; init; } = PairLimits.Default;
+
     /// <summary>The defaults of the batching and lease options.</summary>
     public static PairSettings Default { get; } = new(4096, 64, TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(30));
 }

@@ -303,6 +303,12 @@ public sealed class RemotePair
             return;
         }
 
+        if (OverLimits(frame) is { } refused)
+        {
+            CountRejected(refused.Count, refused.Reason);
+            return;
+        }
+
         if (!await AcceptSessionAsync(frame.Session))
         {
             return;
@@ -311,7 +317,7 @@ public sealed class RemotePair
         switch (frame)
         {
             case BatchFrame batch:
-                await ReceiveBatchAsync(batch);
+                await ReceiveBatchAsync(batch, frameJson.Length);
                 break;
             case AckFrame ack:
                 // Not written by itself: after a crash the batch would only be resent and ignored as a
@@ -381,7 +387,7 @@ public sealed class RemotePair
         State = state;
         CList = new CList(state);
         Outbound = new Outbound(state, _settings.MaxBatchSize);
-        Inbound = new InboundSequencer(state, _settings.ReceiveWindow);
+        Inbound = new InboundSequencer(state, _settings.ReceiveWindow, _settings.Limits.MaxBufferedBytes);
         Messages = new MessageDedup(state, _settings.ReceiveWindow * 16);
         Sessions = new SessionTracker(state);
         Reconciler = new Reconciler(state, CList, _settings.Lease);
@@ -402,6 +408,12 @@ public sealed class RemotePair
             {
                 throw Refuse(DgcError.UnknownRef, $"{kref} is an import from {Remote} that this kernel dropped; it cannot be sent.");
             }
+        }
+
+        var newExports = krefs.Distinct(StringComparer.Ordinal).Count(k => !CList.TryGetImportId(k, out _) && !CList.TryGetExportId(k, out _));
+        if (State.Exports.Count + newExports > _settings.Limits.MaxExports)
+        {
+            throw Refuse(DgcError.QuotaExceeded, $"{newExports} new exports to {Remote} would pass this pair's quota of {_settings.Limits.MaxExports} live exports (Dgc:Limits:MaxExports).");
         }
 
         await EnsureSessionAsync();
@@ -513,6 +525,11 @@ public sealed class RemotePair
             {
                 fresh.Add(r.Id);
             }
+        }
+
+        if (State.Imports.Count + fresh.Count > _settings.Limits.MaxImports)
+        {
+            throw Refuse(DgcError.QuotaExceeded, $"{fresh.Count} new imports from {Remote} would pass this pair's quota of {_settings.Limits.MaxImports} live imports (Dgc:Limits:MaxImports).");
         }
 
         await EnsureSessionAsync();
@@ -651,9 +668,39 @@ public sealed class RemotePair
         return true;
     }
 
-    private async Task ReceiveBatchAsync(BatchFrame batch)
+    /// <summary>
+    /// A frame over this pair's limits, or naming a session value no honest peer can reach, is refused
+    /// whole before anything else looks at it (<see cref="PairLimits"/>).
+    /// </summary>
+    private (int Count, string Reason)? OverLimits(WireFrame frame)
     {
-        var verdict = Inbound.Accept(batch, out var changed);
+        var limits = _settings.Limits;
+        var h = frame.Session;
+        var stream = frame switch
+        {
+            BatchFrame b => b.Stream,
+            AppFrame a => a.Stream,
+            PingFrame p => p.Stream,
+            ImportListFrame l => l.Stream,
+            FenceFrame f => f.Stream,
+            _ => 0,
+        };
+        if (Math.Max(Math.Max(h.Incarnation, h.Epoch), Math.Max(h.Peer, stream)) > PairLimits.MaxSessionValue)
+        {
+            return (1, $"a session, incarnation or stream above {PairLimits.MaxSessionValue} (inc {h.Incarnation}, epoch {h.Epoch}, peer {h.Peer}, stream {stream}): no honest peer gets there.");
+        }
+
+        return frame switch
+        {
+            BatchFrame b when b.Ops.Count > limits.MaxOpsPerBatch => (b.Ops.Count, $"batch {b.Seq} has {b.Ops.Count} operations; at most {limits.MaxOpsPerBatch} are taken (Dgc:Limits:MaxOpsPerBatch)."),
+            AppFrame a when a.Refs.Count > limits.MaxRefsPerMessage => (a.Refs.Count, $"message {a.Seq} carries {a.Refs.Count} refs; at most {limits.MaxRefsPerMessage} are taken (Dgc:Limits:MaxRefsPerMessage)."),
+            _ => null,
+        };
+    }
+
+    private async Task ReceiveBatchAsync(BatchFrame batch, long bytes)
+    {
+        var verdict = Inbound.Accept(batch, out var changed, bytes);
         _dirty |= changed;
         switch (verdict)
         {
@@ -712,11 +759,12 @@ public sealed class RemotePair
         var senderSessionValid = Sessions.PeerRefsValid(batch.Session);
         var perExport = new Dictionary<string, (List<DgcOpKind> Ops, List<long> Counts)>(StringComparer.Ordinal);
         var importsRetired = new List<string>();
+        var refused = new List<string>(); // reported once per batch, however many: a flood is one line
         foreach (var op in batch.Ops)
         {
             if (op.Ref.SenderExport)
             {
-                ApplyRetireOfImport(batch, op, senderSessionValid, localSessionValid, importsRetired);
+                ApplyRetireOfImport(batch, op, senderSessionValid, localSessionValid, importsRetired, refused);
                 continue;
             }
 
@@ -730,7 +778,7 @@ public sealed class RemotePair
             {
                 if (op.Kind != DgcOpKind.Retire || op.Ref.Id >= State.NextExportId)
                 {
-                    CountRejected(1, $"batch {batch.Seq}: {op.Ref} names no object this kernel exported to {Remote}.");
+                    refused.Add($"{op.Ref} names no object this kernel exported to {Remote}.");
                 }
 
                 // Otherwise a retire crossed this kernel's own retire (it deleted the object).
@@ -753,10 +801,7 @@ public sealed class RemotePair
         var retired = new List<string>();
         foreach (var (kref, result) in results)
         {
-            foreach (var error in result.Errors)
-            {
-                CountRejected(1, error);
-            }
+            refused.AddRange(result.Errors);
 
             if (CList.TryGetExportId(kref, out var id))
             {
@@ -773,6 +818,11 @@ public sealed class RemotePair
             Collect(kref, result, dropped, retired);
         }
 
+        if (refused.Count > 0)
+        {
+            CountRejected(refused.Count, $"batch {batch.Seq}: {refused.Count} operation(s) refused; the first: {refused[0]}");
+        }
+
         Inbound.Applied(batch.Seq);
         Counters.BatchesApplied++;
         _env.Report(new BatchApplied());
@@ -785,11 +835,11 @@ public sealed class RemotePair
     }
 
     /// <summary>A <c>dgc:retire ro+N</c>: the remote deleted an object this kernel imported (and dropped).</summary>
-    private void ApplyRetireOfImport(BatchFrame batch, DgcOp op, bool senderSessionValid, bool localSessionValid, List<string> importsRetired)
+    private void ApplyRetireOfImport(BatchFrame batch, DgcOp op, bool senderSessionValid, bool localSessionValid, List<string> importsRetired, List<string> refused)
     {
         if (op.Kind != DgcOpKind.Retire)
         {
-            CountRejected(1, $"batch {batch.Seq}: {op.Kind} must name this kernel's export (ro-N), got {op.Ref}.");
+            refused.Add($"{op.Kind} must name this kernel's export (ro-N), got {op.Ref}.");
         }
         else if (!senderSessionValid)
         {
@@ -809,12 +859,12 @@ public sealed class RemotePair
             }
             else
             {
-                CountRejected(1, $"batch {batch.Seq}: retire of {op.Ref}, which is not an import from {Remote}.");
+                refused.Add($"retire of {op.Ref}, which is not an import from {Remote}.");
             }
         }
         else if (entry.Reachable)
         {
-            CountRejected(1, $"batch {batch.Seq}: {Remote} retired {op.Ref} ({entry.Kref}) while this kernel still reaches it.");
+            refused.Add($"{Remote} retired {op.Ref} ({entry.Kref}) while this kernel still reaches it.");
         }
         else
         {

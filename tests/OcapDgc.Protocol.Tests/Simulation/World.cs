@@ -34,7 +34,11 @@ public sealed class World
 
     public World(int honest = 3, bool withMallory = true, PairSettings? settings = null)
     {
-        Settings = settings ?? new PairSettings(MaxBatchSize: 8, ReceiveWindow: 4, RetransmitAfter: TimeSpan.FromSeconds(1), Lease: TimeSpan.FromSeconds(60), PingInterval: TimeSpan.FromSeconds(20));
+        Settings = settings ?? new PairSettings(MaxBatchSize: 8, ReceiveWindow: 4, RetransmitAfter: TimeSpan.FromSeconds(1), Lease: TimeSpan.FromSeconds(60), PingInterval: TimeSpan.FromSeconds(20))
+        {
+            // Far above what honest kernels here send, so only Mallory meets them.
+            Limits = new PairLimits(MaxOpsPerBatch: 64, MaxRefsPerMessage: 16, MaxBufferedBytes: 16_384, MaxImports: 10_000, MaxExports: 10_000),
+        };
         foreach (var name in new[] { "alice", "bob", "carol", "dave" }.Take(honest))
         {
             Kernels[name] = new SimKernel(this, name);
@@ -304,17 +308,20 @@ public sealed class World
         var t = this[target];
         var mine = t.StateOf(Mallory);
         var theirs = this[Mallory].StateOf(target);
-        var header = new SessionHeader(
-            Math.Max(1, this[Mallory].Incarnation + r.Next(-1, 2)),
-            Math.Max(1, (theirs?.Epoch ?? 1) + r.Next(-1, 2)),
-            Math.Max(0, (mine?.Epoch ?? 0) + r.Next(-1, 2)));
+        var header = r.Next(8) == 0
+            ? new SessionHeader(long.MaxValue - r.Next(3), long.MaxValue - r.Next(3), (long)int.MaxValue + r.Next(3)) // values no honest peer reaches
+            : new SessionHeader(
+                Math.Max(1, this[Mallory].Incarnation + r.Next(-1, 2)),
+                Math.Max(1, (theirs?.Epoch ?? 1) + r.Next(-1, 2)),
+                Math.Max(0, (mine?.Epoch ?? 0) + r.Next(-1, 2)));
+        var many = r.Next(6) == 0 ? 65 + r.Next(100) : 1 + r.Next(3); // sometimes past the pair's limits
         WireRef Ref(bool senderExport) => new(senderExport, 1 + r.Next((int)Math.Min(8, (mine?.NextExportId ?? 1) + 1)));
         var stream = (mine?.PeerStream ?? 1) + r.Next(-1, 2);
         WireFrame frame = r.Next(8) switch
         {
             0 => new BatchFrame(stream, Math.Max(1, (mine?.HighestApplied ?? 0) + r.Next(0, 3)), mine?.HighestApplied ?? 0,
-                [.. Enumerable.Range(0, 1 + r.Next(3)).Select(_ => new DgcOp((DgcOpKind)r.Next(3), Ref(r.Next(4) == 0), r.Next(4)))]),
-            1 => new AppFrame(stream, 1 + r.Next(5), "forged", "0", [Ref(r.Next(2) == 0)]),
+                [.. Enumerable.Range(0, many).Select(_ => new DgcOp((DgcOpKind)r.Next(3), Ref(r.Next(4) == 0), 1 + r.Next(3)))]),
+            1 => new AppFrame(stream, 1 + r.Next(5), "forged", "0", [.. Enumerable.Range(0, many > 3 ? 17 : 1).Select(_ => Ref(r.Next(2) == 0))]),
             2 => new PingFrame(stream, r.Next(3), r.Next(3), "0000000000000000"),
             3 => new PongFrame((PongStatus)r.Next(4)),
             4 => new ImportListFrame(stream, mine?.HighestApplied ?? 0, [new ImportListEntry(Ref(false), r.Next(2) == 0)]),
@@ -323,6 +330,20 @@ public sealed class World
             _ => new BringOutYourDeadFrame(),
         };
         Run(t.Pair(Mallory).ReceiveFrameAsync(WireCodec.Encode(frame with { Session = header })));
+    }
+
+    /// <summary>Runs <paramref name="call"/> with refusals of honest kernels' calls expected (a test that provokes one).</summary>
+    public void ExpectingRefusal(Action call)
+    {
+        _misusing = true;
+        try
+        {
+            call();
+        }
+        finally
+        {
+            _misusing = false;
+        }
     }
 
     /// <summary>Calls the kernel API wrongly; the call must be refused with the right code and change nothing.</summary>
