@@ -26,17 +26,17 @@ internal sealed class BenchKernelGrain(BenchProbe probe) : Grain, IBenchKernelGr
         return Task.CompletedTask;
     }
 
-    public Task OnExportsDroppedAsync(string[] krefs) => Count(KernelEvent.ExportsDropped, krefs.Length);
+    public Task OnExportsDroppedAsync(string effectId, string[] krefs) => Count(KernelEvent.ExportsDropped, krefs.Length);
 
-    public Task OnExportsRetiredAsync(string[] krefs) => Count(KernelEvent.ExportsRetired, krefs.Length);
+    public Task OnExportsRetiredAsync(string effectId, string[] krefs) => Count(KernelEvent.ExportsRetired, krefs.Length);
 
-    public Task OnImportsRevokedAsync(string remote, string[] krefs) => Count(KernelEvent.ImportsRevoked, krefs.Length);
+    public Task OnImportsRevokedAsync(string remote, string effectId, string[] krefs) => Count(KernelEvent.ImportsRevoked, krefs.Length);
 
-    public Task OnImportsRetiredAsync(string remote, string[] krefs) => Count(KernelEvent.ImportsRetired, krefs.Length);
+    public Task OnImportsRetiredAsync(string remote, string effectId, string[] krefs) => Count(KernelEvent.ImportsRetired, krefs.Length);
 
     public Task OnBringOutYourDeadAsync(string remote) => Task.CompletedTask;
 
-    public Task OnSessionEndedAsync(string remote, SessionEnd reason, string[] released) => Task.CompletedTask;
+    public Task OnSessionEndedAsync(string remote, string effectId, SessionEnd reason, string[] released) => Task.CompletedTask;
 
     private Task Count(KernelEvent e, int n)
     {

@@ -20,30 +20,35 @@ public interface IDgcKernel : IGrain
     [Alias("deliver"), AlwaysInterleave]
     Task DeliverAsync(string fromKernel, string method, string body, string[] krefs);
 
-    /// <summary>No remote can reach these exports any more (each may still be recognizable, e.g. as a weak-map key).</summary>
+    /// <summary>
+    /// No remote can reach these exports any more (each may still be recognizable, e.g. as a weak-map key).
+    /// An effect: delivered at least once, until this callback returns; a repeat carries the same
+    /// <paramref name="effectId"/>, so ignore an id you have seen.
+    /// </summary>
     [Alias("exports-dropped"), AlwaysInterleave]
-    Task OnExportsDroppedAsync(string[] krefs);
+    Task OnExportsDroppedAsync(string effectId, string[] krefs);
 
-    /// <summary>No remote can even recognize these exports any more: the kernel may forget them once it holds no local reference.</summary>
+    /// <summary>No remote can even recognize these exports any more: the kernel may forget them once it holds no local reference. An effect (see <see cref="OnExportsDroppedAsync"/>).</summary>
     [Alias("exports-retired"), AlwaysInterleave]
-    Task OnExportsRetiredAsync(string[] krefs);
+    Task OnExportsRetiredAsync(string effectId, string[] krefs);
 
-    /// <summary>These imports from <paramref name="remote"/> were revoked (the exporter lost our lease or restarted); any later use fails.</summary>
+    /// <summary>These imports from <paramref name="remote"/> were revoked (the exporter lost our lease or restarted); any later use fails. An effect (see <see cref="OnExportsDroppedAsync"/>).</summary>
     [Alias("imports-revoked"), AlwaysInterleave]
-    Task OnImportsRevokedAsync(string remote, string[] krefs);
+    Task OnImportsRevokedAsync(string remote, string effectId, string[] krefs);
 
-    /// <summary><paramref name="remote"/> deleted these objects; the import krefs name nothing any more.</summary>
+    /// <summary><paramref name="remote"/> deleted these objects; the import krefs name nothing any more. An effect (see <see cref="OnExportsDroppedAsync"/>).</summary>
     [Alias("imports-retired"), AlwaysInterleave]
-    Task OnImportsRetiredAsync(string remote, string[] krefs);
+    Task OnImportsRetiredAsync(string remote, string effectId, string[] krefs);
 
     /// <summary>
     /// This kernel's session with <paramref name="remote"/> ended: its lease lapsed, it restarted, or
     /// reconciliation found a difference no lost message explains. Every hold <paramref name="remote"/> had
     /// on this kernel's exports was let go (<paramref name="released"/>; each export's own dropped and retired
     /// callbacks follow), and <paramref name="remote"/>'s imports of them are revoked at its next contact.
+    /// An effect (see <see cref="OnExportsDroppedAsync"/>).
     /// </summary>
     [Alias("session-ended"), AlwaysInterleave]
-    Task OnSessionEndedAsync(string remote, SessionEnd reason, string[] released);
+    Task OnSessionEndedAsync(string remote, string effectId, SessionEnd reason, string[] released);
 
     /// <summary><paramref name="remote"/> ran bring-out-your-dead and asks this kernel to drop what it no longer uses.</summary>
     [Alias("boyd-requested"), AlwaysInterleave]

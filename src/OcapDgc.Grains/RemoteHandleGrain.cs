@@ -128,6 +128,8 @@ public sealed partial class RemoteHandleGrain(
     Task<ExportApplyResult> IPairEnvironment.ReleaseLostSendsAsync(string kref, bool forget) =>
         Export(kref).ReleaseLostSendsAsync(_pair.Remote, forget);
 
+    Task<ExportSnapshot> IPairEnvironment.GetExportAsync(string kref) => Export(kref).GetSnapshotAsync();
+
     async Task IPairEnvironment.WriteStateAsync(PairState pairState)
     {
         state.State = pairState;
@@ -145,13 +147,13 @@ public sealed partial class RemoteHandleGrain(
 
     Task IPairEnvironment.SendFrameAsync(string json) => transport.SendAsync(_pair.Local, _pair.Remote, json);
 
-    async Task IPairEnvironment.NotifyKernelAsync(KernelNotice notice)
+    async Task<bool> IPairEnvironment.NotifyKernelAsync(KernelNotice notice)
     {
         _kernel ??= await _managerInternal.GetKernelAsync();
         if (_kernel is null)
         {
             LogNoKernel(logger, _pair.Local);
-            return;
+            return false;
         }
 
         var remote = _pair.Remote;
@@ -162,18 +164,21 @@ public sealed partial class RemoteHandleGrain(
             await (notice switch
             {
                 MessageDelivered m => _kernel.DeliverAsync(remote, m.Method, m.Body, m.Krefs),
-                ExportsDropped d => Counted(DgcMetrics.ExportsDropped, d.Krefs.Length, _kernel.OnExportsDroppedAsync(d.Krefs)),
-                ExportsRetired r => Counted(DgcMetrics.ExportsRetired, r.Krefs.Length, _kernel.OnExportsRetiredAsync(r.Krefs)),
-                ImportsRevoked v => Counted(DgcMetrics.ImportsRevoked, v.Krefs.Length, _kernel.OnImportsRevokedAsync(remote, v.Krefs)),
-                ImportsRetired t => _kernel.OnImportsRetiredAsync(remote, t.Krefs),
+                ExportsDropped d => Counted(DgcMetrics.ExportsDropped, d.Krefs.Length, _kernel.OnExportsDroppedAsync(d.EffectId, d.Krefs)),
+                ExportsRetired r => Counted(DgcMetrics.ExportsRetired, r.Krefs.Length, _kernel.OnExportsRetiredAsync(r.EffectId, r.Krefs)),
+                ImportsRevoked v => Counted(DgcMetrics.ImportsRevoked, v.Krefs.Length, _kernel.OnImportsRevokedAsync(remote, v.EffectId, v.Krefs)),
+                ImportsRetired t => _kernel.OnImportsRetiredAsync(remote, t.EffectId, t.Krefs),
                 BoydRequested => _kernel.OnBringOutYourDeadAsync(remote),
-                RemoteSessionEnded e => _kernel.OnSessionEndedAsync(remote, e.Why, e.Released),
+                RemoteSessionEnded e => _kernel.OnSessionEndedAsync(remote, e.EffectId, e.Why, e.Released),
                 _ => Task.CompletedTask,
             });
+            return true;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
+            // An effect stays in the pair's outbox and is delivered again; a message delivery is not repeated.
             LogKernelCallbackFailed(logger, _pair.Local, remote, e);
+            return false;
         }
 
         static Task Counted(System.Diagnostics.Metrics.Counter<long> counter, int n, Task call)

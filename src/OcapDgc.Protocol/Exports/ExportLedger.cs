@@ -48,13 +48,20 @@ public sealed class ExportLedger(string kref, ExportState state)
         var holds = state.Holds;
         if (!holds.TryGetValue(remote, out var hold))
         {
-            return new ExportApplyResult(false, false, [$"{kref}: {remote} holds no reference to it (never exported to {remote}, or already retired)."], false);
+            // The remote forgot the object already (the handle calls only for exports in its c-list): this is a
+            // batch replayed after a crash that came before the handle recorded its application. Its effects are
+            // said again: dropped if this batch made it unreachable, retired if nobody recognizes it (which says
+            // dropped too: once the object is forgotten, who dropped it last is no longer kept).
+            return new ExportApplyResult(DroppedBy(remote, stream, seq), holds.Count == 0, [], true, 0, Replay: true, Reachable: state.Reachable);
         }
 
         if (stream < hold.LastStream || (stream == hold.LastStream && seq <= hold.LastSeq))
         {
-            // A batch replayed after a crash of the handle: every operation in it is already here.
-            return new ExportApplyResult(false, false, [], false, hold.Count);
+            // A batch replayed after a crash of the handle: every operation in it is already here. If it is
+            // the last one applied and it made the object unreachable, that is said again (the handle may
+            // have crashed before recording it).
+            var again = stream == hold.LastStream && seq == hold.LastSeq && DroppedBy(remote, stream, seq);
+            return new ExportApplyResult(again, false, [], false, hold.Count, Replay: true, Reachable: state.Reachable);
         }
 
         var wasReachable = state.Reachable;
@@ -89,6 +96,7 @@ public sealed class ExportLedger(string kref, ExportState state)
             hold.LastSeq = seq;
         }
 
+        NoteDropped(wasReachable, remote, stream, seq);
         changed = true;
         return Outcome(wasReachable, [.. errors], forgotten, forgotten ? 0 : hold.Count);
     }
@@ -101,7 +109,14 @@ public sealed class ExportLedger(string kref, ExportState state)
     {
         var wasReachable = state.Reachable;
         changed = state.Holds.Remove(remote);
-        return changed ? Outcome(wasReachable, [], true, 0) : new ExportApplyResult(false, false, [], false);
+        if (!changed)
+        {
+            // Nothing to remove: done before (a handle finishing a session end after a crash); said again.
+            return new ExportApplyResult(DroppedBy(remote, ExpiredMark, 0), state.Holds.Count == 0, [], true, 0, Replay: true, Reachable: state.Reachable);
+        }
+
+        NoteDropped(wasReachable, remote, ExpiredMark, 0);
+        return Outcome(wasReachable, [], true, 0);
     }
 
     /// <summary>
@@ -118,11 +133,19 @@ public sealed class ExportLedger(string kref, ExportState state)
         if (!state.Holds.TryGetValue(remote, out var hold))
         {
             changed = false;
-            return new ExportApplyResult(false, false, [], true);
+            return new ExportApplyResult(DroppedBy(remote, ExpiredMark, 0), state.Holds.Count == 0, [], true, 0, Replay: true, Reachable: state.Reachable);
+        }
+
+        if (hold.Count == 0)
+        {
+            // Released before (a handle repeating a release after a crash): said again.
+            changed = false;
+            return new ExportApplyResult(DroppedBy(remote, LostMark, 0), false, [], false, 0, Replay: true, Reachable: state.Reachable);
         }
 
         var wasReachable = state.Reachable;
         hold.Count = 0;
+        NoteDropped(wasReachable, remote, LostMark, 0);
         changed = true;
         return Outcome(wasReachable, [], false, 0);
     }
@@ -150,7 +173,29 @@ public sealed class ExportLedger(string kref, ExportState state)
         state.Holds.ToDictionary(h => h.Key, h => h.Value.Count, StringComparer.Ordinal),
         state.Reachable,
         state.Holds.Count > 0,
-        [.. state.Holds.Where(h => h.Value.Confirmed).Select(h => h.Key)]);
+        [.. state.Holds.Where(h => h.Value.Confirmed).Select(h => h.Key)],
+        state.DroppedBy,
+        state.DroppedByStream,
+        state.DroppedBySeq);
+
+    /// <summary>What made an object unreachable, when not an inbound batch (stream, seq): the remote's session ended.</summary>
+    public const long ExpiredMark = -1;
+
+    /// <summary>What made an object unreachable, when not an inbound batch (stream, seq): the remote's lost sends were released.</summary>
+    public const long LostMark = -2;
+
+    /// <summary>Records what made the object unreachable, if this did, so a repeat of it after a crash says so again.</summary>
+    private void NoteDropped(bool wasReachable, string remote, long stream, long seq)
+    {
+        if (wasReachable && !state.Reachable)
+        {
+            (state.DroppedBy, state.DroppedByStream, state.DroppedBySeq) = (remote, stream, seq);
+        }
+    }
+
+    /// <summary>Whether the object is unreachable, and that operation of that remote made it so.</summary>
+    private bool DroppedBy(string remote, long stream, long seq) =>
+        !state.Reachable && state.DroppedBy == remote && state.DroppedByStream == stream && state.DroppedBySeq == seq;
 
     private ExportApplyResult Outcome(bool wasReachable, string[] errors, bool forgotten, long count) =>
         new(wasReachable && !state.Reachable, state.Holds.Count == 0, errors, forgotten, count);

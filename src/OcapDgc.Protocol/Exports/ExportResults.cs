@@ -1,13 +1,19 @@
 namespace OcapDgc;
 
-/// <summary>What applying a batch to one export did; <see cref="RemoteCount"/> is the remote's count afterwards.</summary>
+/// <summary>
+/// What applying a batch to one export did; <see cref="RemoteCount"/> is the remote's count afterwards.
+/// <see cref="Replay"/>: the batch had been applied here before (a handle replaying it after a crash), so
+/// nothing changed; <see cref="Reachable"/> says whether any remote reaches the object now.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("ocap-dgc.ExportApplyResult")]
 public sealed record ExportApplyResult(
     [property: Id(0)] bool Dropped,
     [property: Id(1)] bool Retired,
     [property: Id(2)] string[] Errors,
     [property: Id(3)] bool RemoteForgotten,
-    [property: Id(4)] long RemoteCount = 0);
+    [property: Id(4)] long RemoteCount = 0,
+    [property: Id(5)] bool Replay = false,
+    [property: Id(6)] bool Reachable = false);
 
 /// <summary>The state of one export: per remote, sent minus released, and which remotes confirmed it with <c>dgc:addRef</c>.</summary>
 [GenerateSerializer, Immutable, Alias("ocap-dgc.ExportSnapshot")]
@@ -16,4 +22,7 @@ public sealed record ExportSnapshot(
     [property: Id(1)] IReadOnlyDictionary<string, long> CountsByRemote,
     [property: Id(2)] bool Reachable,
     [property: Id(3)] bool Recognizable,
-    [property: Id(4)] string[] ConfirmedBy);
+    [property: Id(4)] string[] ConfirmedBy,
+    [property: Id(5)] string? DroppedBy = null,
+    [property: Id(6)] long DroppedByStream = 0,
+    [property: Id(7)] long DroppedBySeq = 0);

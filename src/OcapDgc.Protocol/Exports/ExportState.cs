@@ -8,6 +8,18 @@ public sealed class ExportState
     [Id(0)]
     public Dictionary<string, RemoteHold> Holds { get; set; } = new(StringComparer.Ordinal);
 
+    /// <summary>The remote whose batch (<see cref="DroppedByStream"/>, <see cref="DroppedBySeq"/>) last made the object unreachable, so a replay of that batch says "dropped" again.</summary>
+    [Id(1)]
+    public string? DroppedBy { get; set; }
+
+    /// <summary>See <see cref="DroppedBy"/>.</summary>
+    [Id(2)]
+    public long DroppedByStream { get; set; }
+
+    /// <summary>See <see cref="DroppedBy"/>.</summary>
+    [Id(3)]
+    public long DroppedBySeq { get; set; }
+
     /// <summary>Whether some remote can reach the object; "export dropped" fires when this falls to false.</summary>
     public bool Reachable => Holds.Values.Any(h => h.Count > 0);
 }

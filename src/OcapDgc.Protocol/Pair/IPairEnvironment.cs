@@ -37,6 +37,9 @@ public interface IPairEnvironment
     /// <summary>Releases the lost sends of one export (see <see cref="ExportLedger.ReleaseLostSends"/>).</summary>
     Task<ExportApplyResult> ReleaseLostSendsAsync(string kref, bool forget);
 
+    /// <summary>One export's state as its owner has it now (to tell whether a late "dropped" or "retired" still holds).</summary>
+    Task<ExportSnapshot> GetExportAsync(string kref);
+
     /// <summary>Writes the pair's state durably.</summary>
     Task WriteStateAsync(PairState state);
 
@@ -46,8 +49,11 @@ public interface IPairEnvironment
     /// <summary>Sends one frame to the remote, best effort.</summary>
     Task SendFrameAsync(string json);
 
-    /// <summary>Tells the kernel. The kernel may call back into the pair from within.</summary>
-    Task NotifyKernelAsync(KernelNotice notice);
+    /// <summary>
+    /// Tells the kernel; returns whether its callback returned (false: it failed, or no kernel is
+    /// registered; an effect is then delivered again later). The kernel may call back into the pair from within.
+    /// </summary>
+    Task<bool> NotifyKernelAsync(KernelNotice notice);
 
     /// <summary>Turns the lease reminder on (the pair holds something) or off.</summary>
     Task SetLeaseReminderAsync(bool enabled);

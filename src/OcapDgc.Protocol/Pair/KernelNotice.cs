@@ -1,7 +1,11 @@
 namespace OcapDgc;
 
 /// <summary>What a pair tells its kernel; the grain turns each into the matching <c>IDgcKernel</c> callback.</summary>
-public abstract record KernelNotice;
+public abstract record KernelNotice
+{
+    /// <summary>For an effect (see <see cref="PendingEffect"/>): its id, the same on every delivery of it; empty otherwise.</summary>
+    public string EffectId { get; init; } = "";
+}
 
 /// <summary>An application message arrived, its refs translated to the kernel's krefs.</summary>
 public sealed record MessageDelivered(string Method, string Body, string[] Krefs) : KernelNotice;

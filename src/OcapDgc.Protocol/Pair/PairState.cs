@@ -82,8 +82,31 @@ public sealed class PairState
     [Id(17)]
     public HashSet<long> MessagesSeen { get; set; } = [];
 
+    /// <summary>
+    /// What applying batches, ending sessions and reconciling did that the kernel has not yet acknowledged
+    /// (its callback has not returned): written with the state change that caused it, delivered until the
+    /// kernel's callback returns, in order.
+    /// </summary>
+    [Id(18)]
+    public List<PendingEffect> Outbox { get; set; } = [];
+
+    /// <summary>The number of the next effect in <see cref="Stream"/>; with the stream it makes the effect's id.</summary>
+    [Id(19)]
+    public long NextEffect { get; set; } = 1;
+
+    /// <summary>
+    /// While this kernel ends its export session towards the remote: the exports whose holds are being let
+    /// go, written before any is, so a crash in the middle is finished by the next activation.
+    /// </summary>
+    [Id(20)]
+    public List<string> EndingSession { get; set; } = [];
+
+    /// <summary>Why the session in <see cref="EndingSession"/> ends.</summary>
+    [Id(21)]
+    public SessionEnd EndingWhy { get; set; }
+
     /// <summary>Whether anything is held or in flight; a handle with none of it clears its state.</summary>
-    public bool IsEmpty => Exports.Count == 0 && Imports.Count == 0 && Revoked.Count == 0 && Queue.Count == 0 && Unacked.Count == 0;
+    public bool IsEmpty => Exports.Count == 0 && Imports.Count == 0 && Revoked.Count == 0 && Queue.Count == 0 && Unacked.Count == 0 && Outbox.Count == 0 && EndingSession.Count == 0;
 }
 
 /// <summary>One export to the remote.</summary>

@@ -37,6 +37,11 @@ public sealed class RemotePair
     private bool _dirty;
     private int _inCallback;
     private bool _reminderOn;
+    private bool _delivering;
+
+    // Effects enqueued since delivery last ran: delivered as they are. Older ones (their callback failed, or
+    // the pair was reactivated) are checked against the export owner first: see DeliverEffectsAsync.
+    private readonly HashSet<string> _fresh = new(StringComparer.Ordinal);
 
     /// <summary>Creates the pair <paramref name="local"/> → <paramref name="remote"/> over <paramref name="state"/> (as loaded, or new).</summary>
     public RemotePair(string local, string remote, PairState state, PairSettings settings, TimeProvider clock, IPairEnvironment env)
@@ -84,7 +89,7 @@ public sealed class RemotePair
     private DateTimeOffset Now => _clock.GetUtcNow();
 
     /// <summary>Whether the host should tick <see cref="OnFlushTickAsync"/>: something to send or to resend.</summary>
-    public bool NeedsFlushTick => Outbound.HasWork;
+    public bool NeedsFlushTick => Outbound.HasWork || State.Outbox.Count > 0;
 
     /// <summary>
     /// How many times a batch held back by its barrier may arrive (the first time, then retransmissions)
@@ -106,6 +111,12 @@ public sealed class RemotePair
         {
             memory.RestoreInto(State);
         }
+        else if (State.EndingSession.Count > 0)
+        {
+            // The previous activation crashed while ending the remote's session: finish it.
+            await EndSessionAsync(State.EndingWhy);
+            await SaveAsync();
+        }
         else if (Sessions.Open && State.IsEmpty)
         {
             // A row that holds nothing (left by a crash between a write and the clear): clear it now.
@@ -116,6 +127,9 @@ public sealed class RemotePair
         {
             await SyncReminderAsync(true);
         }
+
+        // Effects a previous activation wrote but the kernel may not have heard (it crashed, or the callback failed).
+        await DeliverEffectsAsync();
     }
 
     /// <summary>Final flush when the host deactivates the pair.</summary>
@@ -244,6 +258,7 @@ public sealed class RemotePair
     /// <summary>The lease check (the reminder's tick): ping if due, and end the remote's session if its lease lapsed.</summary>
     public async Task CheckLeaseAsync()
     {
+        await DeliverEffectsAsync();
         await CheckLeaseCoreAsync(forcePing: false);
         await SettleAsync();
         if (!HoldsAnything)
@@ -362,6 +377,12 @@ public sealed class RemotePair
     /// <summary>The flush timer's tick: seal queued operations, or resend what waited too long for an ack.</summary>
     public async Task OnFlushTickAsync()
     {
+        if (State.Outbox.Count > 0)
+        {
+            await DeliverEffectsAsync();
+            await SettleAsync();
+        }
+
         if (Outbound.AnyQueued(_ => true))
         {
             await FlushCoreAsync(resend: false);
@@ -611,6 +632,13 @@ public sealed class RemotePair
                 continue;
             }
 
+            if (!CList.TryGetImportId(kref, out _) && State.Outbox.Exists(e => e.Kind == EffectKind.ImportsRetired && e.Krefs.Contains(kref)))
+            {
+                // The exporter deleted it; the kernel has not heard yet (that callback is to be repeated).
+                // Dropping or retiring it needs nothing more.
+                continue;
+            }
+
             if (!CList.TryGetImportId(kref, out var id))
             {
                 throw Refuse(DgcError.UnknownRef, $"{kref} is not an import from {Remote}.");
@@ -799,8 +827,9 @@ public sealed class RemotePair
             (Kref: e.Key, Result: await _env.ApplyToExportAsync(e.Key, stream, batch.Seq, [.. e.Value.Ops], [.. e.Value.Counts]))));
         var dropped = new List<string>();
         var retired = new List<string>();
-        foreach (var (kref, result) in results)
+        foreach (var (kref, applied) in results)
         {
+            var result = applied;
             refused.AddRange(result.Errors);
 
             if (CList.TryGetExportId(kref, out var id))
@@ -826,12 +855,12 @@ public sealed class RemotePair
         Inbound.Applied(batch.Seq);
         Counters.BatchesApplied++;
         _env.Report(new BatchApplied());
+        EnqueueExportEffects(dropped, retired, State.PeerStream, batch.Seq);
+        Enqueue(EffectKind.ImportsRetired, importsRetired);
+
+        // The effects are durable with the batch's application; the kernel hears them until it acknowledges.
         await WriteAsync();
-        await NotifyExportsAsync(dropped, retired);
-        if (importsRetired.Count > 0)
-        {
-            await NotifyKernelAsync(new ImportsRetired([.. importsRetired]));
-        }
+        await DeliverEffectsAsync();
     }
 
     /// <summary>A <c>dgc:retire ro+N</c>: the remote deleted an object this kernel imported (and dropped).</summary>
@@ -980,8 +1009,8 @@ public sealed class RemotePair
         var results = await Task.WhenAll(lost.Select(async id =>
         {
             var forget = !theirs.ContainsKey(id);
-            var kref = State.Exports[id].Kref;
-            return (Id: id, Kref: kref, Forget: forget, Result: await _env.ReleaseLostSendsAsync(kref, forget));
+            var entry = State.Exports[id];
+            return (Id: id, Kref: entry.Kref, Forget: forget, Result: await _env.ReleaseLostSendsAsync(entry.Kref, forget));
         }));
         var dropped = new List<string>();
         var retired = new List<string>();
@@ -1000,8 +1029,9 @@ public sealed class RemotePair
         }
 
         Lease.Agreed(Now);
+        EnqueueExportEffects(dropped, retired, ExportLedger.LostMark, 0);
         await WriteAsync();
-        await NotifyExportsAsync(dropped, retired);
+        await DeliverEffectsAsync();
     }
 
     /// <summary>
@@ -1011,7 +1041,15 @@ public sealed class RemotePair
     /// </summary>
     private async Task EndSessionAsync(SessionEnd why)
     {
-        var krefs = State.Exports.Values.Select(e => e.Kref).ToArray();
+        if (State.EndingSession.Count == 0)
+        {
+            // Durable before any hold is let go: a crash in the middle is finished by the next activation.
+            State.EndingSession = [.. State.Exports.Values.Select(e => e.Kref)];
+            State.EndingWhy = why;
+            await WriteAsync();
+        }
+
+        var krefs = State.EndingSession.ToArray();
         var dropped = new List<string>();
         var retired = new List<string>();
         foreach (var chunk in krefs.Chunk(ExpireChunk))
@@ -1023,6 +1061,8 @@ public sealed class RemotePair
             }
         }
 
+        State.EndingSession = [];
+
         var oldEpoch = State.Epoch;
         CList.ClearExports();
         Outbound.Purge(op => op.Ref.SenderExport);
@@ -1033,14 +1073,16 @@ public sealed class RemotePair
             Counters.LeaseExpiries++;
         }
 
-        await WriteAsync();
-        _env.Report(new SessionEnded(why, krefs.Length, oldEpoch, State.Epoch));
         if (why != SessionEnd.LocalRestart)
         {
             // The kernel hears why first, then what that did to each export across all its remotes.
-            await NotifyKernelAsync(new RemoteSessionEnded(why, krefs));
-            await NotifyExportsAsync(dropped, retired);
+            Enqueue(EffectKind.SessionEnded, [.. krefs], why);
+            EnqueueExportEffects(dropped, retired, ExportLedger.ExpiredMark, 0);
         }
+
+        await WriteAsync();
+        _env.Report(new SessionEnded(why, krefs.Length, oldEpoch, State.Epoch));
+        await DeliverEffectsAsync();
     }
 
     private async Task RevokeImportsAsync(bool notify)
@@ -1062,23 +1104,90 @@ public sealed class RemotePair
             return;
         }
 
-        await WriteAsync();
         if (notify)
         {
-            await NotifyKernelAsync(new ImportsRevoked(krefs));
+            Enqueue(EffectKind.ImportsRevoked, [.. krefs]);
+        }
+
+        await WriteAsync();
+        await DeliverEffectsAsync();
+    }
+
+    /// <summary>The part of a late export effect that still holds: exports no remote reaches (dropped), or recognizes (retired), now.</summary>
+    private async Task<PendingEffect> StillTrueAsync(PendingEffect effect)
+    {
+        var now = await Task.WhenAll(effect.Krefs.Select(_env.GetExportAsync));
+
+        // Still dropped, and by what this effect reports: if another remote's release made it unreachable
+        // later (after it was sent again), that one reports it, and this one is stale.
+        var holds = effect.Kind == EffectKind.ExportsDropped
+            ? now.Where(x => !x.Reachable && x.DroppedBy == Remote && x.DroppedByStream == effect.CauseStream && x.DroppedBySeq == effect.CauseSeq)
+            : now.Where(x => !x.Recognizable);
+        return effect with { Krefs = [.. holds.Select(x => x.Kref)] };
+    }
+
+    private void EnqueueExportEffects(List<string> dropped, List<string> retired, long causeStream, long causeSeq)
+    {
+        Enqueue(EffectKind.ExportsDropped, dropped, causeStream: causeStream, causeSeq: causeSeq);
+        Enqueue(EffectKind.ExportsRetired, retired);
+    }
+
+    /// <summary>Records an effect in the pair's state (written with the change that caused it), under an id no other effect of this kernel has.</summary>
+    private void Enqueue(EffectKind kind, List<string> krefs, SessionEnd why = SessionEnd.LeaseLapsed, long causeStream = 0, long causeSeq = 0)
+    {
+        if (krefs.Count > 0 || kind == EffectKind.SessionEnded)
+        {
+            var effect = new PendingEffect($"{Remote}/{State.Stream}/{State.NextEffect++}", kind, [.. krefs], why, causeStream, causeSeq);
+            State.Outbox.Add(effect);
+            _fresh.Add(effect.Id);
         }
     }
 
-    private async Task NotifyExportsAsync(List<string> dropped, List<string> retired)
+    /// <summary>
+    /// Tells the kernel the effects it has not acknowledged, in order, each until its callback returns;
+    /// stops at the first that fails (delivered again on the next tick, activation or lease check).
+    /// Removing a delivered effect is not written by itself: a crash before the next write repeats it,
+    /// under the same id, which the kernel ignores. A late "dropped" or "retired" (not delivered when it
+    /// happened) may have gone stale: the kernel may have sent the export again since, so it is checked
+    /// against the export's owner and says only what still holds.
+    /// </summary>
+    private async Task DeliverEffectsAsync()
     {
-        if (dropped.Count > 0)
+        if (_delivering)
         {
-            await NotifyKernelAsync(new ExportsDropped([.. dropped]));
+            return; // a callback re-entered the pair; the outer loop delivers what it added
         }
 
-        if (retired.Count > 0)
+        _delivering = true;
+        try
         {
-            await NotifyKernelAsync(new ExportsRetired([.. retired]));
+            while (State.Outbox.Count > 0)
+            {
+                var effect = State.Outbox[0];
+                if (effect.Kind is EffectKind.ExportsDropped or EffectKind.ExportsRetired)
+                {
+                    // A later effect of the same kind says it for these exports again (they were sent and
+                    // released once more while this one waited): the kernel hears it once, from the later one.
+                    var later = State.Outbox.Skip(1).Where(e => e.Kind == effect.Kind).SelectMany(e => e.Krefs).ToHashSet(StringComparer.Ordinal);
+                    effect = effect with { Krefs = [.. effect.Krefs.Where(k => !later.Contains(k))] };
+                    if (!_fresh.Contains(effect.Id))
+                    {
+                        effect = await StillTrueAsync(effect);
+                    }
+                }
+
+                if (effect.Krefs.Length > 0 && !await NotifyKernelAsync(effect.ToNotice()))
+                {
+                    break;
+                }
+
+                State.Outbox.RemoveAll(e => e.Id == effect.Id);
+            }
+        }
+        finally
+        {
+            _delivering = false;
+            _fresh.Clear();
         }
     }
 
@@ -1220,12 +1329,12 @@ public sealed class RemotePair
         return _env.SendFrameAsync(json);
     }
 
-    private async Task NotifyKernelAsync(KernelNotice notice)
+    private async Task<bool> NotifyKernelAsync(KernelNotice notice)
     {
         _inCallback++;
         try
         {
-            await _env.NotifyKernelAsync(notice);
+            return await _env.NotifyKernelAsync(notice);
         }
         finally
         {

@@ -88,4 +88,6 @@ public sealed record KernelLedger(
     [property: Id(10)] string[] ExportedNotRetired,
     [property: Id(11)] int BoydReminderTicks = 0,
     [property: Id(12)] int Confused = 0,
-    [property: Id(13)] int SessionsEnded = 0);
+    [property: Id(13)] int SessionsEnded = 0,
+    [property: Id(14)] int EffectRepeats = 0,
+    [property: Id(15)] int ToldTwice = 0);

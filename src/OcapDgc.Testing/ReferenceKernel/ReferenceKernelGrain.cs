@@ -76,6 +76,7 @@ public sealed class ReferenceKernelGrain(
             if (S.Own.TryGetValue(k, out var o))
             {
                 o.SentTo.Add(toKernel);
+                o.ToldDropped = false;
                 S.Exported.Add(k);
             }
         }
@@ -216,7 +217,9 @@ public sealed class ReferenceKernelGrain(
         [.. S.Exported.Where(k => !S.Retired.Contains(k)).Take(50)],
         S.BoydTicks,
         S.Confused,
-        S.SessionsEnded));
+        S.SessionsEnded,
+        S.EffectRepeats,
+        S.ToldTwice));
 
     /// <inheritdoc />
     public async Task DeliverAsync(string fromKernel, string method, string body, string[] krefs)
@@ -261,9 +264,23 @@ public sealed class ReferenceKernelGrain(
     }
 
     /// <inheritdoc />
-    public async Task OnExportsDroppedAsync(string[] krefs)
+    public async Task OnExportsDroppedAsync(string effectId, string[] krefs)
     {
+        if (Repeat(effectId))
+        {
+            return;
+        }
+
         S.DroppedEvents += krefs.Length;
+        foreach (var k in krefs)
+        {
+            if (S.Own.TryGetValue(k, out var told))
+            {
+                S.ToldTwice += told.ToldDropped ? 1 : 0;
+                told.ToldDropped = true;
+            }
+        }
+
         var byPeer = new Dictionary<string, List<string>>(StringComparer.Ordinal);
         foreach (var k in krefs)
         {
@@ -292,15 +309,25 @@ public sealed class ReferenceKernelGrain(
     }
 
     /// <inheritdoc />
-    public async Task OnExportsRetiredAsync(string[] krefs)
+    public async Task OnExportsRetiredAsync(string effectId, string[] krefs)
     {
+        if (Repeat(effectId))
+        {
+            return;
+        }
+
         S.Retired.UnionWith(krefs);
         await SaveAsync();
     }
 
     /// <inheritdoc />
-    public async Task OnImportsRevokedAsync(string remote, string[] krefs)
+    public async Task OnImportsRevokedAsync(string remote, string effectId, string[] krefs)
     {
+        if (Repeat(effectId))
+        {
+            return;
+        }
+
         S.Revoked += krefs.Length;
         ForgetImports(remote, krefs);
 
@@ -310,8 +337,13 @@ public sealed class ReferenceKernelGrain(
     }
 
     /// <inheritdoc />
-    public async Task OnImportsRetiredAsync(string remote, string[] krefs)
+    public async Task OnImportsRetiredAsync(string remote, string effectId, string[] krefs)
     {
+        if (Repeat(effectId))
+        {
+            return;
+        }
+
         S.ImportsRetired += krefs.Length;
         ForgetImports(remote, krefs);
         ToRetire(remote).ExceptWith(krefs);
@@ -322,10 +354,27 @@ public sealed class ReferenceKernelGrain(
     public Task OnBringOutYourDeadAsync(string remote) => Task.CompletedTask;
 
     /// <inheritdoc />
-    public async Task OnSessionEndedAsync(string remote, SessionEnd reason, string[] released)
+    public async Task OnSessionEndedAsync(string remote, string effectId, SessionEnd reason, string[] released)
     {
+        if (Repeat(effectId))
+        {
+            return;
+        }
+
         S.SessionsEnded++;
         await SaveAsync();
+    }
+
+    /// <summary>Whether this effect was heard before (then it is counted and ignored); the DGC delivers effects at least once.</summary>
+    private bool Repeat(string effectId)
+    {
+        if (S.SeenEffects.Add(effectId))
+        {
+            return false;
+        }
+
+        S.EffectRepeats++;
+        return true;
     }
 
     private void ForgetImports(string remote, string[] krefs)

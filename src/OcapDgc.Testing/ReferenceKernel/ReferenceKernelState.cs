@@ -62,6 +62,18 @@ public sealed class ReferenceKernelState
     /// <summary>Times the DGC told this kernel that its session with a remote ended.</summary>
     [Id(13)]
     public int SessionsEnded { get; set; }
+
+    /// <summary>Ids of the effects (dropped, retired, revoked, ...) already heard: a repeat is ignored.</summary>
+    [Id(14)]
+    public HashSet<string> SeenEffects { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Effects heard again (same id) and ignored: the DGC delivers effects at least once.</summary>
+    [Id(15)]
+    public int EffectRepeats { get; set; }
+
+    /// <summary>Exports told "dropped" twice without being sent in between, after ignoring repeated ids (must stay 0).</summary>
+    [Id(16)]
+    public int ToldTwice { get; set; }
 }
 
 /// <summary>One object the kernel owns.</summary>
@@ -75,6 +87,10 @@ public sealed class OwnObject
     /// <summary>Kernels it was sent to.</summary>
     [Id(1)]
     public HashSet<string> SentTo { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Told "dropped" since it was last sent: a second time would be a repeat the effect ids did not catch.</summary>
+    [Id(2)]
+    public bool ToldDropped { get; set; }
 }
 
 /// <summary>How the reference kernel keeps its ground truth. Bound from <c>Dgc:ReferenceKernel</c>.</summary>

@@ -3,6 +3,9 @@ using OcapDgc.Wire;
 
 namespace OcapDgc.Protocol.Tests.Simulation;
 
+/// <summary>A silo crash the simulation injects at a pair-state write.</summary>
+public sealed class SimCrashException(string message) : Exception(message);
+
 /// <summary>An object as the world knows it: the kernel that serves it and that kernel's kref.</summary>
 public readonly record struct ObjId(string Owner, string Kref)
 {
@@ -90,6 +93,18 @@ public sealed class SimKernel(World world, string id, bool hostile = false)
 
     public List<PairEvent> Events { get; } = [];
 
+    /// <summary>Effect ids the kernel heard; a repeat is ignored (the DGC delivers effects at least once).</summary>
+    public HashSet<string> SeenEffects { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Counts down the kernel's pair-state writes that record a batch's application; the one that reaches zero crashes its silo instead (0: off).</summary>
+    public int CrashAtWrite { get; set; }
+
+    /// <summary>The remote whose pair crashed at a write, until the world recovers it.</summary>
+    public string? Crashed { get; set; }
+
+    /// <summary>How many of the next effect callbacks fail (the kernel's silo is down, say): the DGC must deliver them again.</summary>
+    public int FailCallbacks { get; set; }
+
     public string NewKref() => DgcIds.Kref(NextKref++);
 
     public string NewObject()
@@ -135,6 +150,8 @@ public sealed class SimKernel(World world, string id, bool hostile = false)
     /// <summary>The kernel restarts without its memory: a new incarnation; its pairs reset; its objects and imports are gone.</summary>
     public void Restart()
     {
+        // A crash in the middle of a restart is not modelled (see the closing note of the durable-effects work).
+        CrashAtWrite = 0;
         Incarnation++;
         foreach (var remote in PairedRemotes())
         {
@@ -203,8 +220,23 @@ public sealed class SimKernel(World world, string id, bool hostile = false)
         public Task<ExportApplyResult> ReleaseLostSendsAsync(string kref, bool forget) =>
             Task.FromResult(kernel.Settle(kref, kernel.Ledger(kref).ReleaseLostSends(remote, forget, out _)));
 
+        public Task<ExportSnapshot> GetExportAsync(string kref) =>
+            Task.FromResult(new ExportLedger(kref, kernel.Ledgers.GetValueOrDefault(kref) ?? new ExportState()).Snapshot());
+
         public Task WriteStateAsync(PairState state)
         {
+            // Crashes are injected at the writes that record a batch's application: after the batch changed the
+            // export ledgers, before the pair recorded it (the window in which effects used to be lost).
+            var recordsApplication = kernel.Store.TryGetValue(remote, out var stored)
+                && state.PeerStream == JsonSerializer.Deserialize<PairState>(stored, Json)!.PeerStream
+                && state.HighestApplied > JsonSerializer.Deserialize<PairState>(stored, Json)!.HighestApplied;
+            if (recordsApplication && kernel.CrashAtWrite > 0 && --kernel.CrashAtWrite == 0)
+            {
+                // The silo dies before this write: what the pair did in memory since its last write is lost.
+                kernel.Crashed = remote;
+                throw new SimCrashException($"{kernel.Id}/{remote} crashed at a write");
+            }
+
             kernel.Store[remote] = JsonSerializer.SerializeToUtf8Bytes(state, Json);
             world.Writes++;
             return Task.CompletedTask;
@@ -222,10 +254,17 @@ public sealed class SimKernel(World world, string id, bool hostile = false)
             return Task.CompletedTask;
         }
 
-        public Task NotifyKernelAsync(KernelNotice notice)
+        public Task<bool> NotifyKernelAsync(KernelNotice notice)
         {
+            if (notice.EffectId.Length > 0 && kernel.FailCallbacks > 0)
+            {
+                kernel.FailCallbacks--;
+                world.Note($"  {kernel.Id}<-{remote} callback failed: {notice}");
+                return Task.FromResult(false);
+            }
+
             world.OnNotice(kernel, remote, notice);
-            return Task.CompletedTask;
+            return Task.FromResult(true);
         }
 
         public Task SetLeaseReminderAsync(bool enabled)

@@ -170,6 +170,18 @@ public sealed record ForgeStep(int Target) : Step
     }
 }
 
+/// <summary>The silo of a kernel's pairs will crash at one of their next writes that record a batch's application (after the export ledgers changed).</summary>
+public sealed record CrashStep(int Kernel, int AtWrite) : Step
+{
+    public override void Apply(World w, Random r) => w[Pick(w.Names, Kernel)].CrashAtWrite = 1 + (Math.Abs(AtWrite) % 2);
+}
+
+/// <summary>A kernel's next effect callbacks fail; the DGC must deliver them again, and the kernel hear each once.</summary>
+public sealed record FailCallbacksStep(int Kernel, int Count) : Step
+{
+    public override void Apply(World w, Random r) => w[Pick(w.Names, Kernel)].FailCallbacks = 1 + (Math.Abs(Count) % 3);
+}
+
 /// <summary>A kernel calls the API wrongly.</summary>
 public sealed record MisuseStep(int Kernel) : Step
 {
@@ -194,7 +206,9 @@ public static class Plans
         (1, Gen.Select(K, K, Gen.Bool, (k, r, g) => (Step)new DeactivateStep(k, r, g))),
         (1, Gen.Int[0, 9].Select(k => (Step)new RestartStep(k == 0 ? 0 : 9))),
         (1, K.Select(k => (Step)new ForgeStep(k))),
-        (1, K.Select(k => (Step)new MisuseStep(k))));
+        (1, K.Select(k => (Step)new MisuseStep(k))),
+        (1, Gen.Select(K, Gen.Int[0, 3], (k, n) => (Step)new CrashStep(k, n))),
+        (1, Gen.Select(K, Gen.Int[0, 2], (k, n) => (Step)new FailCallbacksStep(k, n))));
 
     /// <summary>Runs a plan from <paramref name="seed"/>: every step, the oracle between steps, then quiescence.</summary>
     public static int Run(Step[] plan, int seed)
@@ -206,7 +220,15 @@ public static class Plans
             try
             {
                 w.Note($"{i}: {plan[i]}");
-                plan[i].Apply(w, r);
+                try
+                {
+                    plan[i].Apply(w, r);
+                }
+                catch (SimCrashException)
+                {
+                    w.Recover();
+                }
+
                 w.EndStep();
             }
             catch (SimulationViolationException e)

@@ -68,6 +68,24 @@ public sealed class World
 
     public long Refusals { get; private set; }
 
+    /// <summary>Effects delivered again (same id) and ignored by their kernel.</summary>
+    public long EffectRepeats { get; private set; }
+
+    /// <summary>Pair crashes injected at writes.</summary>
+    public long Crashes { get; private set; }
+
+    /// <summary>After a crash at a write: the crashed pair's grain is gone (its memory lost) and comes back from its last write.</summary>
+    public void Recover()
+    {
+        foreach (var k in Kernels.Values.Where(k => k.Crashed is not null))
+        {
+            Crashes++;
+            _disturbed.Add(SimNetwork.Key(k.Id, k.Crashed!));
+            k.Deactivate(k.Crashed!, graceful: false);
+            k.Crashed = null;
+        }
+    }
+
     public SimKernel this[string name] => Kernels[name];
 
     /// <summary>With <c>DGC_SIM_TRACE=1</c>, what happened (frames, notices, events), for the failure message.</summary>
@@ -350,8 +368,11 @@ public sealed class World
     public void Misuse(string kernel, Random r)
     {
         var k = this[kernel];
-        var reachable = k.Imports.Where(i => !i.Value.Dropped && !i.Value.Revoked).Select(i => i.Key).Order(StringComparer.Ordinal).ToList();
-        var dropped = k.Imports.Where(i => i.Value.Dropped && !i.Value.Revoked).Select(i => i.Key).Order(StringComparer.Ordinal).ToList();
+        // An import whose revocation the kernel has not heard yet (its callback failed) is revoked for the DGC already.
+        bool Live(KeyValuePair<string, ImportObject> i) => !i.Value.Revoked
+            && !(k.StateOf(i.Value.From)?.Outbox.Any(e => e.Kind == EffectKind.ImportsRevoked && e.Krefs.Contains(i.Key)) ?? false);
+        var reachable = k.Imports.Where(i => !i.Value.Dropped && Live(i)).Select(i => i.Key).Order(StringComparer.Ordinal).ToList();
+        var dropped = k.Imports.Where(i => i.Value.Dropped && Live(i)).Select(i => i.Key).Order(StringComparer.Ordinal).ToList();
         var remote = Names.Where(n => n != kernel).ElementAt(r.Next(Names.Length - 1));
         (string Remote, Func<RemotePair, Task> Call, DgcError Code) misuse = r.Next(5) switch
         {
@@ -398,7 +419,16 @@ public sealed class World
         foreach (var name in _gcPending.Order(StringComparer.Ordinal).ToList())
         {
             _gcPending.Remove(name);
-            LocalGc(this[name]);
+            try
+            {
+                LocalGc(this[name]);
+            }
+            catch (SimCrashException)
+            {
+                Recover();
+                _gcPending.Add(name); // the kernel's GC runs again after the crash
+                break;
+            }
         }
 
         foreach (var k in Kernels.Values)
@@ -429,6 +459,11 @@ public sealed class World
     /// </summary>
     public void Quiesce(Random r)
     {
+        foreach (var k in Kernels.Values)
+        {
+            (k.CrashAtWrite, k.FailCallbacks) = (0, 0);
+        }
+
         Net.HealAll();
         Drain();
         var honest = Names.Where(n => !this[n].Hostile).ToArray();
@@ -562,7 +597,17 @@ public sealed class World
 
     internal void OnNotice(SimKernel k, string remote, KernelNotice notice)
     {
-        Note($"  {k.Id}<-{remote} notice {notice}");
+        if (Trace is not null)
+        {
+            var krefs = notice switch { MessageDelivered m => m.Krefs, ExportsDropped d => d.Krefs, ExportsRetired r => r.Krefs, ImportsRevoked v => v.Krefs, ImportsRetired t => t.Krefs, RemoteSessionEnded e => e.Released, _ => [] };
+            Note($"  {k.Id}<-{remote} notice {notice.GetType().Name} {notice.EffectId} [{string.Join(",", krefs)}]");
+        }
+        if (notice.EffectId.Length > 0 && !k.SeenEffects.Add(notice.EffectId))
+        {
+            EffectRepeats++;
+            return; // heard before: ignored, as a kernel should
+        }
+
         switch (notice)
         {
             case MessageDelivered m:
@@ -572,7 +617,16 @@ public sealed class World
                 foreach (var kref in d.Krefs)
                 {
                     CheckNotPremature(k, kref);
-                    if (k.Own.TryGetValue(kref, out var own))
+                    var wasReachable = k.Own.TryGetValue(kref, out var own) ? own.RemotelyReachable : k.Imports.TryGetValue(kref, out var proxy) ? proxy.RemotelyReachable : (bool?)null;
+                    // Once no remote even recognizes the export, its ledger row is gone, and with it the record of
+                    // what dropped it: a crash in that window may repeat "dropped" for an export that is retired
+                    // as well (redundant, never stale). Otherwise a second "dropped" without a send is a bug.
+                    if (wasReachable == false && !k.Hostile && k.Ledgers.ContainsKey(kref))
+                    {
+                        throw new SimulationViolationException($"exactly once: {k.Id} was told {kref} is dropped twice, with no send in between (effect {d.EffectId})");
+                    }
+
+                    if (own is not null)
                     {
                         own.RemotelyReachable = false;
                     }
@@ -585,14 +639,21 @@ public sealed class World
                 _gcPending.Add(k.Id);
                 break;
             case ExportsRetired r:
+                // Retired says dropped too (no remote recognizes it, so none reaches it): after a crash the DGC
+                // may say only "retired" for an export it could no longer tell was dropped by that very operation.
                 foreach (var kref in r.Krefs)
                 {
                     if (k.Own.TryGetValue(kref, out var own))
                     {
-                        own.RemotelyRecognized = false;
+                        own.RemotelyRecognized = own.RemotelyReachable = false;
+                    }
+                    else if (k.Imports.TryGetValue(kref, out var proxy))
+                    {
+                        proxy.RemotelyReachable = false;
                     }
                 }
 
+                _gcPending.Add(k.Id);
                 break;
             case ImportsRevoked v:
                 foreach (var kref in v.Krefs)
@@ -663,15 +724,30 @@ public sealed class World
         var id = ++_nextMessage;
         _messages[id] = (from, to, sent);
         var pair = k.Pair(to);
-        if (carried)
+        if (pair.State.Outbox.Any(e => e.Kind == EffectKind.ImportsRevoked && e.Krefs.Intersect(krefs).Any())
+            || krefs.Any(kref => k.Imports.TryGetValue(kref, out var imp) && imp.Revoked)) // heard just now, as the pair activated
         {
-            _disturbed.Add(SimNetwork.Key(from, to));
-            var wire = Expect(() => Run(pair.ExportRefsAsync(krefs)), $"{from} exporting to {to}");
-            Net.Send(from, to, null, id, wire);
+            // The DGC revoked one of these imports and refuses its use; the kernel has not heard yet (its
+            // callback failed and will be repeated), so it would learn from the refusal.
+            return 0;
         }
-        else
+
+        try
         {
-            Expect(() => Run(pair.SendAsync("deliver", id.ToString(System.Globalization.CultureInfo.InvariantCulture), krefs)), $"{from} sending to {to}");
+            if (carried)
+            {
+                _disturbed.Add(SimNetwork.Key(from, to));
+                var wire = Expect(() => Run(pair.ExportRefsAsync(krefs)), $"{from} exporting to {to}");
+                Net.Send(from, to, null, id, wire);
+            }
+            else
+            {
+                Expect(() => Run(pair.SendAsync("deliver", id.ToString(System.Globalization.CultureInfo.InvariantCulture), krefs)), $"{from} sending to {to}");
+            }
+        }
+        catch (SimulationViolationException) when (k.Hostile)
+        {
+            return 0; // Mallory's own pairs may be stuck on values it forged; only honest kernels' calls must succeed
         }
 
         foreach (var kref in krefs)
@@ -823,7 +899,8 @@ public sealed class World
     }
 
     private static bool SessionEnded(SimKernel exporter, string importer, long epoch) =>
-        exporter.EndedEpochs.TryGetValue(importer, out var ended) && (ended.Contains(epoch) || epoch == 0);
+        (exporter.EndedEpochs.TryGetValue(importer, out var ended) && (ended.Contains(epoch) || epoch == 0))
+        || (exporter.StateOf(importer) is { EndingSession.Count: > 0 } ending && ending.Epoch == epoch); // ending, durably: finished on reactivation
 
     private void NoteHeard(InFlight frame)
     {

@@ -1,0 +1,45 @@
+namespace OcapDgc;
+
+/// <summary>What kind of effect a <see cref="PendingEffect"/> is; each is one <c>IDgcKernel</c> callback.</summary>
+public enum EffectKind
+{
+    /// <summary>No remote can reach these exports any more.</summary>
+    ExportsDropped = 0,
+
+    /// <summary>No remote can recognize these exports any more.</summary>
+    ExportsRetired = 1,
+
+    /// <summary>These imports were revoked (the exporter ended their session).</summary>
+    ImportsRevoked = 2,
+
+    /// <summary>The exporter deleted these imports' objects.</summary>
+    ImportsRetired = 3,
+
+    /// <summary>This kernel's export session with the remote ended; these were its holds.</summary>
+    SessionEnded = 4,
+}
+
+/// <summary>
+/// One effect the kernel must hear, kept in the pair's state until its callback returns. <see cref="Id"/>
+/// is unique (the remote, the pair's batch stream, a number), so a kernel that hears it twice (after a
+/// crash between delivering it and recording that) can ignore the repeat.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("ocap-dgc.PendingEffect")]
+public sealed record PendingEffect(
+    [property: Id(0)] string Id,
+    [property: Id(1)] EffectKind Kind,
+    [property: Id(2)] string[] Krefs,
+    [property: Id(3)] SessionEnd Why = SessionEnd.LeaseLapsed,
+    [property: Id(4)] long CauseStream = 0,
+    [property: Id(5)] long CauseSeq = 0)
+{
+    /// <summary>The notice the kernel hears for it.</summary>
+    public KernelNotice ToNotice() => Kind switch
+    {
+        EffectKind.ExportsDropped => new ExportsDropped(Krefs) { EffectId = Id },
+        EffectKind.ExportsRetired => new ExportsRetired(Krefs) { EffectId = Id },
+        EffectKind.ImportsRevoked => new ImportsRevoked(Krefs) { EffectId = Id },
+        EffectKind.ImportsRetired => new ImportsRetired(Krefs) { EffectId = Id },
+        _ => new RemoteSessionEnded(Why, Krefs) { EffectId = Id },
+    };
+}
