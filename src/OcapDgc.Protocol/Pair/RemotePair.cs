@@ -276,7 +276,12 @@ public sealed class RemotePair
         }
 
         await EndSessionAsync(SessionEnd.LocalRestart);
+
+        // The remote's session goes on: a retire of one of the old incarnation's imports may still come, and is
+        // a crossing to ignore, not an unknown ref.
+        var highestImport = State.HighestImportId;
         await RevokeImportsAsync(notify: false);
+        State.HighestImportId = highestImport;
         State.Revoked.Clear();
         Outbound.Reset();
         Sessions.Restart(incarnation);
@@ -1119,9 +1124,10 @@ public sealed class RemotePair
         var now = await Task.WhenAll(effect.Krefs.Select(_env.GetExportAsync));
 
         // Still dropped, and by what this effect reports: if another remote's release made it unreachable
-        // later (after it was sent again), that one reports it, and this one is stale.
+        // later (after it was sent again), that one reports it, and this one is stale. An export nobody
+        // recognizes any more keeps no such record; "dropped" still holds for it.
         var holds = effect.Kind == EffectKind.ExportsDropped
-            ? now.Where(x => !x.Reachable && x.DroppedBy == Remote && x.DroppedByStream == effect.CauseStream && x.DroppedBySeq == effect.CauseSeq)
+            ? now.Where(x => !x.Recognizable || (!x.Reachable && x.DroppedBy == Remote && x.DroppedByStream == effect.CauseStream && x.DroppedBySeq == effect.CauseSeq))
             : now.Where(x => !x.Recognizable);
         return effect with { Krefs = [.. holds.Select(x => x.Kref)] };
     }

@@ -64,6 +64,10 @@ public interface IReferenceKernelGrain : IDgcKernel, IGrainWithStringKey
     [Alias("boyd-every")]
     Task SetBoydPeriodAsync(TimeSpan period);
 
+    /// <summary>Makes the next <paramref name="count"/> effect callbacks fail (throw), as a kernel whose silo is down would: the DGC must deliver them again.</summary>
+    [Alias("fail-callbacks")]
+    Task FailNextCallbacksAsync(int count);
+
     /// <summary>This kernel's ground truth.</summary>
     [Alias("ledger"), AlwaysInterleave]
     Task<KernelLedger> GetLedgerAsync();

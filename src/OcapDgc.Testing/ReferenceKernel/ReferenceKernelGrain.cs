@@ -24,6 +24,9 @@ public sealed class ReferenceKernelGrain(
     private readonly bool _durable = options.Value.Durable;
     private Task _lastWrite = Task.CompletedTask;
 
+    // Not persisted: a test's fault injection.
+    private int _failCallbacks;
+
     private ReferenceKernelState S => state.State;
 
     private string Me => this.GetPrimaryKeyString();
@@ -365,9 +368,22 @@ public sealed class ReferenceKernelGrain(
         await SaveAsync();
     }
 
+    /// <inheritdoc />
+    public Task FailNextCallbacksAsync(int count)
+    {
+        _failCallbacks = count;
+        return Task.CompletedTask;
+    }
+
     /// <summary>Whether this effect was heard before (then it is counted and ignored); the DGC delivers effects at least once.</summary>
     private bool Repeat(string effectId)
     {
+        if (_failCallbacks > 0)
+        {
+            _failCallbacks--;
+            throw new InvalidOperationException($"{Me}: callback for effect {effectId} failed on purpose (a test's fault injection).");
+        }
+
         if (S.SeenEffects.Add(effectId))
         {
             return false;

@@ -368,9 +368,9 @@ public sealed class World
     public void Misuse(string kernel, Random r)
     {
         var k = this[kernel];
-        // An import whose revocation the kernel has not heard yet (its callback failed) is revoked for the DGC already.
+        // An import whose revocation or retirement the kernel has not heard yet (its callback failed) is gone for the DGC already.
         bool Live(KeyValuePair<string, ImportObject> i) => !i.Value.Revoked
-            && !(k.StateOf(i.Value.From)?.Outbox.Any(e => e.Kind == EffectKind.ImportsRevoked && e.Krefs.Contains(i.Key)) ?? false);
+            && !(k.StateOf(i.Value.From)?.Outbox.Any(e => e.Kind is EffectKind.ImportsRevoked or EffectKind.ImportsRetired && e.Krefs.Contains(i.Key)) ?? false);
         var reachable = k.Imports.Where(i => !i.Value.Dropped && Live(i)).Select(i => i.Key).Order(StringComparer.Ordinal).ToList();
         var dropped = k.Imports.Where(i => i.Value.Dropped && Live(i)).Select(i => i.Key).Order(StringComparer.Ordinal).ToList();
         var remote = Names.Where(n => n != kernel).ElementAt(r.Next(Names.Length - 1));
