@@ -4,14 +4,18 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 # Installs what the tests need from Debian's packages when it is missing: the PostgreSQL 15 server
-# binaries (the tests start and remove their own throwaway server) and docker-compose (the tests check
-# docker-compose.yml with `docker-compose config`; no Docker engine is needed).
+# binaries (the tests start and remove their own throwaway server), docker-compose (the tests check
+# docker-compose.yml with `docker-compose config`; no Docker engine is needed) and spin (the tests
+# model-check docs/model/dgc.pml with scripts/spin-check.sh; gcc compiles its verifiers).
 missing=()
 if compgen -G "tests/*/Postgres/*.cs" >/dev/null && [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
   missing+=(postgresql)
 fi
 if [ -f docker-compose.yml ] && ! command -v docker-compose >/dev/null 2>&1; then
   missing+=(docker-compose)
+fi
+if [ -f docs/model/dgc.pml ] && ! command -v spin >/dev/null 2>&1; then
+  missing+=(spin)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "Installing ${missing[*]} (Debian packages) for the tests..."
