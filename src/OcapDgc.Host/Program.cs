@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Options;
 using OcapDgc.Hosting;
 using OcapDgc.Host;
+using OcapDgc.Host.Observability;
 using OcapDgc.Storage;
 using OcapDgc.Transport;
 using Orleans.Dashboard;
@@ -73,8 +74,10 @@ if (profile == HostProfile.Postgres)
 // The demo counts what the DGC leaves in storage; a silo that only serves does not.
 builder.UseOrleans(silo => SiloSetup.Configure(silo, builder.Configuration, profile, connectionString, chaosOptions, trackStorage: !serve));
 
+builder.AddDgcObservability();
 var app = builder.Build();
 app.MapOrleansDashboard(routePrefix: "/dashboard");
+app.MapDgcObservability();
 app.MapGet("/", () => Results.Redirect("/dashboard"));
 
 var demo = app.Services.GetRequiredService<IOptions<DemoOptions>>().Value;
@@ -125,7 +128,7 @@ Console.WriteLine(result.SummaryLine);
 
 if (keepRunning)
 {
-    Console.WriteLine($"Silo still running; dashboard at {dashboard} (Ctrl+C to stop).");
+    Console.WriteLine($"Silo still running; dashboard at {dashboard}, DGC view at {DgcView.Url(app)} (Ctrl+C to stop).");
     await app.WaitForShutdownAsync();
 }
 else
