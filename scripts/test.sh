@@ -5,13 +5,17 @@ cd "$(dirname "$0")/.."
 
 # Installs what the tests need from Debian's packages when it is missing: the PostgreSQL 15 server
 # binaries (the tests start and remove their own throwaway server) and docker-compose (the tests check
-# docker-compose.yml with `docker-compose config`; no Docker engine is needed).
+# docker-compose.yml with `docker-compose config`; no Docker engine is needed), and chromium (the DGC
+# view's browser test drives /usr/bin/chromium with Playwright; Playwright's own browser download is never used).
 missing=()
 if compgen -G "tests/*/Postgres/*.cs" >/dev/null && [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
   missing+=(postgresql)
 fi
 if [ -f docker-compose.yml ] && ! command -v docker-compose >/dev/null 2>&1; then
   missing+=(docker-compose)
+fi
+if compgen -G "tests/*/Observability/*Browser*.cs" >/dev/null && [ ! -x /usr/bin/chromium ]; then
+  missing+=(chromium)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "Installing ${missing[*]} (Debian packages) for the tests..."
