@@ -6,6 +6,11 @@ using OcapDgc.Storage;
 using OcapDgc.Transport;
 using Orleans.Dashboard;
 
+if (args is ["inspect", ..])
+{
+    return await InspectCommand.RunAsync(args[1..], Console.Out, Console.Error); // an Orleans client, no silo (docs/observability.md)
+}
+
 // Flags without a value; everything else is configuration (see docs/configuration.md).
 var keepRunning = args.Contains("--keep-running");
 var serve = args.Contains("--serve");
