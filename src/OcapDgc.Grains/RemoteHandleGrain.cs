@@ -113,7 +113,11 @@ public sealed partial class RemoteHandleGrain(
     }
 
     /// <inheritdoc />
-    public Task DeliverBringOutYourDeadAsync(bool askRemote) => Run(_pair.BringOutYourDeadAsync(askRemote));
+    public async Task DeliverBringOutYourDeadAsync(bool askRemote)
+    {
+        using var span = DgcTracing.Start(DgcTracing.BoydRun, _pair.Local, _pair.Remote);
+        await Run(_pair.BringOutYourDeadAsync(askRemote));
+    }
 
     /// <inheritdoc />
     public async Task CheckLeaseAsync()

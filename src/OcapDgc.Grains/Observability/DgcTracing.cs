@@ -4,7 +4,7 @@ namespace OcapDgc.Observability;
 
 /// <summary>
 /// The DGC's <see cref="ActivitySource"/>, <c>OcapDgc</c>: one span per GC batch flushed or applied, per
-/// reconciliation step and per lease check, named <c>dgc.&lt;noun&gt;.&lt;verb&gt;</c> and tagged with the
+/// reconciliation step, per bring-out-your-dead and per lease check, named <c>dgc.&lt;noun&gt;.&lt;verb&gt;</c> and tagged with the
 /// pair (<c>dgc.local</c>, <c>dgc.remote</c>). Spans are only created while a listener (an OpenTelemetry
 /// tracer provider, say) samples them.
 /// </summary>
@@ -27,6 +27,9 @@ public static class DgcTracing
 
     /// <summary>Span: a ping or pong was handled (<c>dgc:ping</c>, <c>dgc:pong</c>); a mismatch starts reconciliation.</summary>
     public const string LeasePing = "dgc.lease.ping";
+
+    /// <summary>Span: bring-out-your-dead in one remote handle (flush, resend, ping, expire, ask the remote).</summary>
+    public const string BoydRun = "dgc.boyd.run";
 
     /// <summary>Span: the lease reminder's check (ping if due, expire a lapsed lease, ask for agreement).</summary>
     public const string LeaseCheck = "dgc.lease.check";
