@@ -334,7 +334,7 @@ public sealed partial class RemoteHandleGrain(
     private void Publish()
     {
         var (s, lease) = (_pair.State, _pair.Lease);
-        _gauge?.Publish(s.Exports.Count, s.Imports.Count, s.Queue.Count, s.Unacked.Count, lease.RenewedAt, lease.Lease);
+        _gauge?.Publish(s.Exports.Count, s.Imports.Count, s.Queue.Count, s.Unacked.Count, lease.RenewedAt, lease.Lease, _pair.HoldsAnything && _reminder is null);
         if (lease.RenewedAt != _lastRenewedAt)
         {
             if (s.Exports.Count > 0 && DgcMetrics.LeaseRenewed.Enabled)

@@ -40,7 +40,7 @@ public sealed class DgcSiloStats : IDisposable
     public DgcSiloTotals Read()
     {
         var now = _clock.GetUtcNow().UtcTicks;
-        long exports = 0, imports = 0, queued = 0, unacked = 0, lapsing = 0, handles = 0;
+        long exports = 0, imports = 0, queued = 0, unacked = 0, lapsing = 0, handles = 0, unguarded = 0;
         foreach (var g in _handles.Keys)
         {
             var r = g.Read();
@@ -53,11 +53,16 @@ public sealed class DgcSiloStats : IDisposable
             {
                 lapsing++;
             }
+
+            if (r.Unguarded)
+            {
+                unguarded++;
+            }
         }
 
         return new DgcSiloTotals(handles, exports, imports, queued, unacked, lapsing,
             Interlocked.Read(ref _exportsDropped), Interlocked.Read(ref _exportsRetired),
-            Interlocked.Read(ref _importsRevoked), Interlocked.Read(ref _leasesExpired));
+            Interlocked.Read(ref _importsRevoked), Interlocked.Read(ref _leasesExpired), unguarded);
     }
 
     /// <inheritdoc />
@@ -101,6 +106,7 @@ public sealed class DgcSiloStats : IDisposable
 /// <param name="ExportsRetired">Exports reported retired (reclaimed) since the silo started.</param>
 /// <param name="ImportsRevoked">Imports revoked since the silo started.</param>
 /// <param name="LeasesExpired">Remote sessions ended by a lapsed lease since the silo started.</param>
+/// <param name="HandlesWithoutReminder">Active handles that hold refs but have no <c>dgc-lease</c> reminder registered (should be 0: without it, nothing expires their remote's lease while they are idle).</param>
 public sealed record DgcSiloTotals(
     long Handles,
     long Exports,
@@ -111,7 +117,8 @@ public sealed record DgcSiloTotals(
     long ExportsDropped,
     long ExportsRetired,
     long ImportsRevoked,
-    long LeasesExpired);
+    long LeasesExpired,
+    long HandlesWithoutReminder);
 
 /// <summary>The counts one remote handle publishes; written by its activation, read by collectors.</summary>
 internal sealed class HandleGauge
@@ -122,9 +129,11 @@ internal sealed class HandleGauge
     private int _unacked;
     private long _renewedAtTicks;
     private long _leaseTicks;
+    private int _unguarded;
 
-    public void Publish(int exports, int imports, int queued, int unacked, DateTimeOffset renewedAt, TimeSpan lease)
+    public void Publish(int exports, int imports, int queued, int unacked, DateTimeOffset renewedAt, TimeSpan lease, bool unguarded)
     {
+        Volatile.Write(ref _unguarded, unguarded ? 1 : 0);
         Volatile.Write(ref _exports, exports);
         Volatile.Write(ref _imports, imports);
         Volatile.Write(ref _queued, queued);
@@ -133,7 +142,7 @@ internal sealed class HandleGauge
         Volatile.Write(ref _leaseTicks, lease.Ticks);
     }
 
-    public (int Exports, int Imports, int Queued, int Unacked, long RenewedAtTicks, long LeaseTicks) Read() =>
+    public (int Exports, int Imports, int Queued, int Unacked, long RenewedAtTicks, long LeaseTicks, bool Unguarded) Read() =>
         (Volatile.Read(ref _exports), Volatile.Read(ref _imports), Volatile.Read(ref _queued), Volatile.Read(ref _unacked),
-         Volatile.Read(ref _renewedAtTicks), Volatile.Read(ref _leaseTicks));
+         Volatile.Read(ref _renewedAtTicks), Volatile.Read(ref _leaseTicks), Volatile.Read(ref _unguarded) == 1);
 }

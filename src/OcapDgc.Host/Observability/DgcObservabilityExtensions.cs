@@ -7,16 +7,18 @@ namespace OcapDgc.Host.Observability;
 
 /// <summary>
 /// Everything the host adds for operators, in two calls from <c>Program.cs</c>: the DGC view (<c>/dgc</c>)
-/// with its sampler, and the optional telemetry export (<see cref="DgcTelemetryOptions"/>).
+/// with its sampler, the health checks (<c>/healthz</c>) and the optional telemetry export
+/// (<see cref="DgcTelemetryOptions"/>).
 /// </summary>
 public static class DgcObservabilityExtensions
 {
-    /// <summary>Registers the sampler (one sample a second of the silo's registry) and, when configured, OpenTelemetry's exporters.</summary>
+    /// <summary>Registers the sampler (one sample a second of the silo's registry), the health checks and, when configured, OpenTelemetry's exporters.</summary>
     public static WebApplicationBuilder AddDgcObservability(this WebApplicationBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.AddSingleton(sp => new DgcSampler(sp.GetRequiredService<DgcSiloStats>(), TimeSpan.FromSeconds(1)));
         builder.Services.AddHostedService<DgcSamplerService>();
+        builder.Services.AddDgcHealthChecks();
 
         var telemetry = builder.Configuration.GetSection(DgcTelemetryOptions.Section).Get<DgcTelemetryOptions>() ?? new DgcTelemetryOptions();
         builder.Services.AddSingleton(telemetry);
@@ -52,11 +54,12 @@ public static class DgcObservabilityExtensions
         return builder;
     }
 
-    /// <summary>Maps the DGC view at <c>/dgc</c>, and the Prometheus scrape endpoint when it is on.</summary>
+    /// <summary>Maps the DGC view at <c>/dgc</c>, the health checks at <c>/healthz</c>, and the Prometheus scrape endpoint when it is on.</summary>
     public static WebApplication MapDgcObservability(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
         app.MapDgcView();
+        app.MapDgcHealthChecks();
         var telemetry = app.Services.GetRequiredService<DgcTelemetryOptions>();
         if (telemetry.Prometheus)
         {
