@@ -37,6 +37,14 @@ read -r passed failed skipped < <(grep -E '(Passed|Failed)! +- Failed: ' "$log" 
   | awk '{p+=$1; f+=$2; s+=$3} END {print p+0, f+0, s+0}')
 rm -f "$log"
 
+# Packaging: the library packages pack, and samples/SampleKernel builds and runs against them (one check).
+if scripts/pack.sh >"${log}.pack" 2>&1; then
+  passed=$((passed + 1))
+else
+  tail -20 "${log}.pack"; failed=$((failed + 1))
+fi
+rm -f "${log}.pack"
+
 if [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then
   failed=1 # no test ran (a build error, most likely): that is a failure, not a pass
 fi
