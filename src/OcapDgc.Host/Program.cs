@@ -114,6 +114,7 @@ if (serve)
     return 0;
 }
 
+await using var recording = DemoRecording.Start(app.Services); // the chart written after the run (docs/observability.md)
 var grains = app.Services.GetRequiredService<IGrainFactory>();
 var transport = app.Services.GetRequiredService<InClusterTransport>();
 var storage = app.Services.GetRequiredService<DgcStorageTracker>();
@@ -126,6 +127,7 @@ var result = chaosOptions is not null
         app.Services.GetRequiredService<IOptions<LeaseOptions>>().Value,
         Console.Out).RunAsync(refsGiven ? demo.Refs : chaosOptions.Refs, chaosOptions)
     : await new DemoRunner(grains, transport, storage, Console.Out).RunAsync(demo.Refs, demo.MessageSize);
+Console.WriteLine($"Chart of live and reclaimed refs: {await recording.WriteChartAsync(demo.ChartFolder, chaosOptions is null ? "ocap-dgc demo" : "ocap-dgc demo under chaos")}");
 Console.WriteLine(result.Clean
     ? "Every exported reference was reclaimed once nobody could use it; none was released while its holder could still use it."
     : "PROBLEM: some references leaked or were released while still held (see the figures above).");

@@ -28,11 +28,17 @@ public static class SvgChart
         var seconds = Math.Max(0.001, (samples[^1].At - t0).TotalSeconds);
         var live = samples.Select(s => (double)(s.Exports + s.Imports)).ToArray();
         var retired = samples.Select(s => (double)(s.Retired - samples[0].Retired)).ToArray();
+        // Reclaim rate over the last second (or since the first sample), so 100 ms samples do not draw spikes.
         var rate = new double[samples.Count];
-        for (var i = 1; i < samples.Count; i++)
+        for (int i = 1, j = 0; i < samples.Count; i++)
         {
-            var dt = (samples[i].At - samples[i - 1].At).TotalSeconds;
-            rate[i] = dt > 0 ? (samples[i].Retired - samples[i - 1].Retired) / dt : 0;
+            while (j < i - 1 && (samples[i].At - samples[j + 1].At).TotalSeconds >= 1)
+            {
+                j++;
+            }
+
+            var dt = (samples[i].At - samples[j].At).TotalSeconds;
+            rate[i] = dt > 0 ? (samples[i].Retired - samples[j].Retired) / dt : 0;
         }
 
         var maxLeft = Nice(Math.Max(live.Max(), retired.Max()));
@@ -59,7 +65,7 @@ public static class SvgChart
         svg.Append(Polyline(live, X, YL, "#2c6fbb", 2)).Append(Polyline(retired, X, YL, "#27ae60", 2)).Append(Polyline(rate, X, YR, "#c0392b", 1.2));
         svg.Append(CultureInfo.InvariantCulture, $"""<g transform="translate({Left + 10},{Top + 8})"><rect width="10" height="3" fill="#2c6fbb"/><text x="14" y="5">live refs (exports + imports)</text>""");
         svg.Append("""<rect y="14" width="10" height="3" fill="#27ae60"/><text x="14" y="19">reclaimed refs (cumulative)</text>""");
-        svg.Append("""<rect y="28" width="10" height="3" fill="#c0392b"/><text x="14" y="33">reclaim rate (right axis)</text></g>""").Append('\n');
+        svg.Append("""<rect y="28" width="10" height="3" fill="#c0392b"/><text x="14" y="33">reclaimed per second, over the last second (right axis)</text></g>""").Append('\n');
         svg.Append("</svg>\n");
         return svg.ToString();
     }
