@@ -68,10 +68,15 @@ public sealed partial class RemoteHandleGrain(
         {
             await _pair.ActivateAsync();
         }
-        finally
+        catch
         {
-            Publish();
+            // A failed activation is never deactivated: take its slot out of the silo's registry now.
+            stats.Unregister(_gauge);
+            _gauge = null;
+            throw;
         }
+
+        Publish();
     }
 
     /// <inheritdoc />
