@@ -5,8 +5,9 @@ cd "$(dirname "$0")/.."
 
 # Installs what the tests need from Debian's packages when it is missing: the PostgreSQL 15 server
 # binaries (the tests start and remove their own throwaway server), docker-compose (the tests check
-# docker-compose.yml with `docker-compose config`; no Docker engine is needed) and spin (the tests
-# model-check docs/model/dgc.pml with scripts/spin-check.sh; gcc compiles its verifiers).
+# docker-compose.yml with `docker-compose config`; no Docker engine is needed), spin (the tests
+# model-check docs/model/dgc.pml with scripts/spin-check.sh; gcc compiles its verifiers) and chromium
+# (the DGC view's browser test drives /usr/bin/chromium with Playwright; Playwright's own browser download is never used).
 missing=()
 if compgen -G "tests/*/Postgres/*.cs" >/dev/null && [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
   missing+=(postgresql)
@@ -16,6 +17,9 @@ if [ -f docker-compose.yml ] && ! command -v docker-compose >/dev/null 2>&1; the
 fi
 if [ -f docs/model/dgc.pml ] && ! command -v spin >/dev/null 2>&1; then
   missing+=(spin)
+fi
+if compgen -G "tests/*/Observability/*Browser*.cs" >/dev/null && [ ! -x /usr/bin/chromium ]; then
+  missing+=(chromium)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "Installing ${missing[*]} (Debian packages) for the tests..."
@@ -36,6 +40,14 @@ read -r passed failed skipped < <(grep -E '(Passed|Failed)! +- Failed: ' "$log" 
   | sed -E 's/.*Failed: +([0-9]+), Passed: +([0-9]+), Skipped: +([0-9]+).*/\2 \1 \3/' \
   | awk '{p+=$1; f+=$2; s+=$3} END {print p+0, f+0, s+0}')
 rm -f "$log"
+
+# Packaging: the library packages pack, and samples/SampleKernel builds and runs against them (one check).
+if scripts/pack.sh >"${log}.pack" 2>&1; then
+  passed=$((passed + 1))
+else
+  tail -20 "${log}.pack"; failed=$((failed + 1))
+fi
+rm -f "${log}.pack"
 
 if [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then
   failed=1 # no test ran (a build error, most likely): that is a failure, not a pass

@@ -66,6 +66,22 @@ public interface IRemoteHandleGrain : IGrainWithStringKey
     /// <summary>Per-remote figures. Read-only, so it interleaves with any call in progress.</summary>
     [Alias("figures"), Orleans.Concurrency.AlwaysInterleave]
     Task<RemoteFigures> GetFiguresAsync();
+
+    /// <summary>
+    /// The figures with the lease and contact times (kept in memory: a reactivated handle starts them anew).
+    /// Read-only, so it interleaves with any call in progress and never pauses the protocol.
+    /// </summary>
+    [Alias("status"), Orleans.Concurrency.AlwaysInterleave, Orleans.Concurrency.ReadOnly]
+    Task<RemoteStatus> GetStatusAsync();
+
+    /// <summary>
+    /// What <paramref name="kref"/> is in this pair: its wire ref, whether the remote (for an export) or the
+    /// kernel (for an import) can reach it, and, for an export, when and in which message it was last sent
+    /// if this activation sent it. Answers <see cref="RefRole.Unknown"/> for a kref the pair does not know.
+    /// Read-only, so it interleaves with any call in progress.
+    /// </summary>
+    [Alias("trace-ref"), Orleans.Concurrency.AlwaysInterleave, Orleans.Concurrency.ReadOnly]
+    Task<RefTrace> TraceRefAsync(string kref);
 }
 
 /// <summary>What one remote handle holds and has done since it was activated.</summary>

@@ -51,4 +51,11 @@ public interface IRemoteManagerGrain : IGrainWithStringKey
     /// <summary>Figures for each remote.</summary>
     [Alias("figures"), AlwaysInterleave]
     Task<RemoteFigures[]> GetRemoteFiguresAsync();
+
+    /// <summary>
+    /// <see cref="RemoteStatus"/> (figures, lease age, last contact) for every remote this kernel has a
+    /// handle towards. Read-only: it interleaves, and pauses nothing.
+    /// </summary>
+    [Alias("remote-status"), AlwaysInterleave, ReadOnly]
+    Task<RemoteStatus[]> GetRemoteStatusAsync();
 }

@@ -15,6 +15,13 @@ public sealed partial class RemoteHandleGrain
     private void Log(PairEvent e)
     {
         var (local, remote) = (_pair.Local, _pair.Remote);
+        if (e is LeaseLapsed or PeerRestarted or SessionEnded or ReconcileFailed or LostSendsReleased)
+        {
+            // On the span in progress (a lease check, an inbound frame), if one is being recorded.
+            System.Diagnostics.Activity.Current?.AddEvent(new System.Diagnostics.ActivityEvent(
+                e.GetType().Name, tags: new System.Diagnostics.ActivityTagsCollection { ["dgc.detail"] = e.ToString() }));
+        }
+
         switch (e)
         {
             case CallRefused r:
@@ -48,6 +55,7 @@ public sealed partial class RemoteHandleGrain
                 if (s.Why == SessionEnd.LeaseLapsed)
                 {
                     DgcMetrics.LeasesExpired.Add(1);
+                    stats.CountLeaseExpired();
                 }
 
                 LogSessionEnded(logger, local, remote, s.Why, s.Exports, s.NewEpoch);

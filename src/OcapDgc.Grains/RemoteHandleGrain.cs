@@ -1,8 +1,10 @@
+using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OcapDgc.Hosting;
 using OcapDgc.Internal;
+using OcapDgc.Observability;
 using OcapDgc.Transport;
 using OcapDgc.Wire;
 
@@ -23,6 +25,7 @@ public sealed partial class RemoteHandleGrain(
     IOptions<LeaseOptions> leases,
     IOptions<LimitOptions> limits,
     [FromKeyedServices(DgcClock.Key)] TimeProvider clock,
+    DgcSiloStats stats,
     ILogger<RemoteHandleGrain> logger) : Grain, IRemoteHandleGrain, IRemoteHandleInternal, IRemindable, IPairEnvironment
 {
     /// <summary>Name of the per-handle lease reminder.</summary>
@@ -35,6 +38,14 @@ public sealed partial class RemoteHandleGrain(
     private IDgcKernel? _kernel;
     private IGrainReminder? _reminder;
     private IGrainTimer? _flushTimer;
+
+    // Observability, per activation: what this handle publishes to the silo's registry, and what the
+    // histograms need to tell a new batch or renewal from one already recorded.
+    private HandleGauge? _gauge;
+    private DateTimeOffset? _lastFrameAt;
+    private DateTimeOffset _lastRenewedAt;
+    private long _sealedStream;
+    private long _sealedUpTo;
 
     /// <inheritdoc />
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
@@ -52,12 +63,39 @@ public sealed partial class RemoteHandleGrain(
         // Pings need a tick per ping interval; the flush timer runs only while there is something to send.
         this.RegisterGrainTimer(_ => Run(_pair.OnPingTickAsync()), new GrainTimerCreationOptions(l.PingInterval, l.PingInterval) { KeepAlive = false });
         ArmFlushTimer();
-        await _pair.ActivateAsync();
+        _lastRenewedAt = _pair.Lease.RenewedAt;
+        (_sealedStream, _sealedUpTo) = (_pair.State.Stream, _pair.State.NextSeq - 1);
+        _gauge = stats.Register();
+        try
+        {
+            await _pair.ActivateAsync();
+        }
+        catch
+        {
+            // A failed activation is never deactivated: take its slot out of the silo's registry now.
+            stats.Unregister(_gauge);
+            _gauge = null;
+            throw;
+        }
+
+        Publish();
     }
 
     /// <inheritdoc />
-    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) =>
-        _pair.DeactivateAsync(); // final flush, so queued drops are not left waiting for the next activation
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _pair.DeactivateAsync(); // final flush, so queued drops are not left waiting for the next activation
+        }
+        finally
+        {
+            if (_gauge is not null)
+            {
+                stats.Unregister(_gauge);
+            }
+        }
+    }
 
     /// <inheritdoc />
     public Task<string[]> ExportRefsAsync(string[] krefs) => Run(_pair.ExportRefsAsync(krefs));
@@ -75,13 +113,25 @@ public sealed partial class RemoteHandleGrain(
     public Task RetireImportsAsync(string[] krefs) => Run(_pair.RetireImportsAsync(krefs));
 
     /// <inheritdoc />
-    public Task FlushAsync() => Run(_pair.FlushAsync());
+    public async Task FlushAsync()
+    {
+        using var span = DgcTracing.Start(DgcTracing.BatchFlush, _pair.Local, _pair.Remote);
+        await Run(_pair.FlushAsync());
+    }
 
     /// <inheritdoc />
-    public Task DeliverBringOutYourDeadAsync(bool askRemote) => Run(_pair.BringOutYourDeadAsync(askRemote));
+    public async Task DeliverBringOutYourDeadAsync(bool askRemote)
+    {
+        using var span = DgcTracing.Start(DgcTracing.BoydRun, _pair.Local, _pair.Remote);
+        await Run(_pair.BringOutYourDeadAsync(askRemote));
+    }
 
     /// <inheritdoc />
-    public Task CheckLeaseAsync() => Run(_pair.CheckLeaseAsync());
+    public async Task CheckLeaseAsync()
+    {
+        using var span = DgcTracing.Start(DgcTracing.LeaseCheck, _pair.Local, _pair.Remote);
+        await Run(_pair.CheckLeaseAsync());
+    }
 
     /// <inheritdoc />
     public Task ReceiveReminder(string reminderName, TickStatus status) =>
@@ -94,18 +144,71 @@ public sealed partial class RemoteHandleGrain(
     public Task RetireExportsAsync(string[] krefs) => Run(_pair.RetireExportsAsync(krefs));
 
     /// <inheritdoc />
-    public Task ReceiveFrameAsync(string frameJson) => Run(_pair.ReceiveFrameAsync(frameJson));
+    public async Task ReceiveFrameAsync(string frameJson)
+    {
+        ArgumentNullException.ThrowIfNull(frameJson);
+        _lastFrameAt = clock.GetUtcNow();
+        var kind = DgcTracing.FrameKind(frameJson);
+        using var span = DgcTracing.StartFrame(kind, _pair.Local, _pair.Remote);
+        var timed = DgcMetrics.FrameHandled.Enabled;
+        var started = timed ? Stopwatch.GetTimestamp() : 0;
+        var (applied, rejected) = (_pair.Counters.BatchesApplied, _pair.Counters.Rejected);
+        await Run(_pair.ReceiveFrameAsync(frameJson));
+        if (timed)
+        {
+            DgcMetrics.FrameHandled.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, new KeyValuePair<string, object?>("dgc.frame", kind));
+        }
+
+        if (span is not null)
+        {
+            span.SetTag("dgc.batches.applied", _pair.Counters.BatchesApplied - applied);
+            span.SetTag("dgc.ops.rejected", _pair.Counters.Rejected - rejected);
+        }
+    }
 
     /// <inheritdoc />
-    public Task<RemoteFigures> GetFiguresAsync()
+    public Task<RemoteFigures> GetFiguresAsync() => Task.FromResult(Figures());
+
+    /// <inheritdoc />
+    public Task<RemoteStatus> GetStatusAsync()
+    {
+        var lease = _pair.Lease;
+        return Task.FromResult(new RemoteStatus(
+            Figures(), clock.GetUtcNow(), lease.Lease, lease.RenewedAt, lease.AgreedAt,
+            lease.LastPing == DateTimeOffset.MinValue ? null : lease.LastPing, _lastFrameAt, lease.ActivatedAt,
+            _pair.State.PeerIncarnation));
+    }
+
+    /// <inheritdoc />
+    public Task<RefTrace> TraceRefAsync(string kref)
+    {
+        DgcIds.ValidateKref(kref, nameof(kref));
+        var (s, clist, now) = (_pair.State, _pair.CList, clock.GetUtcNow());
+        RefTrace Trace(RefRole role, string? wire, bool reachable, long receipts, LastSend? last) =>
+            new(_pair.Local, _pair.Remote, kref, role, wire, reachable, receipts, last?.At, last?.CarriedBy, s.Epoch, s.PeerEpoch, now);
+
+        if (clist.TryGetExportId(kref, out var id) && s.Exports.TryGetValue(id, out var export))
+        {
+            return Task.FromResult(Trace(RefRole.Export, WireRef.ToSenderExport(id).ToString(), export.Reachable, 0, clist.LastSendOf(id)));
+        }
+
+        if (clist.TryGetImportId(kref, out id) && s.Imports.TryGetValue(id, out var import))
+        {
+            return Task.FromResult(Trace(RefRole.Import, WireRef.ToSenderExport(id).ToString(), import.Reachable, import.Receipts, null));
+        }
+
+        return Task.FromResult(s.Revoked.Contains(kref) ? Trace(RefRole.RevokedImport, null, false, 0, null) : Trace(RefRole.Unknown, null, false, 0, null));
+    }
+
+    private RemoteFigures Figures()
     {
         var (s, c) = (_pair.State, _pair.Counters);
-        return Task.FromResult(new RemoteFigures(
+        return new RemoteFigures(
             _pair.Local, _pair.Remote, s.Exports.Count, s.Imports.Count, s.Imports.Values.Count(i => i.Reachable),
             s.Queue.Count, s.Unacked.Count, s.NextSeq, s.HighestApplied, c.BatchesSent, c.BatchesApplied,
             c.DuplicateBatches, c.Rejected, c.FramesSent, c.FramesReceived, s.Incarnation, s.Epoch, s.PeerEpoch,
             s.Revoked.Count, c.LeaseExpiries, c.PingsSent, c.Reconciliations, c.StaleOps, s.Stream, s.PeerStream,
-            c.DuplicateMessages));
+            c.DuplicateMessages);
     }
 
     async Task<SessionStart> IPairEnvironment.OpenSessionAsync() => await _managerInternal.RegisterRemoteAsync(_pair.Remote);
@@ -134,6 +237,7 @@ public sealed partial class RemoteHandleGrain(
     {
         state.State = pairState;
         await state.WriteStateAsync();
+        RecordSealed(pairState);
         ArmFlushTimer();
     }
 
@@ -164,9 +268,9 @@ public sealed partial class RemoteHandleGrain(
             await (notice switch
             {
                 MessageDelivered m => _kernel.DeliverAsync(remote, m.Method, m.Body, m.Krefs),
-                ExportsDropped d => Counted(DgcMetrics.ExportsDropped, d.Krefs.Length, _kernel.OnExportsDroppedAsync(d.EffectId, d.Krefs)),
-                ExportsRetired r => Counted(DgcMetrics.ExportsRetired, r.Krefs.Length, _kernel.OnExportsRetiredAsync(r.EffectId, r.Krefs)),
-                ImportsRevoked v => Counted(DgcMetrics.ImportsRevoked, v.Krefs.Length, _kernel.OnImportsRevokedAsync(remote, v.EffectId, v.Krefs)),
+                ExportsDropped d => Counted(DgcMetrics.ExportsDropped, stats.CountDropped, d.Krefs.Length, _kernel.OnExportsDroppedAsync(d.EffectId, d.Krefs)),
+                ExportsRetired r => Counted(DgcMetrics.ExportsRetired, stats.CountRetired, r.Krefs.Length, _kernel.OnExportsRetiredAsync(r.EffectId, r.Krefs)),
+                ImportsRevoked v => Counted(DgcMetrics.ImportsRevoked, stats.CountRevoked, v.Krefs.Length, _kernel.OnImportsRevokedAsync(remote, v.EffectId, v.Krefs)),
                 ImportsRetired t => _kernel.OnImportsRetiredAsync(remote, t.EffectId, t.Krefs),
                 BoydRequested => _kernel.OnBringOutYourDeadAsync(remote),
                 RemoteSessionEnded e => _kernel.OnSessionEndedAsync(remote, e.EffectId, e.Why, e.Released),
@@ -181,9 +285,10 @@ public sealed partial class RemoteHandleGrain(
             return false;
         }
 
-        static Task Counted(System.Diagnostics.Metrics.Counter<long> counter, int n, Task call)
+        static Task Counted(System.Diagnostics.Metrics.Counter<long> counter, Action<int> total, int n, Task call)
         {
             counter.Add(n);
+            total(n);
             return call;
         }
     }
@@ -209,15 +314,73 @@ public sealed partial class RemoteHandleGrain(
     /// <summary>Runs one input of the pair, then starts or stops the flush timer to match what is left to send.</summary>
     private async Task Run(Task input)
     {
-        await input;
-        ArmFlushTimer();
+        try
+        {
+            await input;
+            ArmFlushTimer();
+        }
+        finally
+        {
+            Publish();
+        }
     }
 
     private async Task<T> Run<T>(Task<T> input)
     {
-        var result = await input;
-        ArmFlushTimer();
-        return result;
+        try
+        {
+            var result = await input;
+            ArmFlushTimer();
+            return result;
+        }
+        finally
+        {
+            Publish();
+        }
+    }
+
+    /// <summary>
+    /// Publishes this handle's counts to the silo's registry (for the gauges and the host's sampler) and
+    /// records a lease renewal: a few field reads and writes, no allocation.
+    /// </summary>
+    private void Publish()
+    {
+        var (s, lease) = (_pair.State, _pair.Lease);
+        _gauge?.Publish(s.Exports.Count, s.Imports.Count, s.Queue.Count, s.Unacked.Count, lease.RenewedAt, lease.Lease, _pair.HoldsAnything && _reminder is null);
+        if (lease.RenewedAt != _lastRenewedAt)
+        {
+            if (s.Exports.Count > 0 && DgcMetrics.LeaseRenewed.Enabled)
+            {
+                DgcMetrics.LeaseRenewed.Record((lease.RenewedAt - _lastRenewedAt).TotalSeconds);
+            }
+
+            _lastRenewedAt = lease.RenewedAt;
+        }
+    }
+
+    /// <summary>After a write: records the size of each batch sealed since the last one recorded (only while the histogram is listened to).</summary>
+    private void RecordSealed(PairState s)
+    {
+        if (s.Stream != _sealedStream)
+        {
+            (_sealedStream, _sealedUpTo) = (s.Stream, 0);
+        }
+
+        if (s.NextSeq - 1 <= _sealedUpTo)
+        {
+            return;
+        }
+
+        if (DgcMetrics.BatchSealed.Enabled)
+        {
+            // Each operation names exactly one wire ref ("ro+N" / "ro-N") in the batch's JSON.
+            for (var i = s.Unacked.Count - 1; i >= 0 && s.Unacked[i].Seq > _sealedUpTo; i--)
+            {
+                DgcMetrics.BatchSealed.Record(s.Unacked[i].Json.AsSpan().Count("\"ro"));
+            }
+        }
+
+        _sealedUpTo = s.NextSeq - 1;
     }
 
     /// <summary>Starts the flush timer when operations are queued or batches await acknowledgement; an idle handle has none.</summary>
@@ -227,13 +390,20 @@ public sealed partial class RemoteHandleGrain(
         if (work && _flushTimer is null)
         {
             var every = batching.Value.FlushInterval;
-            _flushTimer = this.RegisterGrainTimer(_ => Run(_pair.OnFlushTickAsync()), new GrainTimerCreationOptions(every, every) { KeepAlive = false });
+            _flushTimer = this.RegisterGrainTimer(_ => FlushTickAsync(), new GrainTimerCreationOptions(every, every) { KeepAlive = false });
         }
         else if (!work && _flushTimer is not null)
         {
             _flushTimer.Dispose();
             _flushTimer = null;
         }
+    }
+
+    private async Task FlushTickAsync()
+    {
+        // A span only for ticks with something to seal or resend (the timer runs only then anyway).
+        using var span = _pair.NeedsFlushTick ? DgcTracing.Start(DgcTracing.BatchFlush, _pair.Local, _pair.Remote) : null;
+        await Run(_pair.OnFlushTickAsync());
     }
 
     private IExportGrain Export(string kref) => GrainFactory.GetGrain<IExportGrain>(DgcIds.ExportKey(_pair.Local, kref));

@@ -136,6 +136,10 @@ public sealed class RemoteManagerGrain(
     public Task<RemoteFigures[]> GetRemoteFiguresAsync() =>
         Task.WhenAll(Handles().Select(h => h.GetFiguresAsync()));
 
+    /// <inheritdoc />
+    public Task<RemoteStatus[]> GetRemoteStatusAsync() =>
+        Task.WhenAll(Handles().Select(h => h.GetStatusAsync()));
+
     private IRemoteHandleGrain[] Handles() => [.. state.State.Remotes.Select(Handle)];
 
     private IRemoteHandleGrain Handle(string remote) =>

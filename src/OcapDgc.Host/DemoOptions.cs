@@ -9,6 +9,9 @@ public sealed class DemoOptions
     /// <summary>References per application message.</summary>
     public int MessageSize { get; set; } = 500;
 
+    /// <summary>Where the demo writes its SVG chart of live and reclaimed refs (relative to the current folder).</summary>
+    public string ChartFolder { get; set; } = "demo-runs";
+
     /// <summary>Names every value that is out of range.</summary>
     public IEnumerable<string> Validate()
     {

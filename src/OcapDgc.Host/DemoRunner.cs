@@ -53,6 +53,8 @@ public sealed class DemoRunner(IGrainFactory grains, InClusterTransport transpor
             progress.Report("exchanged", sent);
         }
 
+        progress.Done();
+
         // Re-send a few already held references and send a few imports back to their exporter (ro-N).
         var resend = aliceObjects.Where((_, i) => i % 97 == 0).Take(messageSize).ToArray();
         await alice.SendAsync(Bob, resend);
@@ -65,9 +67,18 @@ public sealed class DemoRunner(IGrainFactory grains, InClusterTransport transpor
         output.WriteLine($"Exchanged in {clock.Elapsed.TotalSeconds:F1} s: {live:N0} imports held, {storage.CountOf(DgcStateNames.Export):N0} export entries in storage.");
 
         var dropClock = Stopwatch.StartNew();
+        var toReclaim = await ExportedAsync(alice, bob);
+        var reclaimedBefore = await RetiredAsync(alice, bob);
+        using var stopWatching = new CancellationTokenSource();
+        var reclaimProgress = new Progress(output, toReclaim - reclaimedBefore);
+        var watching = WatchReclaimAsync(alice, bob, reclaimedBefore, reclaimProgress, stopWatching.Token);
         var droppedByBob = await bob.DropAllAsync(Alice, retire: true);
         var droppedByAlice = await alice.DropAllAsync(Bob, retire: true);
         await SettleAsync();
+        await stopWatching.CancelAsync();
+        await watching;
+        reclaimProgress.Report("reclaimed", (int)(await RetiredAsync(alice, bob) - reclaimedBefore));
+        reclaimProgress.Done();
         output.WriteLine($"Dropped and retired {droppedByBob + droppedByAlice:N0} imports; reclaimed in {dropClock.Elapsed.TotalSeconds:F1} s.");
 
         var a = await alice.GetLedgerAsync();
@@ -116,24 +127,75 @@ public sealed class DemoRunner(IGrainFactory grains, InClusterTransport transpor
         return slice.Length;
     }
 
+    private static async Task<int> ExportedAsync(IReferenceKernelGrain alice, IReferenceKernelGrain bob) =>
+        (await alice.GetLedgerAsync()).ExportedDistinct + (await bob.GetLedgerAsync()).ExportedDistinct;
+
+    private static async Task<int> RetiredAsync(IReferenceKernelGrain alice, IReferenceKernelGrain bob) =>
+        (await alice.GetLedgerAsync()).ExportsRetired + (await bob.GetLedgerAsync()).ExportsRetired;
+
+    /// <summary>Reports reclamation as the kernels hear of it (their ledgers are read-only, interleaving calls).</summary>
+    private static async Task WatchReclaimAsync(IReferenceKernelGrain alice, IReferenceKernelGrain bob, int before, Progress progress, CancellationToken stop)
+    {
+        try
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                progress.Report("reclaimed", await RetiredAsync(alice, bob) - before);
+                await Task.Delay(200, stop);
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            // The phase is over.
+        }
+    }
+
     private static async Task<long> LiveImportsAsync(IReferenceKernelGrain alice, IReferenceKernelGrain bob) =>
         (await alice.GetLedgerAsync()).ImportsHeld + (await bob.GetLedgerAsync()).ImportsHeld;
 
     private Task SettleAsync() => DgcQuiescence.SettleAsync(grains, transport, [Alice, Bob]);
 
+    /// <summary>
+    /// A progress bar for a long phase: redrawn in place on a terminal, one line per 10 % when the output is
+    /// redirected (a log, a test), so neither fills up with redraws.
+    /// </summary>
     private sealed class Progress(TextWriter output, int total)
     {
+        private const int Width = 30;
+        private readonly bool _inPlace = ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected;
         private int _lastPercent = -1;
+        private bool _drawn;
 
         public void Report(string what, int done)
         {
-            var percent = (int)(100L * done / Math.Max(1, total));
-            if (percent / 10 != _lastPercent / 10)
+            var percent = (int)Math.Clamp(100L * done / Math.Max(1, total), 0, 100);
+            if (_inPlace ? percent == _lastPercent : percent / 10 == _lastPercent / 10)
             {
-                _lastPercent = percent;
-                output.WriteLine($"  {what} {done:N0}/{total:N0} refs ({percent}%)");
+                return;
+            }
+
+            _lastPercent = percent;
+            var filled = percent * Width / 100;
+            var line = $"  [{new string('#', filled)}{new string('.', Width - filled)}] {what} {done:N0}/{total:N0} refs ({percent}%)";
+            if (_inPlace)
+            {
+                output.Write('\r' + line);
+                _drawn = true;
+            }
+            else
+            {
+                output.WriteLine(line);
             }
         }
 
+        /// <summary>Ends the bar's line on a terminal.</summary>
+        public void Done()
+        {
+            if (_drawn)
+            {
+                output.WriteLine();
+                _drawn = false;
+            }
+        }
     }
 }

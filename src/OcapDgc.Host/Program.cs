@@ -1,9 +1,15 @@
 using Microsoft.Extensions.Options;
 using OcapDgc.Hosting;
 using OcapDgc.Host;
+using OcapDgc.Host.Observability;
 using OcapDgc.Storage;
 using OcapDgc.Transport;
 using Orleans.Dashboard;
+
+if (args is ["inspect", ..])
+{
+    return await InspectCommand.RunAsync(args[1..], Console.Out, Console.Error); // an Orleans client, no silo (docs/observability.md)
+}
 
 // Flags without a value; everything else is configuration (see docs/configuration.md).
 var keepRunning = args.Contains("--keep-running");
@@ -73,8 +79,10 @@ if (profile == HostProfile.Postgres)
 // The demo counts what the DGC leaves in storage; a silo that only serves does not.
 builder.UseOrleans(silo => SiloSetup.Configure(silo, builder.Configuration, profile, connectionString, chaosOptions, trackStorage: !serve));
 
+builder.AddDgcObservability();
 var app = builder.Build();
 app.MapOrleansDashboard(routePrefix: "/dashboard");
+app.MapDgcObservability();
 app.MapGet("/", () => Results.Redirect("/dashboard"));
 
 var demo = app.Services.GetRequiredService<IOptions<DemoOptions>>().Value;
@@ -106,6 +114,7 @@ if (serve)
     return 0;
 }
 
+await using var recording = DemoRecording.Start(app.Services); // the chart written after the run (docs/observability.md)
 var grains = app.Services.GetRequiredService<IGrainFactory>();
 var transport = app.Services.GetRequiredService<InClusterTransport>();
 var storage = app.Services.GetRequiredService<DgcStorageTracker>();
@@ -118,6 +127,7 @@ var result = chaosOptions is not null
         app.Services.GetRequiredService<IOptions<LeaseOptions>>().Value,
         Console.Out).RunAsync(refsGiven ? demo.Refs : chaosOptions.Refs, chaosOptions)
     : await new DemoRunner(grains, transport, storage, Console.Out).RunAsync(demo.Refs, demo.MessageSize);
+Console.WriteLine($"Chart of live and reclaimed refs: {await recording.WriteChartAsync(demo.ChartFolder, chaosOptions is null ? "ocap-dgc demo" : "ocap-dgc demo under chaos")}");
 Console.WriteLine(result.Clean
     ? "Every exported reference was reclaimed once nobody could use it; none was released while its holder could still use it."
     : "PROBLEM: some references leaked or were released while still held (see the figures above).");
@@ -125,7 +135,7 @@ Console.WriteLine(result.SummaryLine);
 
 if (keepRunning)
 {
-    Console.WriteLine($"Silo still running; dashboard at {dashboard} (Ctrl+C to stop).");
+    Console.WriteLine($"Silo still running; dashboard at {dashboard}, DGC view at {DgcView.Url(app)} (Ctrl+C to stop).");
     await app.WaitForShutdownAsync();
 }
 else

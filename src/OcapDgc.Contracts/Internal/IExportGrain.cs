@@ -51,7 +51,7 @@ public interface IExportGrain : IGrainWithStringKey
     [Alias("delete")]
     Task<string[]> DeleteAsync();
 
-    /// <summary>A snapshot for inspection and tests.</summary>
-    [Alias("snapshot")]
+    /// <summary>A snapshot for inspection and tests. Read-only, so it interleaves with a call in progress.</summary>
+    [Alias("snapshot"), Orleans.Concurrency.AlwaysInterleave, Orleans.Concurrency.ReadOnly]
     Task<ExportSnapshot> GetSnapshotAsync();
 }

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Serialization;
 using Orleans.Storage;
+using OcapDgc.Observability;
 using OcapDgc.Storage;
 using OcapDgc.Transport;
 
@@ -13,7 +14,7 @@ namespace OcapDgc.Hosting;
 public static class DgcSiloBuilderExtensions
 {
     /// <summary>
-    /// The grain directory cache size <see cref="AddDistributedGc"/> sets when the host left Orleans'
+    /// The grain directory cache size <see cref="AddDistributedGc(ISiloBuilder, Action{BatchingOptions}?, Action{LeaseOptions}?)"/> sets when the host left Orleans'
     /// default (1,000,000) in place: it bounds the memory kept for grains that were once addressed.
     /// </summary>
     public const int DirectoryCacheSize = 100_000;
@@ -28,14 +29,35 @@ public static class DgcSiloBuilderExtensions
     /// also bounds Orleans' grain directory cache (<see cref="DirectoryCacheSize"/>). The host must also
     /// register a reminder service: each remote handle keeps a lease reminder while it holds anything.
     /// </summary>
-    public static ISiloBuilder AddDistributedGc(this ISiloBuilder builder, Action<BatchingOptions>? configure = null, Action<LeaseOptions>? lease = null)
+    public static ISiloBuilder AddDistributedGc(this ISiloBuilder builder, Action<BatchingOptions>? configure = null, Action<LeaseOptions>? lease = null) =>
+        builder.AddDistributedGc(
+            configure is null ? null : o => o.Configure(configure),
+            lease is null ? null : o => o.Configure(lease));
+
+    /// <summary>
+    /// Adds the DGC services like <see cref="AddDistributedGc(ISiloBuilder, Action{BatchingOptions}?, Action{LeaseOptions}?)"/>,
+    /// in the shape of Orleans' own providers: each options class is bound from its configuration section
+    /// first, then handed to <paramref name="batching"/> and <paramref name="lease"/> as an
+    /// <see cref="OptionsBuilder{TOptions}"/>, which may bind another section, configure or post-configure it,
+    /// or add validation. Both are validated at start-up, and logged with the silo's other options.
+    /// </summary>
+    public static ISiloBuilder AddDistributedGc(this ISiloBuilder builder, Action<OptionsBuilder<BatchingOptions>>? batching, Action<OptionsBuilder<LeaseOptions>>? lease)
     {
         ArgumentNullException.ThrowIfNull(builder);
         var services = builder.Services;
-        AddValidatedOptions<BatchingOptions, BatchingOptionsValidator>(services, BatchingOptions.Section, configure);
+        AddValidatedOptions<BatchingOptions, BatchingOptionsValidator>(services, BatchingOptions.Section, batching);
         AddValidatedOptions<LeaseOptions, LeaseOptionsValidator>(services, LeaseOptions.Section, lease);
         AddValidatedOptions<LimitOptions, LimitOptionsValidator>(services, LimitOptions.Section, null);
+
+        // Logged at start-up with Orleans' own options (Orleans' IOptionFormatter).
+        services.ConfigureFormatter<BatchingOptions>();
+        services.ConfigureFormatter<LeaseOptions>();
         services.TryAddKeyedSingleton(DgcClock.Key, TimeProvider.System);
+
+        // What the active remote handles publish, for the gauges and the host's views (no grain scans).
+        services.TryAddSingleton(sp => new DgcSiloStats(
+            sp.GetRequiredService<ILocalSiloDetails>().Name,
+            sp.GetRequiredKeyedService<TimeProvider>(DgcClock.Key)));
         services.TryAddSingleton<InClusterTransport>();
         services.TryAddSingleton<IDgcTransport>(sp => sp.GetRequiredService<InClusterTransport>());
 
@@ -101,15 +123,12 @@ public static class DgcSiloBuilderExtensions
         });
     }
 
-    private static void AddValidatedOptions<TOptions, TValidator>(IServiceCollection services, string section, Action<TOptions>? configure)
+    private static void AddValidatedOptions<TOptions, TValidator>(IServiceCollection services, string section, Action<OptionsBuilder<TOptions>>? configure)
         where TOptions : class
         where TValidator : class, IValidateOptions<TOptions>
     {
         var options = services.AddOptions<TOptions>().BindConfiguration(section);
-        if (configure is not null)
-        {
-            options.Configure(configure);
-        }
+        configure?.Invoke(options);
 
         options.ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TOptions>, TValidator>());

@@ -68,6 +68,14 @@ public interface IReferenceKernelGrain : IDgcKernel, IGrainWithStringKey
     [Alias("fail-callbacks")]
     Task FailNextCallbacksAsync(int count);
 
+    /// <summary>
+    /// What this kernel itself holds of <paramref name="kref"/>, in one sentence: an own object with or
+    /// without its local reference (and which kernels it was sent to), an import (from whom, with its label),
+    /// or nothing. The DGC view and <c>inspect</c> show it beside the DGC's answer to "why is it alive".
+    /// </summary>
+    [Alias("describe-ref"), AlwaysInterleave, ReadOnly]
+    Task<string> DescribeRefAsync(string kref);
+
     /// <summary>This kernel's ground truth.</summary>
     [Alias("ledger"), AlwaysInterleave]
     Task<KernelLedger> GetLedgerAsync();

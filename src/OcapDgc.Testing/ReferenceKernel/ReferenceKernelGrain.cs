@@ -206,6 +206,38 @@ public sealed class ReferenceKernelGrain(
     }
 
     /// <inheritdoc />
+    public Task<string> DescribeRefAsync(string kref)
+    {
+        if (S.Own.TryGetValue(kref, out var own))
+        {
+            var sent = own.SentTo.Count == 0 ? "never sent" : $"sent to {string.Join(", ", own.SentTo.Order(StringComparer.Ordinal))}";
+            return Task.FromResult(own.LocalRef
+                ? $"{Me} owns {kref} and still holds a local reference to it ({sent})."
+                : $"{Me} owns {kref} but holds no local reference: only remotes keep it alive ({sent}).");
+        }
+
+        foreach (var (remote, imports) in S.ImportsByRemote)
+        {
+            if (imports.TryGetValue(kref, out var label))
+            {
+                return Task.FromResult($"{Me} holds {kref} as an import from {remote} ({label}).");
+            }
+        }
+
+        foreach (var (remote, krefs) in S.ToRetire)
+        {
+            if (krefs.Contains(kref))
+            {
+                return Task.FromResult($"{Me} no longer holds {kref} (an import from {remote}) but has not retired it yet.");
+            }
+        }
+
+        return Task.FromResult(S.Retired.Contains(kref)
+            ? $"{Me} owned {kref}; it was retired."
+            : $"{Me} holds nothing named {kref}.");
+    }
+
+    /// <inheritdoc />
     public Task<KernelLedger> GetLedgerAsync() => Task.FromResult(new KernelLedger(
         Me,
         S.Own.Count,
