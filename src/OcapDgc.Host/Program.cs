@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Options;
 using OcapDgc.Hosting;
 using OcapDgc.Host;
+using OcapDgc.Host.Network;
 using OcapDgc.Storage;
 using OcapDgc.Transport;
 using Orleans.Dashboard;
@@ -73,6 +74,13 @@ if (profile == HostProfile.Postgres)
 // The demo counts what the DGC leaves in storage; a silo that only serves does not.
 builder.UseOrleans(silo => SiloSetup.Configure(silo, builder.Configuration, profile, connectionString, chaosOptions, trackStorage: !serve));
 
+// Kernels of other clusters, over mutual TLS: off unless Dgc:Network:Listen is set (docs/security.md).
+if (NetworkSetup.Add(builder, profile, chaos) is { } networkProblem)
+{
+    Console.Error.WriteLine(networkProblem);
+    return 2;
+}
+
 var app = builder.Build();
 app.MapOrleansDashboard(routePrefix: "/dashboard");
 app.MapGet("/", () => Results.Redirect("/dashboard"));
@@ -104,6 +112,12 @@ if (serve)
     Console.WriteLine($"ocap-dgc silo ready: profile={profile} silo-port={orleans["SiloPort"]} gateway-port={orleans["GatewayPort"]} dashboard={dashboard}");
     await app.WaitForShutdownAsync();
     return 0;
+}
+
+if (NetworkSetup.IsEnabled(app.Configuration))
+{
+    // The demo across two clusters: this host's kernel and a peer's (scripts/two-clusters.sh).
+    return await NetworkDemoRunner.RunAsync(app, demo, keepRunning);
 }
 
 var grains = app.Services.GetRequiredService<IGrainFactory>();
