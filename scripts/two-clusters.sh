@@ -62,21 +62,23 @@ fi
 pin_a="$(cat "${work}/keys/hostA.pin")"
 pin_b="$(cat "${work}/keys/hostB.pin")"
 peer_a="$(next_free_port 9443)"
-peer_b="$(next_free_port 9444)"
+peer_b="$(next_free_port $((peer_a + 1)))"
 
 # Each host: its own cluster (own silo and gateway ports, dashboard on a free loopback port), its key,
 # the kernel it serves, and the other host as its one peer, allowed to drive its demo kernel.
 common=(--urls "http://127.0.0.1:0" --Logging:LogLevel:Microsoft.Hosting.Lifetime=Warning)
-host_args() { # name peer-name listen-port peer-port kernel peer-kernel peer-pin
-    echo --silo-port "$(next_free_port 11111)" --gateway-port "$(next_free_port 30000)" \
+host_args() { # name peer-name listen-port peer-port kernel peer-kernel peer-pin silo-port gateway-port
+    echo --silo-port "$8" --gateway-port "$9" --Orleans:ClusterId="ocap-dgc-$1" \
         --Dgc:Network:Listen="127.0.0.1:$3" \
         --Dgc:Network:Certificate="${work}/keys/$1.cert.pem" --Dgc:Network:Key="${work}/keys/$1.key.pem" \
         --Dgc:Network:Kernels:0="$5" \
         --Dgc:Network:Peers:"$2":Address="https://127.0.0.1:$4/" --Dgc:Network:Peers:"$2":Pins:0="$7" \
         --Dgc:Network:Peers:"$2":Kernels:0="$6" --Dgc:Network:DemoControl:0="$2"
 }
-read -r -a b_args <<<"$(host_args hostB hostA "${peer_b}" "${peer_a}" bob alice "${pin_a}")"
-read -r -a a_args <<<"$(host_args hostA hostB "${peer_a}" "${peer_b}" alice bob "${pin_b}")"
+silo_a="$(next_free_port 11111)"; silo_b="$(next_free_port $((silo_a + 1)))"
+gateway_a="$(next_free_port 30000)"; gateway_b="$(next_free_port $((gateway_a + 1)))"
+read -r -a b_args <<<"$(host_args hostB hostA "${peer_b}" "${peer_a}" bob alice "${pin_a}" "${silo_b}" "${gateway_b}")"
+read -r -a a_args <<<"$(host_args hostA hostB "${peer_a}" "${peer_b}" alice bob "${pin_b}" "${silo_a}" "${gateway_a}")"
 
 b_log="${work}/hostB.log"
 dotnet "${host_dll}" --serve "${b_args[@]}" "${common[@]}" "${extra[@]}" >"${b_log}" 2>&1 &
