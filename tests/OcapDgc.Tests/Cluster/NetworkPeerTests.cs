@@ -99,6 +99,27 @@ public sealed class NetworkPeerTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task Network_settings_that_cannot_work_stop_the_host_naming_each_key()
+    {
+        using var a = PeerKey.Create(_folder, "hostA");
+        await using var host = HostProcess.Start(
+        [
+            "--serve", "--Dgc:Network:Listen=127.0.0.1:70000", $"--Dgc:Network:Certificate={a.CertificatePath}", "--Dgc:Network:Key=/nonexistent.pem",
+            "--Dgc:Network:Kernels:0=alice", "--Dgc:Network:Peers:hostB:Pins:0=sha256/not-a-pin", "--Dgc:Network:Peers:hostB:Kernels:0=alice",
+            "--Dgc:Network:DemoControl:0=nobody",
+        ]);
+
+        Assert.Equal(2, await host.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Contains("Dgc:Network:Listen must be address:port", host.Output, StringComparison.Ordinal);
+        Assert.Contains("Dgc:Network:Key: file '/nonexistent.pem' not found", host.Output, StringComparison.Ordinal);
+        Assert.Contains("Dgc:Network:Peers:hostB:Pins: 'sha256/not-a-pin' is not of the form", host.Output, StringComparison.Ordinal);
+        Assert.Contains("Dgc:Network:Peers:hostB:Kernels: 'alice' is already served by this host", host.Output, StringComparison.Ordinal);
+        Assert.Contains("Dgc:Network:Peers:hostB:Address is required", host.Output, StringComparison.Ordinal);
+        Assert.Contains("Dgc:Network:DemoControl names 'nobody'", host.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("silo ready", host.Output, StringComparison.Ordinal);
+    }
+
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 }
 
