@@ -74,7 +74,7 @@ if (profile == HostProfile.Postgres)
 // The demo counts what the DGC leaves in storage; a silo that only serves does not.
 builder.UseOrleans(silo => SiloSetup.Configure(silo, builder.Configuration, profile, connectionString, chaosOptions, trackStorage: !serve));
 
-// Kernels of other clusters, over mutual TLS: off unless Dgc:Network:Listen is set (docs/security.md).
+// Mutual TLS between silos (Orleans:Tls) and with kernels of other clusters (Dgc:Network); each off unless configured (docs/security.md).
 if (NetworkSetup.Add(builder, profile, chaos) is { } networkProblem)
 {
     Console.Error.WriteLine(networkProblem);

@@ -15,7 +15,8 @@ public static class NetworkSetup
     }
 
     /// <summary>
-    /// When the network is configured, validates its settings and loads this host's key (returning every
+    /// Mutual TLS between the cluster's silos and on its gateway when <c>Orleans:Tls</c> is configured
+    /// (<see cref="ClusterTls"/>); then, when the network is configured, validates its settings and loads this host's key (returning every
     /// problem, for exit code 2), then registers the network transport in place of the in-cluster one (frames
     /// to kernels of this cluster still go through it), the peer endpoint, the demo control and the remote
     /// ground-truth checks. Returns null when all is well or the network is off.
@@ -23,6 +24,11 @@ public static class NetworkSetup
     public static string? Add(WebApplicationBuilder builder, HostProfile profile, bool chaos)
     {
         ArgumentNullException.ThrowIfNull(builder);
+        if (ClusterTls.Add(builder) is { } tlsProblem)
+        {
+            return tlsProblem;
+        }
+
         if (!IsEnabled(builder.Configuration))
         {
             return null;

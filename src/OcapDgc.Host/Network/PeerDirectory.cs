@@ -75,8 +75,8 @@ public sealed class NetworkIdentity(X509Certificate2 certificate) : IDisposable
     /// <summary>Its pin, which peers configure for this host.</summary>
     public string Pin { get; } = PeerPins.Of(certificate);
 
-    /// <summary>Loads the PEM certificate and key; throws with a clear message when they do not load or do not match.</summary>
-    public static NetworkIdentity Load(string certificatePath, string keyPath)
+    /// <summary>Loads the PEM certificate and key; throws with a clear message (naming the keys under <paramref name="section"/>) when they do not load or do not match.</summary>
+    public static NetworkIdentity Load(string certificatePath, string keyPath, string section = NetworkOptions.Section)
     {
         X509Certificate2 cert;
         try
@@ -85,13 +85,13 @@ public sealed class NetworkIdentity(X509Certificate2 certificate) : IDisposable
         }
         catch (Exception e) when (e is System.Security.Cryptography.CryptographicException or ArgumentException or IOException)
         {
-            throw new InvalidOperationException($"{NetworkOptions.Section}:Certificate and Key ({certificatePath}, {keyPath}) do not load as a PEM certificate with its private key: {e.Message}", e);
+            throw new InvalidOperationException($"{section}:Certificate and Key ({certificatePath}, {keyPath}) do not load as a PEM certificate with its private key: {e.Message}", e);
         }
 
         if (!cert.HasPrivateKey)
         {
             cert.Dispose();
-            throw new InvalidOperationException($"{NetworkOptions.Section}:Key ({keyPath}) holds no private key for {certificatePath}.");
+            throw new InvalidOperationException($"{section}:Key ({keyPath}) holds no private key for {certificatePath}.");
         }
 
         return new NetworkIdentity(cert);
