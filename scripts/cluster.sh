@@ -3,8 +3,9 @@
 #   1. starts a throwaway PostgreSQL server (a fresh data folder under /tmp, loopback only, a free port,
 #      trust authentication) and applies the schema with scripts/pg-setup.sh;
 #   2. builds the host (Release) unless OCAPDGC_HOST_DLL names a built OcapDgc.Host.dll;
-#   3. starts N silo processes (`--serve --profile postgres`) on loopback, waits until each is ready and
-#      prints its dashboard URL;
+#   3. makes one cluster key (scripts/make-peer-keys.sh) and starts N silo processes (`--serve --profile
+#      postgres`) on loopback, silo-to-silo and gateway connections over mutual TLS with that key
+#      (Orleans:Tls, docs/security.md), waits until each is ready and prints its dashboard URL;
 #   4. on Ctrl-C (or when every silo has stopped) stops the silos and the server and deletes the folder.
 #
 # Usage: scripts/cluster.sh [N] [-- extra host arguments]      N = 1-20 silos, default 3
@@ -91,13 +92,18 @@ if [ ! -f "${host_dll}" ]; then
     exit 1
 fi
 
+# One key for the whole cluster: a silo accepts only connections that present it (Orleans:Tls:Pins defaults to its own pin).
+"${here}/make-peer-keys.sh" "${work}/keys" cluster >/dev/null
+tls=(--Orleans:Tls:Certificate="${work}/keys/cluster.cert.pem" --Orleans:Tls:Key="${work}/keys/cluster.key.pem")
+echo "cluster: silo-to-silo and gateway connections over mutual TLS with the cluster key $(cat "${work}/keys/cluster.pin")"
+
 for i in $(seq 1 "${count}"); do
     silo_port="$(next_free_port $((11110 + i)))"
     gateway_port="$(next_free_port $((29999 + i)))"
     web_port="$(next_free_port $((8079 + i)))"
     log="${work}/silo-${i}.log"
     dotnet "${host_dll}" --serve --profile postgres --silo-port "${silo_port}" --gateway-port "${gateway_port}" \
-        --urls "http://127.0.0.1:${web_port}" "${extra[@]}" >"${log}" 2>&1 &
+        --urls "http://127.0.0.1:${web_port}" "${tls[@]}" "${extra[@]}" >"${log}" 2>&1 &
     pid=$!
     pids+=("${pid}")
     for _ in $(seq 1 600); do

@@ -92,6 +92,26 @@ public sealed class RemoteManagerGrain(
     }
 
     /// <inheritdoc />
+    public async Task<long> BeginIncarnationAsync(long incarnation, long epoch)
+    {
+        if (incarnation < 1 || epoch is < 1 or > int.MaxValue)
+        {
+            throw new DgcException(DgcError.InvalidInput, $"An incarnation must be positive and an epoch 1-{int.MaxValue}; got {incarnation} and {epoch}.");
+        }
+
+        var raised = incarnation > state.State.Incarnation;
+        state.State.Incarnation = Math.Max(state.State.Incarnation, incarnation);
+        state.State.NextEpoch = Math.Max(state.State.NextEpoch, epoch);
+        await state.WriteStateAsync();
+        if (raised)
+        {
+            await Task.WhenAll(InternalHandles().Select(h => h.ResetAsync(state.State.Incarnation)));
+        }
+
+        return state.State.Incarnation;
+    }
+
+    /// <inheritdoc />
     public Task BringOutYourDeadAsync() =>
         Task.WhenAll(Handles().Select(h => h.DeliverBringOutYourDeadAsync(askRemote: true)));
 

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Options;
 using OcapDgc.Hosting;
 using OcapDgc.Host;
 using OcapDgc.Host.Observability;
+using OcapDgc.Host.Network;
 using OcapDgc.Storage;
 using OcapDgc.Transport;
 using Orleans.Dashboard;
@@ -80,6 +81,13 @@ if (profile == HostProfile.Postgres)
 builder.UseOrleans(silo => SiloSetup.Configure(silo, builder.Configuration, profile, connectionString, chaosOptions, trackStorage: !serve));
 
 builder.AddDgcObservability();
+// Mutual TLS between silos (Orleans:Tls) and with kernels of other clusters (Dgc:Network); each off unless configured (docs/security.md).
+if (NetworkSetup.Add(builder, profile, chaos) is { } networkProblem)
+{
+    Console.Error.WriteLine(networkProblem);
+    return 2;
+}
+
 var app = builder.Build();
 app.MapOrleansDashboard(routePrefix: "/dashboard");
 app.MapDgcObservability();
@@ -115,6 +123,12 @@ if (serve)
 }
 
 await using var recording = DemoRecording.Start(app.Services); // the chart written after the run (docs/observability.md)
+if (NetworkSetup.IsEnabled(app.Configuration))
+{
+    // The demo across two clusters: this host's kernel and a peer's (scripts/two-clusters.sh).
+    return await NetworkDemoRunner.RunAsync(app, demo, keepRunning);
+}
+
 var grains = app.Services.GetRequiredService<IGrainFactory>();
 var transport = app.Services.GetRequiredService<InClusterTransport>();
 var storage = app.Services.GetRequiredService<DgcStorageTracker>();

@@ -39,4 +39,15 @@ public interface IRemoteManagerInternal : IGrainWithStringKey
     /// <summary>What a handle towards <paramref name="remote"/> left when it last cleared, if anything. Called by the handles.</summary>
     [Alias("recall-remote")]
     Task<PeerMemory?> RecallRemoteAsync(string remote);
+
+    /// <summary>
+    /// A host whose DGC state dies with its process (the embedded, in-memory profile) calls this for each
+    /// kernel it serves to other clusters, before any frame arrives: the kernel's incarnation becomes at
+    /// least <paramref name="incarnation"/> and its epoch counter at least <paramref name="epoch"/>, so that
+    /// its remotes, which outlive the process, see a restarted kernel with newer sessions rather than the
+    /// old numbers again. A raised incarnation resets the kernel's handles like
+    /// <see cref="IRemoteManagerGrain.RestartKernelAsync"/>. Returns the incarnation in force.
+    /// </summary>
+    [Alias("begin-incarnation")]
+    Task<long> BeginIncarnationAsync(long incarnation, long epoch);
 }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using OcapDgc.Hosting;
 
@@ -333,9 +334,17 @@ public sealed class ReferenceKernelGrain(
             }
         }
 
+        var remote = ServiceProvider.GetService<IRemoteGroundTruth>();
         foreach (var (peer, labels) in byPeer)
         {
             var epoch = (await Handle(peer).GetFiguresAsync()).Epoch;
+            if (remote is not null && remote.IsRemote(peer))
+            {
+                // The importer lives in another cluster: its host is asked, without holding up this callback.
+                remote.Check(peer, [.. labels], Me, epoch);
+                continue;
+            }
+
             var stillHeld = await GrainFactory.GetGrain<IReferenceKernelGrain>(peer).WhichHeldAsync([.. labels], Me, epoch);
             S.Premature += stillHeld.Length;
         }

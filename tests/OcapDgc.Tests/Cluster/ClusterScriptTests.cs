@@ -57,6 +57,13 @@ public sealed partial class ClusterScriptTests
                 Assert.Equal(2L, await active.ExecuteScalarAsync());
             }
 
+            // Silo-to-silo connections are TLS with the cluster key, and a connection without it is refused.
+            var clusterPin = ClusterPin().Match(output).Groups[1].Value;
+            var siloPort = int.Parse(SiloPort().Match(output).Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            var (serverPin, refusal) = await ConnectWithoutClusterKeyAsync(siloPort);
+            Assert.Equal(clusterPin, serverPin);
+            Assert.NotNull(refusal);
+
             NpgsqlConnection.ClearAllPools();
             using (var term = Process.Start("kill", ["-TERM", script.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
             {
@@ -102,6 +109,47 @@ public sealed partial class ClusterScriptTests
             }
         }
     }
+
+    /// <summary>
+    /// Opens a TLS connection to a silo port presenting no client certificate: returns the pin of the key the
+    /// silo presented and how the silo refused the connection (null if it did not; a silo that waited in silence
+    /// makes this throw <see cref="OperationCanceledException"/>).
+    /// </summary>
+    private static async Task<(string? ServerPin, Exception? Refusal)> ConnectWithoutClusterKeyAsync(int port)
+    {
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(System.Net.IPAddress.Loopback, port);
+        using var tls = new System.Net.Security.SslStream(tcp.GetStream());
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        string? serverPin = null;
+        try
+        {
+            await tls.AuthenticateAsClientAsync(
+                new System.Net.Security.SslClientAuthenticationOptions
+                {
+                    TargetHost = "cluster",
+                    RemoteCertificateValidationCallback = (_, c, _, _) =>
+                    {
+                        serverPin = c is System.Security.Cryptography.X509Certificates.X509Certificate2 x ? OcapDgc.Host.Network.PeerPins.Of(x) : null;
+                        return serverPin is not null;
+                    },
+                },
+                timeout.Token);
+            // With TLS 1.3 the silo's refusal of a client without a certificate arrives after the handshake.
+            var read = await tls.ReadAsync(new byte[1], timeout.Token);
+            return (serverPin, read == 0 ? new EndOfStreamException("closed by the silo") : null);
+        }
+        catch (Exception e) when (e is IOException or System.Security.Authentication.AuthenticationException)
+        {
+            return (serverPin, e);
+        }
+    }
+
+    [GeneratedRegex(@"cluster key (sha256/\S+)")]
+    private static partial Regex ClusterPin();
+
+    [GeneratedRegex(@"silo-port (\d+)")]
+    private static partial Regex SiloPort();
 
     [GeneratedRegex(@"\(data in (\S+)\)")]
     private static partial Regex DataDir();

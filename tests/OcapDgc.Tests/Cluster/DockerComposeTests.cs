@@ -6,7 +6,8 @@ namespace OcapDgc.Tests.Cluster;
 
 /// <summary>
 /// docker-compose.yml describes the cluster profile's topology: PostgreSQL with the schema scripts, two
-/// or more silos built from the repository's Dockerfile, each dashboard published. No Docker engine runs
+/// or more silos built from the repository's Dockerfile, each dashboard published on the host's loopback only
+/// (no silo or gateway port published). No Docker engine runs
 /// here, so this checks the file as `docker-compose config` resolves it (scripts/test.sh installs
 /// docker-compose when missing).
 /// </summary>
@@ -45,12 +46,32 @@ public sealed class DockerComposeTests
             Assert.Contains("Host=postgres;", connection, StringComparison.Ordinal);
             Assert.Contains($"Password={Password}", connection, StringComparison.Ordinal);
 
+            // Only the dashboard is published, and only on the host's loopback: nothing unauthenticated is reachable from outside.
             var port = Assert.Single(silo.GetProperty("ports").EnumerateArray());
-            Assert.Equal(8080, port.GetProperty("target").GetInt32());
-            published.Add(port.GetProperty("published").GetInt32());
+            var (hostIp, hostPort, target) = Published(port);
+            Assert.Equal(8080, target);
+            Assert.Equal("127.0.0.1", hostIp);
+            published.Add(hostPort);
         }
 
         Assert.Equal(published.Count, published.Distinct().Count());
+    }
+
+    /// <summary>
+    /// A resolved port entry: the long form (<c>published</c>, <c>target</c>, <c>host_ip</c>) or the short one
+    /// that docker-compose keeps when a host address is given (<c>127.0.0.1:8081:8080/tcp</c>).
+    /// </summary>
+    private static (string? HostIp, int Published, int Target) Published(JsonElement port)
+    {
+        if (port.ValueKind == JsonValueKind.Object)
+        {
+            var ip = port.TryGetProperty("host_ip", out var h) ? h.GetString() : null;
+            return (ip, port.GetProperty("published").GetInt32(), port.GetProperty("target").GetInt32());
+        }
+
+        var parts = port.GetString()!.Split('/')[0].Split(':');
+        Assert.Equal(3, parts.Length);
+        return (parts[0], int.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture), int.Parse(parts[2], System.Globalization.CultureInfo.InvariantCulture));
     }
 
     /// <summary>`docker-compose config` with the password from the environment, turned into JSON.</summary>
