@@ -12,8 +12,11 @@ namespace OcapDgc;
 /// <param name="MaxExports">Most live exports to the remote; a send that would pass it is refused with <see cref="DgcError.QuotaExceeded"/>.</param>
 public sealed record PairLimits(int MaxOpsPerBatch, int MaxRefsPerMessage, long MaxBufferedBytes, int MaxImports, int MaxExports)
 {
-    /// <summary>Sessions, incarnations and streams above this are implausible (wire ids carry the epoch in 31 bits): a frame naming one is refused.</summary>
+    /// <summary>Sessions and streams above this are implausible (wire ids carry the epoch in 31 bits): a frame naming one is refused.</summary>
     public const long MaxSessionValue = int.MaxValue;
+
+    /// <summary>Incarnations above this (2^52: a millisecond clock for a hundred thousand years) are implausible: a frame naming one is refused.</summary>
+    public const long MaxIncarnation = 1L << 52;
 
     /// <summary>Generous defaults: 100,000 operations per batch and refs per message, 64 MiB of buffered batches, 10,000,000 live imports and exports per pair.</summary>
     public static PairLimits Default { get; } = new(100_000, 100_000, 64L << 20, 10_000_000, 10_000_000);

@@ -718,9 +718,9 @@ public sealed class RemotePair
             FenceFrame f => f.Stream,
             _ => 0,
         };
-        if (Math.Max(Math.Max(h.Incarnation, h.Epoch), Math.Max(h.Peer, stream)) > PairLimits.MaxSessionValue)
+        if (Math.Max(h.Epoch, Math.Max(h.Peer, stream)) > PairLimits.MaxSessionValue || h.Incarnation > PairLimits.MaxIncarnation)
         {
-            return (1, $"a session, incarnation or stream above {PairLimits.MaxSessionValue} (inc {h.Incarnation}, epoch {h.Epoch}, peer {h.Peer}, stream {stream}): no honest peer gets there.");
+            return (1, $"a session or stream above {PairLimits.MaxSessionValue}, or an incarnation above {PairLimits.MaxIncarnation} (inc {h.Incarnation}, epoch {h.Epoch}, peer {h.Peer}, stream {stream}): no honest peer gets there.");
         }
 
         return frame switch
