@@ -88,9 +88,27 @@ if (NetworkSetup.Add(builder, profile, chaos) is { } networkProblem)
     return 2;
 }
 
+if (DashboardAuthorization.Add(builder, out var signIn) is { } signInProblem)
+{
+    Console.Error.WriteLine(signInProblem);
+    return 2;
+}
+
 var app = builder.Build();
-app.MapOrleansDashboard(routePrefix: "/dashboard");
-app.MapDgcObservability();
+if (signIn)
+{
+    app.UseAuthentication();
+    app.UseAuthorization();
+}
+
+var operatorPages = app.MapOrleansDashboard(routePrefix: "/dashboard");
+var dgcView = app.MapDgcObservability();
+if (signIn)
+{
+    // The operator pages need the configured credentials (docs/security.md); /healthz stays open for probes.
+    operatorPages.RequireAuthorization();
+    dgcView.RequireAuthorization();
+}
 app.MapGet("/", () => Results.Redirect("/dashboard"));
 
 var demo = app.Services.GetRequiredService<IOptions<DemoOptions>>().Value;

@@ -54,11 +54,11 @@ public static class DgcObservabilityExtensions
         return builder;
     }
 
-    /// <summary>Maps the DGC view at <c>/dgc</c>, the health checks at <c>/healthz</c>, and the Prometheus scrape endpoint when it is on.</summary>
-    public static WebApplication MapDgcObservability(this WebApplication app)
+    /// <summary>Maps the DGC view at <c>/dgc</c>, the health checks at <c>/healthz</c>, and the Prometheus scrape endpoint when it is on; returns the view's routes (to require authorization on).</summary>
+    public static RouteGroupBuilder MapDgcObservability(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        app.MapDgcView();
+        var view = app.MapDgcView();
         app.MapDgcHealthChecks();
         var telemetry = app.Services.GetRequiredService<DgcTelemetryOptions>();
         if (telemetry.Prometheus)
@@ -66,6 +66,6 @@ public static class DgcObservabilityExtensions
             app.MapPrometheusScrapingEndpoint(telemetry.PrometheusPath);
         }
 
-        return app;
+        return view;
     }
 }
