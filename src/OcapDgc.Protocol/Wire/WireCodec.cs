@@ -363,6 +363,22 @@ public static class WireCodec
         }
     }
 
+    /// <summary>An optional <c>{"stream":S,"seq":Q}</c> object (a fence, a barrier, how far batches were applied); null when absent.</summary>
+    private static (long Stream, long Seq)? OptionalPosition(JsonElement p, ReadOnlySpan<byte> name, string path, long minStream, long minSeq)
+    {
+        if (!p.TryGetProperty(name, out var position))
+        {
+            return null;
+        }
+
+        if (position.ValueKind != JsonValueKind.Object)
+        {
+            throw new FormatException($"{path} must be an object, not {Kind(position)}.");
+        }
+
+        return (GetLong(position, path, "stream"u8, minStream), GetLong(position, path, "seq"u8, minSeq));
+    }
+
     private static SessionHeader ReadSession(JsonElement s) =>
         new(GetLong(s, "session", "inc"u8, 1), GetLong(s, "session", "epoch"u8, 1), GetLong(s, "session", "peer"u8, 0));
 
@@ -397,17 +413,7 @@ public static class WireCodec
                     i++;
                 }
 
-                var (afterStream, afterSeq) = (0L, 0L);
-                if (p.TryGetProperty("after"u8, out var after))
-                {
-                    if (after.ValueKind != JsonValueKind.Object)
-                    {
-                        throw new FormatException($"params.after must be an object, not {Kind(after)}.");
-                    }
-
-                    (afterStream, afterSeq) = (GetLong(after, "params.after", "stream"u8, 1), GetLong(after, "params.after", "seq"u8, 0));
-                }
-
+                var (afterStream, afterSeq) = OptionalPosition(p, "after"u8, "params.after", minStream: 1, minSeq: 0) ?? (0, 0);
                 return new BatchFrame(stream, seq, acked, ops, afterStream, afterSeq);
             }
 
@@ -470,28 +476,8 @@ public static class WireCodec
                     k++;
                 }
 
-                var (fenceStream, fenceSeq) = (0L, 0L);
-                if (p.TryGetProperty("fence"u8, out var fence))
-                {
-                    if (fence.ValueKind != JsonValueKind.Object)
-                    {
-                        throw new FormatException($"params.fence must be an object, not {Kind(fence)}.");
-                    }
-
-                    (fenceStream, fenceSeq) = (GetLong(fence, "params.fence", "stream"u8, 1), GetLong(fence, "params.fence", "seq"u8, 1));
-                }
-
-                var (appliedStream, appliedSeq) = (-1L, 0L);
-                if (p.TryGetProperty("applied"u8, out var applied))
-                {
-                    if (applied.ValueKind != JsonValueKind.Object)
-                    {
-                        throw new FormatException($"params.applied must be an object, not {Kind(applied)}.");
-                    }
-
-                    (appliedStream, appliedSeq) = (GetLong(applied, "params.applied", "stream"u8, 0), GetLong(applied, "params.applied", "seq"u8, 0));
-                }
-
+                var (fenceStream, fenceSeq) = OptionalPosition(p, "fence"u8, "params.fence", minStream: 1, minSeq: 1) ?? (0, 0);
+                var (appliedStream, appliedSeq) = OptionalPosition(p, "applied"u8, "params.applied", minStream: 0, minSeq: 0) ?? (-1, 0);
                 return new ImportListFrame(stream, asOf, entries, fenceStream, fenceSeq, appliedStream, appliedSeq);
             }
 
