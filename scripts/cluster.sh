@@ -39,15 +39,8 @@ as_postgres() {
     if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-taken=" "
-next_free_port() {
-    local p="$1"
-    while [[ "${taken}" == *" ${p} "* ]] || ! port_free "${p}"; do p=$((p + 1)); done
-    taken="${taken}${p} "
-    echo "${p}"
-}
+# shellcheck source=scripts/lib-ports.sh
+source "${here}/lib-ports.sh"
 
 work="$(mktemp -d /tmp/ocapdgc-cluster.XXXXXX)"
 pids=()

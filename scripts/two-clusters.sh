@@ -26,14 +26,8 @@ if ! [[ "${refs}" =~ ^[0-9]+$ ]]; then
     exit 2
 fi
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-taken=" "
-next_free_port() {
-    local p="$1"
-    while [[ "${taken}" == *" ${p} "* ]] || ! port_free "${p}"; do p=$((p + 1)); done
-    taken="${taken}${p} "
-    echo "${p}"
-}
+# shellcheck source=scripts/lib-ports.sh
+source "${here}/lib-ports.sh"
 
 work="$(mktemp -d /tmp/ocapdgc-two-clusters.XXXXXX)"
 b_pid=""

@@ -60,10 +60,7 @@ public static class WireCodec
                     w.WriteNumber("acked", batch.Acked);
                     if (batch.AfterStream > 0)
                     {
-                        w.WriteStartObject("after");
-                        w.WriteNumber("stream", batch.AfterStream);
-                        w.WriteNumber("seq", batch.AfterSeq);
-                        w.WriteEndObject();
+                        WritePosition(w, "after", batch.AfterStream, batch.AfterSeq);
                     }
 
                     w.WriteStartArray("messages");
@@ -102,18 +99,12 @@ public static class WireCodec
                     w.WriteEndArray();
                     if (list.FenceSeq > 0)
                     {
-                        w.WriteStartObject("fence");
-                        w.WriteNumber("stream", list.FenceStream);
-                        w.WriteNumber("seq", list.FenceSeq);
-                        w.WriteEndObject();
+                        WritePosition(w, "fence", list.FenceStream, list.FenceSeq);
                     }
 
                     if (list.AppliedStream >= 0)
                     {
-                        w.WriteStartObject("applied");
-                        w.WriteNumber("stream", list.AppliedStream);
-                        w.WriteNumber("seq", list.AppliedSeq);
-                        w.WriteEndObject();
+                        WritePosition(w, "applied", list.AppliedStream, list.AppliedSeq);
                     }
 
                     break;
@@ -361,6 +352,15 @@ public static class WireCodec
         {
             throw new FormatException($"Frame {Excerpt(method)}: {e.Message}", e);
         }
+    }
+
+    /// <summary>Writes a <c>{"stream":S,"seq":Q}</c> object (a fence, a barrier, how far batches were applied); <see cref="OptionalPosition"/> reads it.</summary>
+    private static void WritePosition(Utf8JsonWriter w, string name, long stream, long seq)
+    {
+        w.WriteStartObject(name);
+        w.WriteNumber("stream", stream);
+        w.WriteNumber("seq", seq);
+        w.WriteEndObject();
     }
 
     /// <summary>An optional <c>{"stream":S,"seq":Q}</c> object (a fence, a barrier, how far batches were applied); null when absent.</summary>

@@ -227,10 +227,7 @@ public sealed class SimKernel(World world, string id, bool hostile = false)
         {
             // Crashes are injected at the writes that record a batch's application: after the batch changed the
             // export ledgers, before the pair recorded it (the window in which effects used to be lost).
-            var recordsApplication = kernel.Store.TryGetValue(remote, out var stored)
-                && state.PeerStream == JsonSerializer.Deserialize<PairState>(stored, Json)!.PeerStream
-                && state.HighestApplied > JsonSerializer.Deserialize<PairState>(stored, Json)!.HighestApplied;
-            if (recordsApplication && kernel.CrashAtWrite > 0 && --kernel.CrashAtWrite == 0)
+            if (kernel.CrashAtWrite > 0 && RecordsApplication(state) && --kernel.CrashAtWrite == 0)
             {
                 // The silo dies before this write: what the pair did in memory since its last write is lost.
                 kernel.Crashed = remote;
@@ -240,6 +237,17 @@ public sealed class SimKernel(World world, string id, bool hostile = false)
             kernel.Store[remote] = JsonSerializer.SerializeToUtf8Bytes(state, Json);
             world.Writes++;
             return Task.CompletedTask;
+        }
+
+        private bool RecordsApplication(PairState state)
+        {
+            if (!kernel.Store.TryGetValue(remote, out var bytes))
+            {
+                return false;
+            }
+
+            var stored = JsonSerializer.Deserialize<PairState>(bytes, Json)!;
+            return state.PeerStream == stored.PeerStream && state.HighestApplied > stored.HighestApplied;
         }
 
         public Task ClearStateAsync()

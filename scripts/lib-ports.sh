@@ -1,0 +1,12 @@
+# Shared by the scripts that start processes on loopback: pick free ports, never the same one twice.
+# Source it; then `next_free_port START` prints the first port from START that is free and not yet handed out.
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+taken=" "
+next_free_port() {
+    local p="$1"
+    while [[ "${taken}" == *" ${p} "* ]] || ! port_free "${p}"; do p=$((p + 1)); done
+    taken="${taken}${p} "
+    echo "${p}"
+}
