@@ -42,8 +42,9 @@ public enum RefRole
 
 /// <summary>
 /// One kref as one pair sees it. For an export: its wire ref as the remote reads it (<c>ro+N</c>), whether
-/// the remote can reach it as far as this pair knows, and when and in which application message it was last
-/// sent (known only for sends since the handle was activated; message 0: carried by the kernel itself).
+/// the remote can reach it as far as this pair knows, whether the remote confirmed it with <c>dgc:addRef</c>
+/// (<see cref="Confirmed"/>), and when and in which application message it was last sent (recorded durably
+/// with the send; no message number: carried by the kernel itself).
 /// For an import: its wire ref as received, its receipts and whether the kernel still reaches it.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("ocap-dgc.RefTrace")]
@@ -59,4 +60,5 @@ public sealed record RefTrace(
     [property: Id(8)] long? LastSentInMessage,
     [property: Id(9)] long Epoch,
     [property: Id(10)] long PeerEpoch,
-    [property: Id(11)] DateTimeOffset Now);
+    [property: Id(11)] DateTimeOffset Now,
+    [property: Id(12)] bool Confirmed = false);

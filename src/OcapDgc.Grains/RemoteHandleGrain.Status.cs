@@ -28,12 +28,12 @@ public sealed partial class RemoteHandleGrain
     {
         DgcIds.ValidateKref(kref, nameof(kref));
         var (s, clist, now) = (_pair.State, _pair.CList, clock.GetUtcNow());
-        RefTrace Trace(RefRole role, string? wire, bool reachable, long receipts, LastSend? last) =>
-            new(_pair.Local, _pair.Remote, kref, role, wire, reachable, receipts, last?.At, last?.CarriedBy, s.Epoch, s.PeerEpoch, now);
+        RefTrace Trace(RefRole role, string? wire, bool reachable, long receipts, LastSend? last, bool confirmed = false) =>
+            new(_pair.Local, _pair.Remote, kref, role, wire, reachable, receipts, last?.At, last is { CarrierStream: > 0 } l ? l.CarrierSeq : null, s.Epoch, s.PeerEpoch, now, confirmed);
 
         if (clist.TryGetExportId(kref, out var id) && s.Exports.TryGetValue(id, out var export))
         {
-            return Task.FromResult(Trace(RefRole.Export, WireRef.ToSenderExport(id).ToString(), export.Reachable, 0, clist.LastSendOf(id)));
+            return Task.FromResult(Trace(RefRole.Export, WireRef.ToSenderExport(id).ToString(), export.Reachable, 0, clist.LastSendOf(id), export.Confirmed));
         }
 
         if (clist.TryGetImportId(kref, out id) && s.Imports.TryGetValue(id, out var import))

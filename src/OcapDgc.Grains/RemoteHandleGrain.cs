@@ -2,9 +2,11 @@ using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Storage;
 using OcapDgc.Hosting;
 using OcapDgc.Internal;
 using OcapDgc.Observability;
+using OcapDgc.Storage;
 using OcapDgc.Transport;
 using OcapDgc.Wire;
 
@@ -13,13 +15,14 @@ namespace OcapDgc;
 /// <inheritdoc cref="IRemoteHandleGrain" />
 /// <remarks>
 /// A shell over <see cref="RemotePair"/>, which holds the protocol: this grain activates the pair over its
-/// persisted <see cref="PairState"/>, runs the flush and ping timers and the lease reminder, and carries out
+/// persisted <see cref="PairState"/> (a snapshot and a journal of what changed since, see
+/// <see cref="PairJournal"/>), runs the flush, ping and lease timers and the lease reminder, and carries out
 /// what the pair asks of its environment with grain calls (the kernel's manager, the export grains, the
 /// kernel), storage and the transport. Kernels call it as <see cref="IRemoteHandleGrain"/>; the transport,
 /// the lease reminder and the manager as <see cref="IRemoteHandleInternal"/>.
 /// </remarks>
 public sealed partial class RemoteHandleGrain(
-    [PersistentState(DgcStateNames.RemoteHandle, DgcStorage.Name)] IPersistentState<PairState> state,
+    [FromKeyedServices(DgcStorage.Name)] IGrainStorage storage,
     IDgcTransport transport,
     IOptions<BatchingOptions> batching,
     IOptions<LeaseOptions> leases,
@@ -38,6 +41,9 @@ public sealed partial class RemoteHandleGrain(
     private IDgcKernel? _kernel;
     private IGrainReminder? _reminder;
     private IGrainTimer? _flushTimer;
+    private IGrainTimer? _lapseTimer;
+    private DateTimeOffset? _lapseTimerAt;
+    private PairJournal _journal = null!;
 
     // Observability, per activation: what this handle publishes to the silo's registry, and what the
     // histograms need to tell a new batch or renewal from one already recorded.
@@ -58,7 +64,8 @@ public sealed partial class RemoteHandleGrain(
         _kernel = await _managerInternal.GetKernelAsync();
         var (b, l) = (batching.Value, leases.Value);
         var settings = new PairSettings(b.MaxBatchSize, b.ReceiveWindow, b.RetransmitAfter, l.Duration, l.PingInterval) { Limits = limits.Value.ToPairLimits() };
-        _pair = new RemotePair(local, remote, state.State, settings, clock, this);
+        _journal = new PairJournal(new GrainPairRows(storage, this.GetGrainId()));
+        _pair = new RemotePair(local, remote, await _journal.LoadAsync(), settings, clock, this);
 
         // Pings need a tick per ping interval; the flush timer runs only while there is something to send.
         this.RegisterGrainTimer(_ => Run(_pair.OnPingTickAsync()), new GrainTimerCreationOptions(l.PingInterval, l.PingInterval) { KeepAlive = false });
@@ -78,6 +85,7 @@ public sealed partial class RemoteHandleGrain(
             throw;
         }
 
+        ArmLapseTimer();
         Publish();
     }
 
@@ -193,19 +201,12 @@ public sealed partial class RemoteHandleGrain(
 
     async Task IPairEnvironment.WriteStateAsync(PairState pairState)
     {
-        state.State = pairState;
-        await state.WriteStateAsync();
+        await _journal.WriteAsync(pairState);
         RecordSealed(pairState);
         ArmFlushTimer();
     }
 
-    async Task IPairEnvironment.ClearStateAsync()
-    {
-        if (state.RecordExists)
-        {
-            await state.ClearStateAsync();
-        }
-    }
+    Task IPairEnvironment.ClearStateAsync() => _journal.ClearAsync();
 
     Task IPairEnvironment.SendFrameAsync(string json) => transport.SendAsync(_pair.Local, _pair.Remote, json);
 
@@ -276,6 +277,7 @@ public sealed partial class RemoteHandleGrain(
         {
             await input;
             ArmFlushTimer();
+            ArmLapseTimer();
         }
         finally
         {
@@ -289,6 +291,7 @@ public sealed partial class RemoteHandleGrain(
         {
             var result = await input;
             ArmFlushTimer();
+            ArmLapseTimer();
             return result;
         }
         finally
@@ -310,6 +313,50 @@ public sealed partial class RemoteHandleGrain(
         {
             _flushTimer.Dispose();
             _flushTimer = null;
+        }
+    }
+
+    /// <summary>
+    /// Checks the remote's lease the moment it would lapse (while the pair exports anything), so a silent
+    /// remote's holds go a lease after its last word, not up to a reminder period later. The reminder stays
+    /// for the case this activation dies. The timer is moved only when it would fire late; one that fires
+    /// early (the remote renewed since) sets itself again.
+    /// </summary>
+    private void ArmLapseTimer()
+    {
+        var at = _pair.LeaseLapsesAt;
+        if (at is null)
+        {
+            _lapseTimer?.Dispose();
+            (_lapseTimer, _lapseTimerAt) = (null, null);
+            return;
+        }
+
+        if (_lapseTimer is not null && _lapseTimerAt <= at)
+        {
+            return;
+        }
+
+        // A hair past the lapse, so the check sees it lapsed (it compares "longer than the lease").
+        var due = at.Value - clock.GetUtcNow() + TimeSpan.FromMilliseconds(1);
+        due = due < TimeSpan.Zero ? TimeSpan.Zero : due > leases.Value.Duration * 2 ? leases.Value.Duration * 2 : due;
+        _lapseTimer?.Dispose();
+        _lapseTimerAt = at;
+        _lapseTimer = this.RegisterGrainTimer(_ => LapseTickAsync(), new GrainTimerCreationOptions(due, Timeout.InfiniteTimeSpan) { KeepAlive = false });
+    }
+
+    private async Task LapseTickAsync()
+    {
+        _lapseTimer?.Dispose();
+        (_lapseTimer, _lapseTimerAt) = (null, null);
+        var at = _pair.LeaseLapsesAt;
+        if (at is not null && at < clock.GetUtcNow())
+        {
+            await CheckLeaseAsync();
+        }
+        else
+        {
+            ArmLapseTimer();
         }
     }
 

@@ -134,6 +134,9 @@ public sealed class DgcClusterFixture : IAsyncLifetime
         }
     }
 
+    /// <summary>Deactivates <paramref name="grain"/> (as when its silo lets it go); its next call activates it from storage.</summary>
+    public Task DeactivateAsync(IAddressable grain) => _cluster.DeactivateAsync(grain);
+
     /// <summary>Waits until deliveries in flight are done (held frames stay held).</summary>
     public Task IdleAsync() => Transport.WhenIdleAsync(TimeSpan.FromSeconds(30));
 }

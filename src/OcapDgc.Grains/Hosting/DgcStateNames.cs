@@ -10,8 +10,14 @@ public static class DgcStateNames
     /// <summary>An export grain's counts per remote (<c>ExportGrain</c>).</summary>
     public const string Export = "export";
 
-    /// <summary>A remote handle's pair state: c-list, imports, queue, sessions (<c>RemoteHandleGrain</c>).</summary>
+    /// <summary>A remote handle's pair state: c-list, imports, queue, sessions (<c>RemoteHandleGrain</c>); its snapshot row.</summary>
     public const string RemoteHandle = "remote";
+
+    /// <summary>The prefix of a remote handle's journal entries (<see cref="RemoteHandleEntry"/>).</summary>
+    public const string RemoteHandleEntryPrefix = "remote~";
+
+    /// <summary>The name of journal entry <paramref name="number"/> of a remote handle (what changed in one write since the snapshot).</summary>
+    public static string RemoteHandleEntry(long number) => RemoteHandleEntryPrefix + number.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>A kernel's manager: its callback grain, remotes, kref and epoch counters (<c>RemoteManagerGrain</c>).</summary>
     public const string Manager = "manager";

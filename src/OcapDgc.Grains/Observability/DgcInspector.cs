@@ -65,7 +65,7 @@ public sealed class DgcInspector(IGrainFactory grains)
         var byRemote = traces.ToDictionary(t => t.RemoteKernel, StringComparer.Ordinal);
         var holders = snapshot.CountsByRemote
             .OrderBy(h => h.Key, StringComparer.Ordinal)
-            .Select(h => new WhyAliveHolder(h.Key, h.Value, snapshot.ConfirmedBy.Contains(h.Key, StringComparer.Ordinal), byRemote.GetValueOrDefault(h.Key)))
+            .Select(h => new WhyAliveHolder(h.Key, h.Value, byRemote.GetValueOrDefault(h.Key)?.Confirmed == true, byRemote.GetValueOrDefault(h.Key)))
             .ToArray();
         var imports = traces.Where(t => t.Role is RefRole.Import or RefRole.RevokedImport).ToArray();
         var local = describeLocal is null ? null : await describeLocal(kernel, kref);

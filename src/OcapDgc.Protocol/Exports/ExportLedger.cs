@@ -72,7 +72,7 @@ public sealed class ExportLedger(string kref, ExportState state)
             switch (ops[i])
             {
                 case DgcOpKind.AddRef:
-                    hold.Confirmed = true;
+                    // Confirmation is the remote handle's to record; it changes no count.
                     break;
                 case DgcOpKind.DropRef when counts[i] > hold.Count:
                     errors.Add($"{kref}: {remote} released {counts[i]} but holds only {hold.Count} (over-release refused).");
@@ -173,7 +173,6 @@ public sealed class ExportLedger(string kref, ExportState state)
         state.Holds.ToDictionary(h => h.Key, h => h.Value.Count, StringComparer.Ordinal),
         state.Reachable,
         state.Holds.Count > 0,
-        [.. state.Holds.Where(h => h.Value.Confirmed).Select(h => h.Key)],
         state.DroppedBy,
         state.DroppedByStream,
         state.DroppedBySeq);

@@ -15,14 +15,13 @@ public sealed record ExportApplyResult(
     [property: Id(5)] bool Replay = false,
     [property: Id(6)] bool Reachable = false);
 
-/// <summary>The state of one export: per remote, sent minus released, and which remotes confirmed it with <c>dgc:addRef</c>.</summary>
+/// <summary>The state of one export: per remote, sent minus released, and what last made it unreachable. (Which remotes confirmed it with <c>dgc:addRef</c> is the remote handles' to say.)</summary>
 [GenerateSerializer, Immutable, Alias("ocap-dgc.ExportSnapshot")]
 public sealed record ExportSnapshot(
     [property: Id(0)] string Kref,
     [property: Id(1)] IReadOnlyDictionary<string, long> CountsByRemote,
     [property: Id(2)] bool Reachable,
     [property: Id(3)] bool Recognizable,
-    [property: Id(4)] string[] ConfirmedBy,
     [property: Id(5)] string? DroppedBy = null,
     [property: Id(6)] long DroppedByStream = 0,
     [property: Id(7)] long DroppedBySeq = 0);

@@ -32,10 +32,6 @@ public sealed class RemoteHold
     [Id(0)]
     public long Count { get; set; }
 
-    /// <summary>Whether the remote confirmed the import with <c>dgc:addRef</c>.</summary>
-    [Id(1)]
-    public bool Confirmed { get; set; }
-
     /// <summary>The last inbound batch from the remote applied here (within <see cref="LastStream"/>), so a replay is not applied twice.</summary>
     [Id(2)]
     public long LastSeq { get; set; }

@@ -4,15 +4,17 @@ namespace OcapDgc;
 /// The pair's c-list over <see cref="PairState.Exports"/> and <see cref="PairState.Imports"/>: wire id to
 /// kref both ways, and for each export when it was last sent and which application message carried it.
 /// </summary>
-/// <remarks>The kref indexes and the last-send records are in memory, rebuilt or forgotten on activation.</remarks>
+/// <remarks>
+/// The kref indexes are in memory, rebuilt on activation. Every change to an entry is marked in
+/// <see cref="PairState.Changes"/>, so the next write stores just that entry.
+/// </remarks>
 public sealed class CList
 {
     private readonly PairState _state;
 
-    // Not persisted: derived from the state (indexes) or kept per activation (last sends).
+    // Not persisted: derived from the state.
     private readonly Dictionary<string, long> _exportIdByKref = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _importIdByKref = new(StringComparer.Ordinal);
-    private readonly Dictionary<long, LastSend> _lastSends = [];
 
     /// <summary>Indexes <paramref name="state"/>.</summary>
     public CList(PairState state)
@@ -39,6 +41,7 @@ public sealed class CList
             id = _state.NextExportId++;
             _state.Exports[id] = new ExportEntry { Kref = kref };
             _exportIdByKref[kref] = id;
+            _state.Changes.Export(id);
         }
 
         return id;
@@ -50,6 +53,7 @@ public sealed class CList
         var entry = new ImportEntry { Kref = kref };
         _state.Imports[id] = entry;
         _importIdByKref[kref] = id;
+        _state.Changes.Import(id);
         _state.HighestImportId = Math.Max(_state.HighestImportId, id);
         return entry;
     }
@@ -60,9 +64,8 @@ public sealed class CList
         if (_state.Exports.Remove(id, out var entry))
         {
             _exportIdByKref.Remove(entry.Kref);
+            _state.Changes.Export(id);
         }
-
-        _lastSends.Remove(id);
     }
 
     /// <summary>This kernel forgets an import.</summary>
@@ -71,15 +74,22 @@ public sealed class CList
         if (_state.Imports.Remove(id, out var entry))
         {
             _importIdByKref.Remove(entry.Kref);
+            _state.Changes.Import(id);
         }
     }
+
+    /// <summary>Export <paramref name="id"/> changed in place: the next write stores it.</summary>
+    public void Touched(long id) => _state.Changes.Export(id);
+
+    /// <summary>Import <paramref name="id"/> changed in place: the next write stores it.</summary>
+    public void TouchedImport(long id) => _state.Changes.Import(id);
 
     /// <summary>Forgets every export (their session ended).</summary>
     public void ClearExports()
     {
         _state.Exports.Clear();
         _exportIdByKref.Clear();
-        _lastSends.Clear();
+        _state.Changes.ExportsCleared();
     }
 
     /// <summary>Forgets every import (their session ended).</summary>
@@ -87,30 +97,35 @@ public sealed class CList
     {
         _state.Imports.Clear();
         _importIdByKref.Clear();
+        _state.Changes.ImportsCleared();
         _state.HighestImportId = 0;
     }
 
-    /// <summary>Export <paramref name="id"/> was sent at <paramref name="at"/>; the carrying message is not known yet.</summary>
-    public void RecordSend(long id, DateTimeOffset at) => _lastSends[id] = new LastSend(at, CarriedBy: 0);
-
-    /// <summary>Application message <paramref name="seq"/> carries export <paramref name="id"/>.</summary>
-    public void RecordCarrier(long id, long seq)
+    /// <summary>
+    /// Export <paramref name="id"/> is sent at <paramref name="at"/> in message <paramref name="carrierSeq"/>
+    /// of application message stream <paramref name="carrierStream"/> (0, 0: a message the kernel carries
+    /// itself, which cannot be fenced off). Recorded in the entry, so it is written with the send.
+    /// </summary>
+    public void RecordSend(long id, DateTimeOffset at, long carrierStream, long carrierSeq)
     {
-        if (_lastSends.TryGetValue(id, out var last))
-        {
-            _lastSends[id] = last with { CarriedBy = seq };
-        }
+        var entry = _state.Exports[id];
+        entry.LastSentTicks = at.UtcTicks;
+        entry.CarrierStream = carrierStream;
+        entry.CarrierSeq = carrierSeq;
+        _state.Changes.Export(id);
     }
 
-    /// <summary>When export <paramref name="id"/> was last sent in this activation, and by which message (0: not known).</summary>
-    public LastSend? LastSendOf(long id) => _lastSends.TryGetValue(id, out var last) ? last : null;
+    /// <summary>When export <paramref name="id"/> was last sent, and in which message (a stream of 0: not known); null if not recorded.</summary>
+    public LastSend? LastSendOf(long id) =>
+        _state.Exports.TryGetValue(id, out var e) && e.LastSentTicks > 0
+            ? new LastSend(new DateTimeOffset(e.LastSentTicks, TimeSpan.Zero), e.CarrierStream, e.CarrierSeq)
+            : null;
 
     /// <summary>Rebuilds the in-memory indexes from the state (after activation or a clear).</summary>
     public void Reindex()
     {
         _exportIdByKref.Clear();
         _importIdByKref.Clear();
-        _lastSends.Clear();
         foreach (var (id, entry) in _state.Exports)
         {
             _exportIdByKref[entry.Kref] = id;
@@ -123,5 +138,5 @@ public sealed class CList
     }
 }
 
-/// <summary>When an export was last sent to the remote, and which application message carried it (0: not known, e.g. kernel-carried).</summary>
-public readonly record struct LastSend(DateTimeOffset At, long CarriedBy);
+/// <summary>When an export was last sent to the remote, and which application message carried it (stream 0: not known, e.g. kernel-carried).</summary>
+public readonly record struct LastSend(DateTimeOffset At, long CarrierStream, long CarrierSeq);

@@ -105,6 +105,38 @@ public sealed class PairState
     [Id(21)]
     public SessionEnd EndingWhy { get; set; }
 
+    /// <summary>
+    /// When the remote last renewed its lease on this kernel's exports, as last written: written when it
+    /// has moved on by a quarter of the lease or more (not on every frame), so a handle reactivated on
+    /// another silo after a crash does not give the remote a whole new lease, only up to a quarter of one.
+    /// </summary>
+    [Id(22)]
+    public DateTimeOffset LeaseRenewedAt { get; set; }
+
+    /// <summary>
+    /// The last entry of the pair's journal that this state includes (kept by <see cref="PairJournal"/>
+    /// in the snapshot it writes; not part of a delta).
+    /// </summary>
+    [Id(23)]
+    public long JournalVersion { get; set; }
+
+    /// <summary>
+    /// The lowest journal entry that may still be stored although the snapshot includes it (left by a
+    /// compaction or clear that stopped before it deleted them); <see cref="PairJournal"/> deletes them.
+    /// </summary>
+    [Id(24)]
+    public long JournalFloor { get; set; }
+
+    /// <summary>Whether the state is being cleared: the journal deletes its entries, then this snapshot.</summary>
+    [Id(25)]
+    public bool JournalClearing { get; set; }
+
+    [NonSerialized]
+    private readonly PairChanges _changes = new();
+
+    /// <summary>What changed since the state was last written (not persisted).</summary>
+    public PairChanges Changes => _changes;
+
     /// <summary>Whether anything is held or in flight; a handle with none of it clears its state.</summary>
     public bool IsEmpty => Exports.Count == 0 && Imports.Count == 0 && Revoked.Count == 0 && Queue.Count == 0 && Unacked.Count == 0 && Outbox.Count == 0 && EndingSession.Count == 0;
 }
@@ -120,6 +152,29 @@ public sealed class ExportEntry
     /// <summary>Whether the remote can reach it (its count at the export grain is above zero), as far as this handle knows.</summary>
     [Id(1)]
     public bool Reachable { get; set; }
+
+    /// <summary>Whether the remote confirmed the import with <c>dgc:addRef</c>.</summary>
+    [Id(2)]
+    public bool Confirmed { get; set; }
+
+    /// <summary>When it was last sent (UTC ticks; 0: not recorded).</summary>
+    [Id(3)]
+    public long LastSentTicks { get; set; }
+
+    /// <summary>
+    /// The application message stream of the message that last carried it (with <see cref="CarrierSeq"/>),
+    /// recorded before that message left, so reconciliation can fence off that message if it is lost,
+    /// also after the handle was reactivated. 0: not known (the kernel carried the message itself).
+    /// </summary>
+    [Id(4)]
+    public long CarrierStream { get; set; }
+
+    /// <summary>See <see cref="CarrierStream"/>.</summary>
+    [Id(5)]
+    public long CarrierSeq { get; set; }
+
+    /// <summary>A copy (journal entries must not change with the live state).</summary>
+    public ExportEntry Copy() => (ExportEntry)MemberwiseClone();
 }
 
 /// <summary>One import from the remote.</summary>
@@ -137,6 +192,9 @@ public sealed class ImportEntry
     /// <summary>False once the kernel dropped it (it may still recognize it until it retires it).</summary>
     [Id(2)]
     public bool Reachable { get; set; }
+
+    /// <summary>A copy (journal entries must not change with the live state).</summary>
+    public ImportEntry Copy() => (ImportEntry)MemberwiseClone();
 }
 
 /// <summary>An outbound batch kept until acknowledged.</summary>

@@ -25,7 +25,7 @@ public enum ReconcileAction
 }
 
 /// <summary>The reconciler's decision, with what it needs.</summary>
-public sealed record ReconcileDecision(ReconcileAction Action, string Detail = "", int Count = 0, long FenceSeq = 0, IReadOnlyList<long>? Lost = null, IReadOnlyDictionary<long, bool>? Theirs = null);
+public sealed record ReconcileDecision(ReconcileAction Action, string Detail = "", int Count = 0, long FenceSeq = 0, IReadOnlyList<long>? Lost = null, IReadOnlyDictionary<long, bool>? Theirs = null, long FenceStream = 0);
 
 /// <summary>
 /// Compares the remote's view of its imports with this kernel's export table: the digest a ping carries,
@@ -70,10 +70,9 @@ public sealed class Reconciler(PairState state, CList clist, TimeSpan lease)
 
     /// <summary>
     /// Decides on the remote's full import list. <paramref name="outboundPending"/> says whether this side
-    /// has batches naming the remote's exports in flight; <paramref name="messageStream"/> is this
-    /// activation's application message stream (0: none yet).
+    /// has batches naming the remote's exports in flight.
     /// </summary>
-    public ReconcileDecision Decide(ImportListFrame list, bool outboundPending, long messageStream, DateTimeOffset now, DateTimeOffset activatedAt)
+    public ReconcileDecision Decide(ImportListFrame list, bool outboundPending, DateTimeOffset now, DateTimeOffset activatedAt)
     {
         // Comparable only with the exporter at exactly the list's point in the remote's batch stream: a
         // list ahead waits for batches in flight; a list behind (delayed) is older than what was applied.
@@ -117,17 +116,21 @@ public sealed class Reconciler(PairState state, CList clist, TimeSpan lease)
             return new ReconcileDecision(ReconcileAction.None);
         }
 
-        var carriedBy = lost.Select(id => clist.LastSendOf(id)?.CarriedBy ?? 0).ToList();
-        if (messageStream == 0 || carriedBy.Contains(0))
+        var carriers = lost.Select(id => clist.LastSendOf(id) is { } last ? (last.CarrierStream, last.CarrierSeq) : (0L, 0L)).ToList();
+        if (carriers.Exists(c => c.Item1 == 0))
         {
-            // Which message carried a ref last is not known (a reactivated handle, or a kernel that carries
-            // its own messages): it cannot be fenced off, so only a new session makes the release safe.
+            // Which message carried a ref last is not known (a kernel that carries its own messages, or a row
+            // written before carriers were recorded): it cannot be fenced off, so only a new session makes
+            // the release safe.
             return new ReconcileDecision(ReconcileAction.EndSession, $"{WireRef.ToReceiverExport(lost[0])} sent but never received; no fence possible", lost.Count);
         }
 
-        var fenceSeq = carriedBy.Max();
-        return list.FenceStream == messageStream && fenceSeq <= list.FenceSeq
+        // One fence covers them all: fencing a stream up to a number also refuses every older stream of
+        // the sender (an earlier activation's), whose carriers the newest stream's fence thus covers too.
+        var fenceStream = carriers.Max(c => c.Item1);
+        var fenceSeq = carriers.Where(c => c.Item1 == fenceStream).Max(c => c.Item2);
+        return list.FenceStream == fenceStream && fenceSeq <= list.FenceSeq
             ? new ReconcileDecision(ReconcileAction.ReleaseLost, Count: lost.Count, Lost: lost, Theirs: theirs)
-            : new ReconcileDecision(ReconcileAction.Fence, FenceSeq: fenceSeq);
+            : new ReconcileDecision(ReconcileAction.Fence, FenceSeq: fenceSeq, FenceStream: fenceStream);
     }
 }

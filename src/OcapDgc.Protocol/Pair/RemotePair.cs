@@ -53,7 +53,21 @@ public sealed class RemotePair
         _env = env;
         Lease = new LeaseClock(settings.Lease, settings.PingInterval, clock.GetUtcNow());
         Attach(state);
+        if (state.LeaseRenewedAt != default && state.Exports.Count > 0)
+        {
+            // Reactivated (perhaps on another silo after a crash): the remote's lease runs from its last
+            // renewal as written, which is at most a quarter lease behind the real one, so it counts
+            // that quarter in the remote's favour and never lapses the lease early.
+            var renewed = state.LeaseRenewedAt + LeaseWriteStep;
+            Lease.Renew(renewed < Lease.RenewedAt ? renewed : Lease.RenewedAt);
+        }
     }
+
+    /// <summary>How far the remote's lease renewal may move on before it is written (see <see cref="PairState.LeaseRenewedAt"/>).</summary>
+    private TimeSpan LeaseWriteStep => _settings.Lease / 4;
+
+    /// <summary>When the remote's lease lapses if it is not renewed before (null: no exports, no lease): the host checks it then.</summary>
+    public DateTimeOffset? LeaseLapsesAt => State.Exports.Count > 0 ? Lease.RenewedAt + Lease.Lease : null;
 
     /// <summary>The local kernel.</summary>
     public string Local { get; }
@@ -136,7 +150,7 @@ public sealed class RemotePair
     public Task DeactivateAsync() => Outbound.AnyQueued(_ => true) ? FlushCoreAsync(resend: false) : Task.CompletedTask;
 
     /// <summary>Translate on send: counts each own kref (durably, before this returns) and returns the wire refs as the remote reads them.</summary>
-    public Task<string[]> ExportRefsAsync(string[] krefs) => ExportCoreAsync(krefs);
+    public Task<string[]> ExportRefsAsync(string[] krefs) => ExportCoreAsync(krefs, carrierStream: 0, carrierSeq: 0);
 
     /// <summary>Translate on receive for a kernel that carries its own messages.</summary>
     public Task<string[]> ImportRefsAsync(string[] wireRefs)
@@ -162,21 +176,21 @@ public sealed class RemotePair
             throw Refuse(DgcError.InvalidInput, $"'{method}' cannot be an application method (empty, or reserved dgc: prefix).");
         }
 
-        var wire = await ExportCoreAsync(krefs);
         if (_messageStream == 0)
         {
             _messageStream = await _env.NextEpochAsync();
         }
 
-        var message = new AppFrame(_messageStream, ++_lastMessageSeq, method, body ?? "", [.. wire.Select(WireRef.Parse)]);
+        // Each export records this message as its carrier, written before the message leaves, so
+        // reconciliation can fence it off if it is lost, also after a reactivation. Its number is taken
+        // only once the refs are accepted: a refused send leaves no gap in the message numbers.
+        var seq = _lastMessageSeq + 1;
+        var wire = await ExportCoreAsync(krefs, _messageStream, seq);
+        _lastMessageSeq = seq;
+        var message = new AppFrame(_messageStream, seq, method, body ?? "", [.. wire.Select(WireRef.Parse)]);
         foreach (var r in message.Refs)
         {
-            if (r.SenderExport)
-            {
-                // Remembered so reconciliation can fence this message off if it is lost.
-                CList.RecordCarrier(r.Id, message.Seq);
-            }
-            else
+            if (!r.SenderExport)
             {
                 // A send-back: a later drop of this import must not overtake this message (see BarrierAsync).
                 _sentBack[r.Id] = message.Seq;
@@ -206,6 +220,7 @@ public sealed class RemotePair
             Outbound.Enqueue(new DgcOp(DgcOpKind.DropRef, WireRef.ToReceiverExport(id), entry.Receipts));
             entry.Receipts = 0;
             entry.Reachable = false;
+            CList.TouchedImport(id);
         }
 
         await SaveAndMaybeFlushAsync();
@@ -231,7 +246,12 @@ public sealed class RemotePair
         }
 
         // A revoked import names nothing at the exporter any more, so forgetting it is local.
-        State.Revoked.ExceptWith(revoked);
+        foreach (var kref in revoked)
+        {
+            State.Revoked.Remove(kref);
+            State.Changes.Unrevoked(kref);
+        }
+
         await SaveAndMaybeFlushAsync();
     }
 
@@ -283,6 +303,7 @@ public sealed class RemotePair
         await RevokeImportsAsync(notify: false);
         State.HighestImportId = highestImport;
         State.Revoked.Clear();
+        State.Changes.RevokedCleared();
         Outbound.Reset();
         Sessions.Restart(incarnation);
         await WriteAsync();
@@ -419,7 +440,7 @@ public sealed class RemotePair
         Reconciler = new Reconciler(state, CList, _settings.Lease);
     }
 
-    private async Task<string[]> ExportCoreAsync(string[] krefs)
+    private async Task<string[]> ExportCoreAsync(string[] krefs, long carrierStream, long carrierSeq)
     {
         ArgumentNullException.ThrowIfNull(krefs);
         foreach (var kref in krefs)
@@ -446,13 +467,12 @@ public sealed class RemotePair
         if (State.Exports.Count == 0)
         {
             // Exports resume: the remote had nothing to renew its lease for, so its lease starts now.
-            Lease.Renew(Now);
+            RenewLease(write: true);
             Lease.Agreed(Now);
         }
 
         var wire = new string[krefs.Length];
         var sends = new Dictionary<string, long>(StringComparer.Ordinal);
-        var changed = false;
         var grew = false;
         var now = Now;
         for (var i = 0; i < krefs.Length; i++)
@@ -467,18 +487,16 @@ public sealed class RemotePair
 
             var id = CList.ExportIdOf(kref, out var added);
             grew |= added;
-            var entry = State.Exports[id];
-            changed |= !entry.Reachable;
-            entry.Reachable = true;
-            // Until SendAsync names the message that carries it, the carrier is unknown (a kernel-carried message).
-            CList.RecordSend(id, now);
+            State.Exports[id].Reachable = true;
+            CList.RecordSend(id, now, carrierStream, carrierSeq);
             wire[i] = WireRef.ToSenderExport(id).ToString();
             sends[kref] = sends.GetValueOrDefault(kref) + 1;
         }
 
-        if (changed || grew)
+        if (sends.Count > 0)
         {
-            // The c-list entry is durable before the count, so a counted export always has a wire id.
+            // The c-list entry (with the message that carries it) is durable before the count, so a counted
+            // export always has a wire id, and a lost message can always be named.
             await WriteAsync();
         }
 
@@ -579,6 +597,7 @@ public sealed class RemotePair
 
             entry.Receipts++;
             entry.Reachable = true;
+            CList.TouchedImport(r.Id);
             krefs[i] = entry.Kref;
         }
 
@@ -695,7 +714,7 @@ public sealed class RemotePair
         _dirty |= Sessions.Adopt(h);
         if (verdict.Renews)
         {
-            Lease.Renew(Now);
+            RenewLease();
         }
 
         return true;
@@ -818,6 +837,18 @@ public sealed class RemotePair
                 continue;
             }
 
+            if (op.Kind == DgcOpKind.AddRef)
+            {
+                // The remote confirms the import: the export's counts do not change, so its owner is not asked.
+                if (!export.Confirmed)
+                {
+                    export.Confirmed = true;
+                    CList.Touched(op.Ref.Id);
+                }
+
+                continue;
+            }
+
             if (!perExport.TryGetValue(export.Kref, out var list))
             {
                 perExport[export.Kref] = list = ([], []);
@@ -843,9 +874,10 @@ public sealed class RemotePair
                 {
                     CList.ForgetExport(id);
                 }
-                else
+                else if (State.Exports[id].Reachable != result.RemoteCount > 0)
                 {
                     State.Exports[id].Reachable = result.RemoteCount > 0;
+                    CList.Touched(id);
                 }
             }
 
@@ -980,7 +1012,7 @@ public sealed class RemotePair
 
     private async Task ReconcileAsync(ImportListFrame list)
     {
-        var decision = Reconciler.Decide(list, Outbound.AnyQueued(op => op.Ref.SenderExport), _messageStream, Now, Lease.ActivatedAt);
+        var decision = Reconciler.Decide(list, Outbound.AnyQueued(op => op.Ref.SenderExport), Now, Lease.ActivatedAt);
         switch (decision.Action)
         {
             case ReconcileAction.Refuse:
@@ -995,7 +1027,7 @@ public sealed class RemotePair
                 await EndSessionAsync(SessionEnd.Reconciled);
                 break;
             case ReconcileAction.Fence:
-                await SendFrameAsync(new FenceFrame(_messageStream, decision.FenceSeq));
+                await SendFrameAsync(new FenceFrame(decision.FenceStream, decision.FenceSeq));
                 break;
             case ReconcileAction.ReleaseLost:
                 await ReleaseLostSendsAsync(decision.Lost!, decision.Theirs!);
@@ -1028,6 +1060,7 @@ public sealed class RemotePair
             else if (State.Exports.TryGetValue(id, out var entry))
             {
                 entry.Reachable = false;
+                CList.Touched(id);
             }
 
             Collect(kref, result, dropped, retired);
@@ -1072,7 +1105,7 @@ public sealed class RemotePair
         CList.ClearExports();
         Outbound.Purge(op => op.Ref.SenderExport);
         Sessions.NewEpoch(await _env.NextEpochAsync());
-        Lease.Renew(Now);
+        RenewLease();
         if (why == SessionEnd.LeaseLapsed)
         {
             Counters.LeaseExpiries++;
@@ -1095,7 +1128,11 @@ public sealed class RemotePair
         var krefs = State.Imports.Values.Select(i => i.Kref).ToArray();
         if (notify)
         {
-            State.Revoked.UnionWith(krefs);
+            foreach (var kref in krefs)
+            {
+                State.Revoked.Add(kref);
+                State.Changes.Revoked(kref);
+            }
         }
 
         CList.ClearImports();
@@ -1205,7 +1242,22 @@ public sealed class RemotePair
         }
 
         Sessions.Start(await _env.OpenSessionAsync());
-        Lease.Renew(Now);
+        RenewLease();
+    }
+
+    /// <summary>
+    /// The remote renewed its lease now. Written (with the next write) once it has moved on by
+    /// <see cref="LeaseWriteStep"/> since last written, so a reactivated handle does not give the remote a new lease.
+    /// </summary>
+    private void RenewLease(bool write = false)
+    {
+        var now = Now;
+        Lease.Renew(now);
+        if (write || (State.Exports.Count > 0 && now - State.LeaseRenewedAt >= LeaseWriteStep))
+        {
+            State.LeaseRenewedAt = now;
+            _dirty = true;
+        }
     }
 
     /// <summary>On once per activation when the pair comes to hold something; off always asks the host (a reminder may be left from an earlier activation).</summary>

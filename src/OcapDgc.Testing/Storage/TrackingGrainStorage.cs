@@ -28,15 +28,23 @@ public sealed class DgcStorageTracker
     /// <summary>Live entries, all state names together.</summary>
     public int Count => _live.Count;
 
-    /// <summary>Live entries of one state name (see <see cref="Hosting.DgcStateNames"/>, e.g. <see cref="Hosting.DgcStateNames.Export"/>).</summary>
+    /// <summary>
+    /// Live entries of one state name (see <see cref="Hosting.DgcStateNames"/>, e.g. <see cref="Hosting.DgcStateNames.Export"/>),
+    /// with the journal entries stored under it (<c>remote~N</c> for <c>remote</c>).
+    /// </summary>
     public int CountOf(string stateName)
     {
-        var prefix = stateName + "|";
-        return _live.Keys.Count(k => k.StartsWith(prefix, StringComparison.Ordinal));
+        var (prefix, journal) = (stateName + "|", stateName + "~");
+        return _live.Keys.Count(k => k.StartsWith(prefix, StringComparison.Ordinal) || k.StartsWith(journal, StringComparison.Ordinal));
     }
 
-    /// <summary>Whether the grain has a live entry of that state name.</summary>
-    public bool Has(string stateName, GrainId id) => _live.ContainsKey(Key(stateName, id));
+    /// <summary>Whether the grain has a live entry of that state name (or a journal entry under it).</summary>
+    public bool Has(string stateName, GrainId id)
+    {
+        var (journal, grain) = (stateName + "~", "|" + id);
+        return _live.ContainsKey(Key(stateName, id))
+            || _live.Keys.Any(k => k.StartsWith(journal, StringComparison.Ordinal) && k.EndsWith(grain, StringComparison.Ordinal));
+    }
 
     internal void Add(string stateName, GrainId id) => _live.TryAdd(Key(stateName, id), 0);
 

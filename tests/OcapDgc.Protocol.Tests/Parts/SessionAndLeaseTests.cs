@@ -62,9 +62,9 @@ public sealed class SessionAndLeaseTests
         ImportListFrame List(long asOf, bool holds) =>
             new ImportListFrame(8, asOf, holds ? [new ImportListEntry(WireRef.ToReceiverExport(id), true)] : []) { Session = new SessionHeader(1, 9, 3) };
 
-        Assert.Equal(ReconcileAction.None, reconciler.Decide(List(4, holds: false), false, 0, T0, T0).Action); // behind: delayed
-        Assert.Equal(ReconcileAction.None, reconciler.Decide(List(6, holds: false), false, 0, T0, T0).Action); // ahead: batches in flight
-        Assert.Equal(ReconcileAction.Agreed, reconciler.Decide(List(5, holds: true), false, 0, T0, T0).Action);
+        Assert.Equal(ReconcileAction.None, reconciler.Decide(List(4, holds: false), false, T0, T0).Action); // behind: delayed
+        Assert.Equal(ReconcileAction.None, reconciler.Decide(List(6, holds: false), false, T0, T0).Action); // ahead: batches in flight
+        Assert.Equal(ReconcileAction.Agreed, reconciler.Decide(List(5, holds: true), false, T0, T0).Action);
     }
 
     [Fact]
@@ -74,17 +74,38 @@ public sealed class SessionAndLeaseTests
         var clist = new CList(state);
         var id = clist.ExportIdOf("ko1", out _);
         state.Exports[id].Reachable = true;
-        clist.RecordSend(id, T0);
+        clist.RecordSend(id, T0, carrierStream: 0, carrierSeq: 0); // carried by the kernel: no message to fence
         var reconciler = new Reconciler(state, clist, TimeSpan.FromMinutes(2));
         var empty = new ImportListFrame(8, 5, []) { Session = new SessionHeader(1, 9, 3) };
         var later = T0 + TimeSpan.FromMinutes(3);
 
-        Assert.Equal(ReconcileAction.None, reconciler.Decide(empty, false, 4, T0 + TimeSpan.FromMinutes(1), T0).Action);
-        Assert.Equal(ReconcileAction.EndSession, reconciler.Decide(empty, false, 4, later, T0).Action);
-        clist.RecordCarrier(id, 12);
-        var fence = reconciler.Decide(empty, false, 4, later, T0);
+        Assert.Equal(ReconcileAction.None, reconciler.Decide(empty, false, T0 + TimeSpan.FromMinutes(1), T0).Action);
+        Assert.Equal(ReconcileAction.EndSession, reconciler.Decide(empty, false, later, T0).Action);
+        clist.RecordSend(id, T0, carrierStream: 4, carrierSeq: 12);
+        var fence = reconciler.Decide(empty, false, later, T0);
         Assert.Equal(ReconcileAction.Fence, fence.Action);
-        Assert.Equal(12, fence.FenceSeq);
-        Assert.Equal(ReconcileAction.ReleaseLost, reconciler.Decide(empty with { FenceStream = 4, FenceSeq = 12 }, false, 4, later, T0).Action);
+        Assert.Equal((4, 12), (fence.FenceStream, fence.FenceSeq));
+        Assert.Equal(ReconcileAction.ReleaseLost, reconciler.Decide(empty with { FenceStream = 4, FenceSeq = 12 }, false, later, T0).Action);
+    }
+
+    [Fact]
+    public void One_fence_on_the_newest_stream_covers_carriers_of_an_earlier_activation()
+    {
+        var state = new PairState { Epoch = 3, PeerStream = 8, HighestApplied = 5 };
+        var clist = new CList(state);
+        var old = clist.ExportIdOf("ko1", out _);
+        var recent = clist.ExportIdOf("ko2", out _);
+        state.Exports[old].Reachable = state.Exports[recent].Reachable = true;
+        clist.RecordSend(old, T0, carrierStream: 4, carrierSeq: 30); // sent by an earlier activation (stream 4)
+        clist.RecordSend(recent, T0, carrierStream: 7, carrierSeq: 2); // and by this one (stream 7)
+        var reconciler = new Reconciler(state, clist, TimeSpan.FromMinutes(2));
+        var empty = new ImportListFrame(8, 5, []) { Session = new SessionHeader(1, 9, 3) };
+        var later = T0 + TimeSpan.FromMinutes(3);
+
+        var fence = reconciler.Decide(empty, false, later, T0);
+        Assert.Equal((ReconcileAction.Fence, 7L, 2L), (fence.Action, fence.FenceStream, fence.FenceSeq));
+        var release = reconciler.Decide(empty with { FenceStream = 7, FenceSeq = 2 }, false, later, T0);
+        Assert.Equal(ReconcileAction.ReleaseLost, release.Action);
+        Assert.Equal([old, recent], release.Lost!.Order());
     }
 }

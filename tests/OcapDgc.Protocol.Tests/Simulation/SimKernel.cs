@@ -79,7 +79,8 @@ public sealed class SimKernel(World world, string id, bool hostile = false)
     // Pair grains: active ones, and their stored state.
     public Dictionary<string, RemotePair> Active { get; } = new(StringComparer.Ordinal);
 
-    public Dictionary<string, byte[]> Store { get; } = new(StringComparer.Ordinal);
+    /// <summary>The pairs' stored rows, by remote (present while any row is).</summary>
+    public Dictionary<string, SimRows> Store { get; } = new(StringComparer.Ordinal);
 
     public HashSet<string> Reminders { get; } = [];
 
@@ -122,8 +123,15 @@ public sealed class SimKernel(World world, string id, bool hostile = false)
             return pair;
         }
 
-        var state = Store.TryGetValue(remote, out var bytes) ? JsonSerializer.Deserialize<PairState>(bytes, Json)! : new PairState();
-        pair = new RemotePair(Id, remote, state, world.Settings, world.Clock, new Env(world, this, remote));
+        var rows = Store.TryGetValue(remote, out var stored) ? stored : new SimRows();
+        var journal = new PairJournal(rows, world.JournalEntries);
+        var state = World.Run(journal.LoadAsync());
+        if (!rows.Any)
+        {
+            Store.Remove(remote);
+        }
+
+        pair = new RemotePair(Id, remote, state, world.Settings, world.Clock, new Env(world, this, remote, rows, journal));
         Active[remote] = pair;
         World.Run(pair.ActivateAsync());
         return pair;
@@ -134,7 +142,7 @@ public sealed class SimKernel(World world, string id, bool hostile = false)
 
     /// <summary>The pair's state as stored, or as held by the active pair.</summary>
     public PairState? StateOf(string remote) =>
-        Active.TryGetValue(remote, out var p) ? p.State : Store.TryGetValue(remote, out var b) ? JsonSerializer.Deserialize<PairState>(b, Json) : null;
+        Active.TryGetValue(remote, out var p) ? p.State : Store.TryGetValue(remote, out var rows) ? rows.Image() : null;
 
     /// <summary>The pair's grain is deactivated: in-memory state goes; graceful deactivation flushes first.</summary>
     public void Deactivate(string remote, bool graceful)
@@ -183,7 +191,7 @@ public sealed class SimKernel(World world, string id, bool hostile = false)
     }
 
     /// <summary>The pair's environment: grain calls become calls on this kernel's objects; frames go to the network.</summary>
-    private sealed class Env(World world, SimKernel kernel, string remote) : IPairEnvironment
+    private sealed class Env(World world, SimKernel kernel, string remote, SimRows rows, PairJournal journal) : IPairEnvironment
     {
         public Task<SessionStart> OpenSessionAsync()
         {
@@ -223,7 +231,7 @@ public sealed class SimKernel(World world, string id, bool hostile = false)
         public Task<ExportSnapshot> GetExportAsync(string kref) =>
             Task.FromResult(new ExportLedger(kref, kernel.Ledgers.GetValueOrDefault(kref) ?? new ExportState()).Snapshot());
 
-        public Task WriteStateAsync(PairState state)
+        public async Task WriteStateAsync(PairState state)
         {
             // Crashes are injected at the writes that record a batch's application: after the batch changed the
             // export ledgers, before the pair recorded it (the window in which effects used to be lost).
@@ -234,26 +242,27 @@ public sealed class SimKernel(World world, string id, bool hostile = false)
                 throw new SimCrashException($"{kernel.Id}/{remote} crashed at a write");
             }
 
-            kernel.Store[remote] = JsonSerializer.SerializeToUtf8Bytes(state, Json);
+            await journal.WriteAsync(state);
+            kernel.Store[remote] = rows;
             world.Writes++;
-            return Task.CompletedTask;
-        }
 
-        private bool RecordsApplication(PairState state)
-        {
-            if (!kernel.Store.TryGetValue(remote, out var bytes))
+            // The journal stores what changed, not the state: what it stored must read back as the state.
+            if (rows.Current is not { } stored || SimRows.Canonical(stored) != SimRows.Canonical(state))
             {
-                return false;
+                throw new InvalidOperationException($"{kernel.Id}/{remote}: the stored journal does not read back as the state written:\n stored {(rows.Current is null ? "nothing" : SimRows.Canonical(rows.Current))}\n state  {SimRows.Canonical(state)}");
             }
-
-            var stored = JsonSerializer.Deserialize<PairState>(bytes, Json)!;
-            return state.PeerStream == stored.PeerStream && state.HighestApplied > stored.HighestApplied;
         }
 
-        public Task ClearStateAsync()
+        private bool RecordsApplication(PairState state) =>
+            rows.Current is { } stored && state.PeerStream == stored.PeerStream && state.HighestApplied > stored.HighestApplied;
+
+        public async Task ClearStateAsync()
         {
-            kernel.Store.Remove(remote);
-            return Task.CompletedTask;
+            await journal.ClearAsync();
+            if (!rows.Any)
+            {
+                kernel.Store.Remove(remote);
+            }
         }
 
         public Task SendFrameAsync(string json)

@@ -54,6 +54,9 @@ public sealed class World
 
     public PairSettings Settings { get; }
 
+    /// <summary>Journal entries a pair writes before a snapshot: few, so compaction runs often in the simulation.</summary>
+    public int JournalEntries { get; init; } = 8;
+
     public SimClock Clock { get; } = new();
 
     public SimNetwork Net { get; } = new();

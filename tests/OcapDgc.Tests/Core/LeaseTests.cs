@@ -246,13 +246,13 @@ public sealed class LeaseTests(DgcClusterFixture fx)
         await fx.IdleAsync();
         await b.HandleTo(a).FlushAsync();
         await fx.IdleAsync();
-        Assert.Empty((await a.Export(o).GetSnapshotAsync()).ConfirmedBy);
+        Assert.False((await a.HandleTo(b).TraceRefAsync(o)).Confirmed);
 
         // No retransmission timer runs here: the ping tells a is behind, and b resends at once.
         await b.InternalHandleTo(a).CheckLeaseAsync();
         await fx.IdleAsync();
 
-        Assert.Equal([b.Id], (await a.Export(o).GetSnapshotAsync()).ConfirmedBy);
+        Assert.True((await a.HandleTo(b).TraceRefAsync(o)).Confirmed);
         Assert.Equal(0, (await b.HandleTo(a).GetFiguresAsync()).UnackedBatches);
         await fx.ReleaseAllAsync(b, a);
     }
@@ -287,7 +287,7 @@ public sealed class LeaseTests(DgcClusterFixture fx)
         fx.Faults.DropNext(a.Id, b.Id);
         await a.Grain.SendAsync(b.Id, [lost]);
         await fx.IdleAsync();
-        Assert.Empty((await a.Export(lost).GetSnapshotAsync()).ConfirmedBy);
+        Assert.False((await a.HandleTo(b).TraceRefAsync(lost)).Confirmed);
 
         // b keeps pinging (its lease stays good), but its import set never has the lost ref.
         await PingForALeaseAsync(b, a, checkExporter: true);

@@ -1,0 +1,94 @@
+using OcapDgc.Hosting;
+
+namespace OcapDgc.Tests.Core;
+
+/// <summary>
+/// What a remote handle keeps across a reactivation (another silo after a crash, or an idle handle woken
+/// again): which message last carried each export, and when the remote last renewed its lease.
+/// </summary>
+[Collection(DgcCluster.Name)]
+public sealed class ReactivationTests(DgcClusterFixture fx)
+{
+    private static readonly TimeSpan Lease = DgcClusterFixture.Lease;
+
+    [Fact]
+    public async Task A_message_lost_before_a_reactivation_is_fenced_off_and_only_its_sends_are_released()
+    {
+        var (a, b, kept) = await fx.PairSharingOneAsync();
+        var lost = await a.CreateAsync();
+        fx.Faults.DropNext(a.Id, b.Id);
+        await a.Grain.SendAsync(b.Id, [lost]);
+        await fx.IdleAsync();
+
+        // a's handle moves (its record of the carrying message was written with the send).
+        await fx.DeactivateAsync(a.HandleTo(b));
+        await PingForALeaseAsync(b, a);
+
+        var figures = await a.HandleTo(b).GetFiguresAsync();
+        Assert.Equal(1, figures.Reconciliations);
+        Assert.Equal(0, figures.LeaseExpiries);
+        Assert.False(fx.Storage.Has(DgcStateNames.Export, a.Export(lost).GetGrainId()));
+        Assert.Equal(1, (await a.Export(kept).GetSnapshotAsync()).CountsByRemote[b.Id]);
+        Assert.Equal(0, (await b.LedgerAsync()).ImportsRevoked);
+        Assert.Single(await b.Grain.GetHeldImportsAsync(a.Id));
+        Assert.Equal(0, (await a.LedgerAsync()).Premature);
+        await fx.ReleaseAllAsync(b, a);
+    }
+
+    [Fact]
+    public async Task A_reactivated_handle_does_not_give_a_silent_remote_a_new_lease()
+    {
+        var (a, b, o) = await fx.PairSharingOneAsync();
+
+        // b falls silent. Three quarters of a lease on, a's handle is reactivated.
+        fx.Clock.Advance(Lease * 0.75);
+        await fx.DeactivateAsync(a.HandleTo(b));
+        await a.InternalHandleTo(b).CheckLeaseAsync();
+        Assert.Equal(0, (await a.HandleTo(b).GetFiguresAsync()).LeaseExpiries);
+
+        // A lease and a quarter after b's last word (the most the written renewal can be behind) it lapses,
+        // though the new activation is only half a lease old.
+        fx.Clock.Advance(Lease * 0.5 + TimeSpan.FromSeconds(1));
+        await a.InternalHandleTo(b).CheckLeaseAsync();
+        await fx.IdleAsync();
+        Assert.Equal(1, (await a.HandleTo(b).GetFiguresAsync()).LeaseExpiries);
+        Assert.False(fx.Storage.Has(DgcStateNames.Export, a.Export(o).GetGrainId()));
+
+        // b hears at its next contact that its import was revoked.
+        await b.InternalHandleTo(a).CheckLeaseAsync();
+        await fx.IdleAsync();
+        Assert.Equal(1, (await b.LedgerAsync()).ImportsRevoked);
+        await b.Grain.DropAllAsync(a.Id, retire: true);
+        await fx.SettleAsync(a, b);
+    }
+
+    [Fact]
+    public async Task A_handle_reactivated_while_the_remote_talks_keeps_its_lease_good()
+    {
+        var (a, b, o) = await fx.PairSharingOneAsync();
+        for (var i = 0; i < 6; i++)
+        {
+            // b pings every half lease; a's handle is reactivated in between each time.
+            fx.Clock.Advance(Lease * 0.5);
+            await b.InternalHandleTo(a).CheckLeaseAsync();
+            await fx.IdleAsync();
+            await fx.DeactivateAsync(a.HandleTo(b));
+            await a.InternalHandleTo(b).CheckLeaseAsync();
+        }
+
+        Assert.Equal(0, (await a.HandleTo(b).GetFiguresAsync()).LeaseExpiries);
+        Assert.True((await a.Export(o).GetSnapshotAsync()).Reachable);
+        await fx.ReleaseAllAsync(b, a);
+    }
+
+    private async Task PingForALeaseAsync(Kernel importer, Kernel exporter)
+    {
+        for (var elapsed = TimeSpan.Zero; elapsed <= Lease + DgcClusterFixture.PingInterval; elapsed += DgcClusterFixture.PingInterval)
+        {
+            await importer.InternalHandleTo(exporter).CheckLeaseAsync();
+            await exporter.InternalHandleTo(importer).CheckLeaseAsync();
+            await fx.IdleAsync();
+            fx.Clock.Advance(DgcClusterFixture.PingInterval);
+        }
+    }
+}
