@@ -62,7 +62,7 @@ internal sealed class BenchSilo : IAsyncDisposable
                 clusterId: "bench-" + Guid.NewGuid().ToString("N")[..8]);
             if (backend is null)
             {
-                silo.UseDgcInMemoryStorage();
+                silo.UseDgcInMemoryStorage(singleSilo: true);
             }
             else
             {

@@ -61,7 +61,9 @@ public static class SiloSetup
                 break;
             default:
                 silo.UseLocalhostClustering(siloPort: siloPort, gatewayPort: gatewayPort, serviceId: serviceId, clusterId: clusterId);
-                silo.UseDgcInMemoryStorage();
+
+                // The embedded default is one silo: its store lives in the process (no grain call per read or write).
+                silo.UseDgcInMemoryStorage(singleSilo: true);
                 silo.UseInMemoryReminderService();
                 break;
         }

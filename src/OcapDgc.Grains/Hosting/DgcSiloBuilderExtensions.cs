@@ -94,13 +94,16 @@ public static class DgcSiloBuilderExtensions
     /// Keeps DGC state in memory: the embedded default, lost when the silo stops. It is a
     /// <see cref="DgcMemoryGrainStorage"/>: like Orleans' memory storage, but a cleared state leaves no
     /// tombstone behind and states are stored in Orleans' binary format (see its remarks).
+    /// <paramref name="singleSilo"/>: the cluster is this one silo (the embedded default), so the store
+    /// lives in this process and a read or write costs no grain call; never set it for more than one silo.
     /// </summary>
-    public static ISiloBuilder UseDgcInMemoryStorage(this ISiloBuilder builder)
+    public static ISiloBuilder UseDgcInMemoryStorage(this ISiloBuilder builder, bool singleSilo = false)
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.AddKeyedSingleton<IGrainStorage>(DgcStorage.Backend, (sp, _) => new DgcMemoryGrainStorage(
             sp.GetRequiredService<IGrainFactory>(),
-            sp.GetRequiredService<Serializer>()));
+            sp.GetRequiredService<Serializer>(),
+            singleSilo));
         return builder;
     }
 

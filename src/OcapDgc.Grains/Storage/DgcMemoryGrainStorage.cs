@@ -10,8 +10,11 @@ namespace OcapDgc.Storage;
 /// pattern of many small, short-lived states: a cleared state leaves nothing behind (Orleans keeps a
 /// tombstone per key forever), and the state is written in Orleans' binary format rather than JSON.
 /// A grain's state is always a copy: what it changes without writing never reaches the store.
+/// With <c>singleSilo</c> (the embedded default: one silo) the partitions live in this object instead of
+/// in grains, so a read or write is a dictionary operation rather than a grain call; such a store must not
+/// be used by a cluster of more than one silo (each silo would have its own).
 /// </summary>
-public sealed class DgcMemoryGrainStorage(IGrainFactory grains, Serializer serializer) : IGrainStorage
+public sealed class DgcMemoryGrainStorage(IGrainFactory grains, Serializer serializer, bool singleSilo = false) : IGrainStorage
 {
     /// <summary>Partitions of the store; each applies its operations one at a time.</summary>
     public const int Partitions = 16;
@@ -19,6 +22,11 @@ public sealed class DgcMemoryGrainStorage(IGrainFactory grains, Serializer seria
     // Resolved once: GetGrain resolves the interface type through reflection on every call.
     private readonly IDgcMemoryStoreGrain[] _partitions =
         [.. Enumerable.Range(0, Partitions).Select(i => grains.GetGrain<IDgcMemoryStoreGrain>(i))];
+
+    private readonly MemoryPartition[]? _local = singleSilo ? [.. Enumerable.Range(0, Partitions).Select(_ => new MemoryPartition())] : null;
+
+    /// <summary>Whether the partitions live in this silo's memory rather than in grains.</summary>
+    public bool SingleSilo => _local is not null;
 
     private long _bytesWritten;
 
@@ -28,7 +36,8 @@ public sealed class DgcMemoryGrainStorage(IGrainFactory grains, Serializer seria
     public async Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         ArgumentNullException.ThrowIfNull(grainState);
-        var stored = await Partition(grainId).ReadAsync(Key(stateName, grainId)).ConfigureAwait(false);
+        var key = Key(stateName, grainId);
+        var stored = _local is { } local ? local[PartitionOf(grainId)].Read(key) : await Partition(grainId).ReadAsync(key).ConfigureAwait(false);
         if (stored is null)
         {
             grainState.ETag = null;
@@ -47,7 +56,7 @@ public sealed class DgcMemoryGrainStorage(IGrainFactory grains, Serializer seria
         var key = Key(stateName, grainId);
         var data = new StoredState(serializer.SerializeToArray(grainState.State), null);
         Interlocked.Add(ref _bytesWritten, data.Data.Length);
-        var etag = await Partition(grainId).WriteAsync(key, grainState.ETag, data).ConfigureAwait(false)
+        var etag = (_local is { } local ? local[PartitionOf(grainId)].Write(key, grainState.ETag, data) : await Partition(grainId).WriteAsync(key, grainState.ETag, data).ConfigureAwait(false))
             ?? throw new InconsistentStateException($"ETag mismatch writing {key}: the state changed since this activation read it.", "unknown", grainState.ETag ?? "none");
         grainState.ETag = etag;
         grainState.RecordExists = true;
@@ -57,7 +66,8 @@ public sealed class DgcMemoryGrainStorage(IGrainFactory grains, Serializer seria
     {
         ArgumentNullException.ThrowIfNull(grainState);
         var key = Key(stateName, grainId);
-        if (!await Partition(grainId).ClearAsync(key, grainState.ETag).ConfigureAwait(false))
+        var cleared = _local is { } local ? local[PartitionOf(grainId)].Clear(key, grainState.ETag) : await Partition(grainId).ClearAsync(key, grainState.ETag).ConfigureAwait(false);
+        if (!cleared)
         {
             throw new InconsistentStateException($"ETag mismatch clearing {key}: the state changed since this activation read it.", "unknown", grainState.ETag ?? "none");
         }
@@ -65,6 +75,10 @@ public sealed class DgcMemoryGrainStorage(IGrainFactory grains, Serializer seria
         grainState.ETag = null;
         grainState.RecordExists = false;
     }
+
+    /// <summary>States held (for tests and inspection).</summary>
+    public async Task<int> CountAsync() =>
+        _local is { } local ? local.Sum(p => p.Count) : (await Task.WhenAll(_partitions.Select(p => p.CountAsync()))).Sum();
 
     /// <summary>The partition that holds the states of grain <paramref name="id"/>.</summary>
     public static long PartitionOf(GrainId id) => id.GetUniformHashCode() % Partitions;

@@ -34,35 +34,76 @@ public sealed record StoredState([property: Id(0)] ReadOnlyMemory<byte> Data, [p
 [KeepAlive]
 internal sealed class DgcMemoryStoreGrain : Grain, IDgcMemoryStoreGrain
 {
+    private readonly MemoryPartition _partition = new();
+
+    public Task<StoredState?> ReadAsync(string key) => Task.FromResult(_partition.Read(key));
+
+    public Task<string?> WriteAsync(string key, string? etag, StoredState data) => Task.FromResult(_partition.Write(key, etag, data));
+
+    public Task<bool> ClearAsync(string key, string? etag) => Task.FromResult(_partition.Clear(key, etag));
+
+    public Task<int> CountAsync() => Task.FromResult(_partition.Count);
+}
+
+/// <summary>
+/// The states of one partition of the in-memory store, each with a version that serves as its ETag: held
+/// by a <see cref="DgcMemoryStoreGrain"/>, or (one silo) by the storage itself. Safe to call concurrently.
+/// </summary>
+internal sealed class MemoryPartition
+{
     private readonly Dictionary<string, StoredState> _states = new(StringComparer.Ordinal);
+    private readonly Lock _lock = new();
     private long _version;
 
-    public Task<StoredState?> ReadAsync(string key) => Task.FromResult(_states.GetValueOrDefault(key));
-
-    public Task<string?> WriteAsync(string key, string? etag, StoredState data)
+    public int Count
     {
-        if (!Matches(key, etag))
+        get
         {
-            return Task.FromResult<string?>(null);
+            lock (_lock)
+            {
+                return _states.Count;
+            }
         }
-
-        var next = (++_version).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        _states[key] = data with { ETag = next };
-        return Task.FromResult<string?>(next);
     }
 
-    public Task<bool> ClearAsync(string key, string? etag)
+    public StoredState? Read(string key)
     {
-        if (!Matches(key, etag))
+        lock (_lock)
         {
-            return Task.FromResult(false);
+            return _states.GetValueOrDefault(key);
         }
-
-        _states.Remove(key);
-        return Task.FromResult(true);
     }
 
-    public Task<int> CountAsync() => Task.FromResult(_states.Count);
+    /// <summary>Stores <paramref name="data"/> if <paramref name="etag"/> is the current ETag (null: none stored); the new ETag, or null on a mismatch.</summary>
+    public string? Write(string key, string? etag, StoredState data)
+    {
+        lock (_lock)
+        {
+            if (!Matches(key, etag))
+            {
+                return null;
+            }
+
+            var next = (++_version).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            _states[key] = data with { ETag = next };
+            return next;
+        }
+    }
+
+    /// <summary>Removes the state if <paramref name="etag"/> is the current ETag; false on a mismatch.</summary>
+    public bool Clear(string key, string? etag)
+    {
+        lock (_lock)
+        {
+            if (!Matches(key, etag))
+            {
+                return false;
+            }
+
+            _states.Remove(key);
+            return true;
+        }
+    }
 
     private bool Matches(string key, string? etag) =>
         _states.TryGetValue(key, out var current) ? current.ETag == etag : etag is null;

@@ -10,59 +10,68 @@ namespace OcapDgc.Tests.Core;
 [Collection(DgcCluster.Name)]
 public sealed class MemoryStorageTests(DgcClusterFixture fx)
 {
-    // The provider as the silo builds it, here over the cluster client: the same partition grains.
-    private DgcMemoryGrainStorage Backend => new(
+    // The provider as the silo builds it, here over the cluster client: the same partition grains, or
+    // (one silo) partitions of its own.
+    private DgcMemoryGrainStorage NewBackend(bool singleSilo) => new(
         fx.Grains,
-        ((IClusterClient)fx.Grains).ServiceProvider.GetRequiredService<Serializer>());
+        ((IClusterClient)fx.Grains).ServiceProvider.GetRequiredService<Serializer>(),
+        singleSilo);
 
-    [Fact]
-    public async Task A_cleared_state_leaves_no_entry_behind()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_cleared_state_leaves_no_entry_behind(bool singleSilo)
     {
+        var backend = NewBackend(singleSilo);
         var id = GrainId.Create("storage-test", Guid.NewGuid().ToString("N"));
         var partition = fx.Grains.GetGrain<IDgcMemoryStoreGrain>(DgcMemoryGrainStorage.PartitionOf(id));
-        var before = await partition.CountAsync();
+        Func<Task<int>> count = singleSilo ? backend.CountAsync : partition.CountAsync;
+        var before = await count();
 
         var state = new ExportState();
         state.Holds["bob"] = new RemoteHold { Count = 3 };
-        await Backend.WriteStateAsync(DgcStateNames.Export, id, new GrainState<ExportState>(state));
-        Assert.Equal(before + 1, await partition.CountAsync());
+        await backend.WriteStateAsync(DgcStateNames.Export, id, new GrainState<ExportState>(state));
+        Assert.Equal(before + 1, await count());
 
         var read = new GrainState<ExportState>(new ExportState());
-        await Backend.ReadStateAsync(DgcStateNames.Export, id, read);
+        await backend.ReadStateAsync(DgcStateNames.Export, id, read);
         Assert.True(read.RecordExists);
         Assert.Equal(3, read.State!.Holds["bob"].Count);
         Assert.NotSame(state, read.State);
 
-        await Backend.ClearStateAsync(DgcStateNames.Export, id, read);
+        await backend.ClearStateAsync(DgcStateNames.Export, id, read);
         Assert.False(read.RecordExists);
-        Assert.Equal(before, await partition.CountAsync());
+        Assert.Equal(before, await count());
 
         var again = new GrainState<ExportState>(new ExportState());
-        await Backend.ReadStateAsync(DgcStateNames.Export, id, again);
+        await backend.ReadStateAsync(DgcStateNames.Export, id, again);
         Assert.False(again.RecordExists);
     }
 
-    [Fact]
-    public async Task A_write_with_a_stale_etag_is_refused_and_changes_nothing()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_write_with_a_stale_etag_is_refused_and_changes_nothing(bool singleSilo)
     {
+        var backend = NewBackend(singleSilo);
         var id = GrainId.Create("storage-test", Guid.NewGuid().ToString("N"));
         var state = new ExportState();
         state.Holds["bob"] = new RemoteHold { Count = 1 };
         var current = new GrainState<ExportState>(state);
-        await Backend.WriteStateAsync(DgcStateNames.Export, id, current);
+        await backend.WriteStateAsync(DgcStateNames.Export, id, current);
         var staleState = new ExportState();
         var stale = new GrainState<ExportState>(staleState) { ETag = current.ETag };
         state.Holds["bob"].Count = 2;
-        await Backend.WriteStateAsync(DgcStateNames.Export, id, current);
+        await backend.WriteStateAsync(DgcStateNames.Export, id, current);
 
         staleState.Holds["carol"] = new RemoteHold { Count = 9 };
-        await Assert.ThrowsAsync<InconsistentStateException>(() => Backend.WriteStateAsync(DgcStateNames.Export, id, stale));
-        await Assert.ThrowsAsync<InconsistentStateException>(() => Backend.ClearStateAsync(DgcStateNames.Export, id, stale));
+        await Assert.ThrowsAsync<InconsistentStateException>(() => backend.WriteStateAsync(DgcStateNames.Export, id, stale));
+        await Assert.ThrowsAsync<InconsistentStateException>(() => backend.ClearStateAsync(DgcStateNames.Export, id, stale));
 
         var read = new GrainState<ExportState>(new ExportState());
-        await Backend.ReadStateAsync(DgcStateNames.Export, id, read);
+        await backend.ReadStateAsync(DgcStateNames.Export, id, read);
         Assert.Equal(2, read.State!.Holds["bob"].Count);
         Assert.False(read.State.Holds.ContainsKey("carol"));
-        await Backend.ClearStateAsync(DgcStateNames.Export, id, read);
+        await backend.ClearStateAsync(DgcStateNames.Export, id, read);
     }
 }
