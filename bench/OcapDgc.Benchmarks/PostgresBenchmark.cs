@@ -23,7 +23,7 @@ internal static class PostgresBenchmark
             Console.WriteLine($"[8] starting a throwaway PostgreSQL from {bin}");
             await using var pg = await PostgresInstance.StartAsync(bin!, Path.Combine(repositoryRoot, "silo-config", "postgresql"));
             // The cluster profile's registration: ADO.NET grain storage as dgc-store-backend, DeleteStateOnClear.
-            await using var silo = await BenchSilo.StartAsync(backend: s => s.UseDgcAdoNetStorage(pg.ConnectionString));
+            await using var silo = await BenchSilo.StartAsync(backend: s => s.UseDgcPostgresStorage(pg.ConnectionString));
             (long Rows, long Bytes) stored = default;
             var t = await ThroughputBenchmark.RunAsync(new Workload(silo, options.MessageSize), options.PostgresRefs, "8", async () => stored = await pg.StorageTotalsAsync());
             var n = (double)t.Refs;

@@ -31,7 +31,7 @@ public static class PostgresConnection
     ];
 
     private static readonly string[] RequiredTables =
-        ["orleansquery", "orleansmembershipversiontable", "orleansmembershiptable", "orleansstorage", "orleansreminderstable"];
+        ["orleansquery", "orleansmembershipversiontable", "orleansmembershiptable", "orleansstorage", "orleansreminderstable", "dgc_state", "dgc_state_version"];
 
     private static readonly Dictionary<string, string> LibpqKeys = new(StringComparer.OrdinalIgnoreCase)
     {

@@ -52,7 +52,7 @@ public static class SiloSetup
                     o.Invariant = PostgresConnection.Invariant;
                     o.ConnectionString = connectionString;
                 });
-                silo.UseDgcAdoNetStorage(connectionString, PostgresConnection.Invariant);
+                silo.UseDgcPostgresStorage(connectionString);
                 silo.UseAdoNetReminderService(o =>
                 {
                     o.Invariant = PostgresConnection.Invariant;

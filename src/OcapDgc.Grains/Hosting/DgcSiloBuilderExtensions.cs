@@ -126,6 +126,24 @@ public static class DgcSiloBuilderExtensions
         });
     }
 
+    /// <summary>
+    /// Keeps DGC state in PostgreSQL with group commit (<see cref="DgcPostgresGrainStorage"/>): the operations
+    /// of all grains that are waiting go to the server together, one transaction per round trip, so the
+    /// export grains a message touches cost a few commits, not one each. Rows live in the <c>dgc_state</c>
+    /// table of <c>silo-config/postgresql/05-dgc-storage.sql</c> (apply it with <c>scripts/pg-setup.sh</c>);
+    /// a cleared state deletes its row.
+    /// </summary>
+    public static ISiloBuilder UseDgcPostgresStorage(this ISiloBuilder builder, string connectionString)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        builder.Services.AddKeyedSingleton<IGrainStorage>(DgcStorage.Backend, (sp, _) => new DgcPostgresGrainStorage(
+            connectionString,
+            sp.GetRequiredService<Serializer>(),
+            sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId));
+        return builder;
+    }
+
     private static void AddValidatedOptions<TOptions, TValidator>(IServiceCollection services, string section, Action<OptionsBuilder<TOptions>>? configure)
         where TOptions : class
         where TValidator : class, IValidateOptions<TOptions>

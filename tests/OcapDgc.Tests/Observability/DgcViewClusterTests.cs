@@ -50,7 +50,7 @@ public sealed class DgcViewClusterTests(PostgresServer server)
             using var report = JsonDocument.Parse(body);
             Assert.Equal("Healthy", report.RootElement.GetProperty("status").GetString());
             Assert.Equal(2, report.RootElement.GetProperty("checks").GetProperty("silo").GetProperty("data").GetProperty("activeSilos").GetInt32());
-            Assert.Contains("AdoNet", report.RootElement.GetProperty("checks").GetProperty("storage").GetProperty("data").GetProperty("provider").GetString(), StringComparison.Ordinal);
+            Assert.Contains("DgcPostgresGrainStorage", report.RootElement.GetProperty("checks").GetProperty("storage").GetProperty("data").GetProperty("provider").GetString(), StringComparison.Ordinal);
         }
     }
 }

@@ -10,7 +10,7 @@ namespace OcapDgc.Tests.Postgres;
 
 /// <summary>
 /// L3 on the durable backend: after a full lifecycle on PostgreSQL grain storage, every released
-/// export and every remote with nothing left in common leaves no row behind in <c>OrleansStorage</c>.
+/// export and every remote with nothing left in common leaves no row behind in the DGC storage table (<c>dgc_state</c>).
 /// </summary>
 [Collection(PostgresCollectionDefinition.Name)]
 public sealed class StorageHygieneTests(PostgresServer server) : IAsyncLifetime
@@ -30,7 +30,7 @@ public sealed class StorageHygieneTests(PostgresServer server) : IAsyncLifetime
         _cluster = await SingleSilo.StartAsync(
             silo =>
             {
-                silo.UseDgcAdoNetStorage(pooled);
+                silo.UseDgcPostgresStorage(pooled);
                 silo.UseInMemoryReminderService();
                 silo.AddDistributedGc();
                 silo.UseDgcStorageTracking();
@@ -78,7 +78,7 @@ public sealed class StorageHygieneTests(PostgresServer server) : IAsyncLifetime
         await using var connection = new NpgsqlConnection(_connectionString);
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand(
-            "SELECT count(DISTINCT (GrainIdN0, GrainIdN1, GrainIdExtensionString)) FROM OrleansStorage WHERE ServiceId = @svc AND (GrainTypeString = @snapshot OR GrainTypeString LIKE @entries)", connection);
+            "SELECT count(DISTINCT grain_id) FROM dgc_state WHERE service_id = @svc AND (state_name = @snapshot OR state_name LIKE @entries)", connection);
         command.Parameters.AddWithValue("svc", _serviceId);
         command.Parameters.AddWithValue("snapshot", DgcStateNames.RemoteHandle);
         command.Parameters.AddWithValue("entries", DgcStateNames.RemoteHandleEntryPrefix + "%");
@@ -91,7 +91,7 @@ public sealed class StorageHygieneTests(PostgresServer server) : IAsyncLifetime
         await using var connection = new NpgsqlConnection(_connectionString);
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand(
-            "SELECT GrainTypeString, count(*) FROM OrleansStorage WHERE ServiceId = @svc GROUP BY GrainTypeString", connection);
+            "SELECT state_name, count(*) FROM dgc_state WHERE service_id = @svc GROUP BY state_name", connection);
         command.Parameters.AddWithValue("svc", _serviceId);
         await using var reader = await command.ExecuteReaderAsync();
         var rows = new Dictionary<string, int>(StringComparer.Ordinal);
