@@ -47,6 +47,33 @@ internal sealed class BenchOptions
     /// <summary>Where latest.json and latest.md go; default docs/benchmarks under the repository root.</summary>
     public string? OutputDirectory { get; private set; }
 
+    /// <summary>Fresh grains activated for the activation ceiling (item 7).</summary>
+    public int Activations { get; private set; }
+
+    /// <summary>Live refs one pair holds while its send latency is measured, ascending (item 9).</summary>
+    public IReadOnlyList<int> SendRefs { get; private set; } = [];
+
+    /// <summary>Sends timed at each size of <see cref="SendRefs"/>; the median is reported.</summary>
+    public int SendSamples { get; private set; } = 20;
+
+    /// <summary>Do not run the Java RMI comparison (item 10).</summary>
+    public bool SkipRmi { get; private set; }
+
+    /// <summary>The parts to run; empty means all of them (<c>--only</c>).</summary>
+    public IReadOnlySet<string> Only { get; private set; } = new HashSet<string>();
+
+    /// <summary>The refs the importer holds when it crashes (item 5, and RMI's crash in item 10).</summary>
+    public int CrashRefs => Math.Min(Refs, 10_000);
+
+    /// <summary>The parts <c>--only</c> knows: core (items 1-4, 6, 7), crash (5), send (9), rmi (10), postgres (8).</summary>
+    public static IReadOnlyList<string> Parts { get; } = ["core", "crash", "send", "rmi", "postgres"];
+
+    /// <summary>Whether <paramref name="part"/> (one of <see cref="Parts"/>) runs.</summary>
+    public bool Runs(string part) => Only.Count == 0 || Only.Contains(part);
+
+    /// <summary>Why a figure of a part that did not run is missing.</summary>
+    public string NotRunReason => $"n/a (not run): --only {string.Join(',', Only.Order(StringComparer.Ordinal))}";
+
     public static string Usage => """
         usage: dotnet run -c Release --project bench/OcapDgc.Benchmarks [-- options]
           --quick             small sizes, a smoke run of under a minute
@@ -58,6 +85,13 @@ internal sealed class BenchOptions
           --repeat N          runs of items 1-3, the median is reported (default 3; quick 1)
           --churn N           refs churned for the memory check (default 1000000; quick 50000)
           --pg-refs N         refs of the bulk drop on PostgreSQL (default 20000; quick 5000)
+          --activations N     fresh grains activated for the activation ceiling (default 100000; quick 20000)
+          --send-refs A,B,..  live refs in the pair whose send latency is measured (default 1000,100000,1000000;
+                              quick 1000,10000)
+          --send-samples N    sends timed at each size, the median is reported (default 20)
+          --skip-rmi          do not run the Java RMI comparison (item 10 is reported as null)
+          --only P,P..        run only these parts: core (items 1-4, 6, 7), crash (5), send (9), rmi (10),
+                              postgres (8); figures of the others are null
           --out DIR           where latest.json and latest.md are written (default docs/benchmarks)
         """;
 
@@ -75,6 +109,8 @@ internal sealed class BenchOptions
         o.PostgresRefs = o.Quick ? 5_000 : 20_000;
         o.CeilingWindow = TimeSpan.FromSeconds(o.Quick ? 1 : 3);
         o.Repeat = o.Quick ? 1 : 3;
+        o.Activations = o.Quick ? 20_000 : 100_000;
+        o.SendRefs = o.Quick ? [1_000, 10_000] : [1_000, 100_000, 1_000_000];
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -86,6 +122,23 @@ internal sealed class BenchOptions
                     break;
                 case "--postgres-only":
                     o.PostgresOnly = true;
+                    o.Only = new HashSet<string>(["postgres"], StringComparer.Ordinal);
+                    break;
+                case "--only":
+                    o.Only = ParseParts(args, ++i);
+                    o.PostgresOnly = o.Only.SetEquals(["postgres"]);
+                    break;
+                case "--activations":
+                    o.Activations = Int(args, ++i, 1_000);
+                    break;
+                case "--send-refs":
+                    o.SendRefs = IntList(args, ++i, 1);
+                    break;
+                case "--send-samples":
+                    o.SendSamples = Int(args, ++i, 1);
+                    break;
+                case "--skip-rmi":
+                    o.SkipRmi = true;
                     break;
                 case "--refs":
                     o.Refs = Int(args, ++i, 1_000);
@@ -115,6 +168,40 @@ internal sealed class BenchOptions
 
         o.ChurnRound = Math.Min(o.ChurnRound, o.ChurnRefs);
         return o;
+    }
+
+    private static HashSet<string> ParseParts(string[] args, int i)
+    {
+        var parts = i < args.Length ? args[i].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : [];
+        var unknown = parts.Where(p => !Parts.Contains(p)).ToList();
+        if (parts.Length == 0 || unknown.Count > 0)
+        {
+            throw new ArgumentException($"--only needs a comma-separated list of {string.Join(", ", Parts)}{(unknown.Count > 0 ? $"; unknown: {string.Join(", ", unknown)}" : "")}.");
+        }
+
+        return new HashSet<string>(parts, StringComparer.Ordinal);
+    }
+
+    private static int[] IntList(string[] args, int i, int min)
+    {
+        var values = i < args.Length ? args[i].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : [];
+        var parsed = new List<int>();
+        foreach (var v in values)
+        {
+            if (!int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n < min)
+            {
+                throw new ArgumentException($"{args[i - 1]} needs comma-separated whole numbers >= {min} (got '{v}').");
+            }
+
+            parsed.Add(n);
+        }
+
+        if (parsed.Count == 0)
+        {
+            throw new ArgumentException($"{args[i - 1]} needs at least one number.");
+        }
+
+        return [.. parsed.Distinct().Order()];
     }
 
     private static int Int(string[] args, int i, int min)

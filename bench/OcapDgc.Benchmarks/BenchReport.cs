@@ -24,6 +24,20 @@ internal sealed class BenchReport
         "crash_reclaim_seconds",
         "lease_seconds",
         "pg_reclaim_refs_per_s",
+        // Issue 11: the activation ceiling, send latency against live refs, Java RMI's DGC.
+        "orleans_activation_ceiling_per_s",
+        "send_ms_at_1k_refs",
+        "send_ms_at_100k_refs",
+        "send_ms_at_1m_refs",
+        "send_latency_ratio_1m_vs_1k",
+        "bytes_per_live_ref_at_1m",
+        "rmi_import_refs_per_s",
+        "rmi_reclaim_refs_per_s",
+        "rmi_crash_reclaim_seconds",
+        "export_import_vs_rmi",
+        "reclaim_vs_rmi",
+        "crash_reclaim_vs_rmi",
+        "crash_reclaim_vs_lease",
     ];
 
     private readonly List<Figure> _figures = [];

@@ -44,6 +44,12 @@ internal sealed class BenchSilo : IAsyncDisposable
 
     public CallCounter Calls { get; }
 
+    /// <summary>
+    /// The DGC lease of a silo started without a <c>configure</c> that sets one (the silo of items 1-4, 6, 7
+    /// and 9): <see cref="LeaseOptions"/>' default, as <c>silo-config/appsettings.json</c> has it.
+    /// </summary>
+    public static TimeSpan DefaultLease { get; } = new LeaseOptions().Duration;
+
     /// <summary>Starts a silo. <paramref name="backend"/> registers the DGC's backend storage; null means the embedded default (in memory).</summary>
     public static async Task<BenchSilo> StartAsync(Action<ISiloBuilder>? backend = null, Action<ISiloBuilder>? configure = null)
     {

@@ -19,6 +19,9 @@ internal static class CrashReclaimBenchmark
     /// <summary>The lease the benchmark silo enforces, and how often expired leases are looked for.</summary>
     public sealed record LeaseSettings(TimeSpan Duration, TimeSpan PingInterval, TimeSpan CheckPeriod);
 
+    /// <summary>A short lease, so the run stays short: the chaos demo's values (the RMI comparison uses the same lease).</summary>
+    public static LeaseSettings Lease { get; } = new(TimeSpan.FromSeconds(6), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2));
+
     public static async Task<Result> RunAsync(int refs)
     {
         LeaseSettings? lease = null;
@@ -46,12 +49,12 @@ internal static class CrashReclaimBenchmark
     }
 
     /// <summary>
-    /// A short lease, so the run stays short: the chaos demo's values. The lease reminder's period is
-    /// the check period, so the silo's minimum reminder period is lowered to it.
+    /// Sets <see cref="Lease"/>. The lease reminder's period is the check period, so the silo's minimum
+    /// reminder period is lowered to it.
     /// </summary>
     private static LeaseSettings ConfigureLease(ISiloBuilder silo)
     {
-        var settings = new LeaseSettings(TimeSpan.FromSeconds(6), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2));
+        var settings = Lease;
         silo.Services.Configure<LeaseOptions>(o =>
         {
             o.Duration = settings.Duration;

@@ -23,7 +23,8 @@ internal static class MachineInfo
 #else
         m["build"] = "Release";
 #endif
-        m["run"] = options.Quick ? "--quick (small sizes: a smoke run)" : "full";
+        m["run"] = (options.Quick ? "--quick (small sizes: a smoke run)" : "full")
+            + (options.Only.Count > 0 ? $", only {string.Join(',', options.Only.Order(StringComparer.Ordinal))}" : "");
         m["commit"] = GitCommit(repositoryRoot) ?? "unknown";
         m["load average at start"] = LoadAverage() ?? "unknown";
     }

@@ -9,7 +9,11 @@ internal static class PostgresBenchmark
     {
         string? skipped = null;
         var bin = PostgresInstance.FindBinaries();
-        if (options.SkipPostgres)
+        if (!options.Runs("postgres"))
+        {
+            skipped = options.NotRunReason;
+        }
+        else if (options.SkipPostgres)
         {
             skipped = "n/a (skipped): --skip-postgres";
         }

@@ -24,15 +24,17 @@ var outDir = options.OutputDirectory ?? Path.Combine(root, "docs", "benchmarks")
 var report = new BenchReport();
 MachineInfo.Describe(report, options, root);
 var total = Stopwatch.StartNew();
+var phases = new PhaseTimer();
 Console.WriteLine($"ocap-dgc benchmark ({report.Machine["run"]}, {report.Machine["build"]}) on {report.Machine["cores"]} cores, {report.Machine[".NET"]}");
 
-if (!options.PostgresOnly)
+if (options.Runs("core"))
 {
     await using var silo = await BenchSilo.StartAsync();
     var work = new Workload(silo, options.MessageSize);
 
-    await CeilingBenchmark.RunAsync(silo, report, options.CeilingWindow);
+    await CeilingBenchmark.RunAsync(silo, report, options.CeilingWindow, options.Activations);
     var ceiling = report["orleans_call_ceiling_per_s"] ?? double.NaN;
+    phases.Done("7 Orleans ceilings");
 
     // Items 1-3, repeated on fresh kernel pairs; each time is the median of the runs, so one burst of
     // load from elsewhere on the machine does not decide a figure.
@@ -71,6 +73,7 @@ if (!options.PostgresOnly)
     report.Add(new Figure("3", "handle_state_bytes", $"one remote handle's state with {probe.Refs:N0} exports and {probe.Refs:N0} imports", probe.Bytes, "bytes"));
     report.Add(new Figure("3", "handle_state_serialize_ms", "  time to serialize it once (every handle call writes it whole)", probe.SerializeTime.TotalMilliseconds, "ms"));
     report.Add(new Figure("3", "export_entries_left", "export storage entries left after retire", t.ExportEntriesLeft, "entries", "0", t.ExportEntriesLeft == 0));
+    phases.Done("1-3 throughput");
 
     // Item 4, small: the same remotes holding few refs. Grains of earlier items are deactivated first,
     // so that only this scenario's handles run their timers.
@@ -109,6 +112,7 @@ if (!options.PostgresOnly)
     report.Add(new Figure("6", "managed_bytes_per_live_ref", "  managed heap bytes per live ref", (double)(held.ManagedBytes - empty.ManagedBytes) / idleLarge.Refs, "bytes/ref"));
     report.Add(new Figure("6", "bytes_per_live_ref_at_rest", "  resident bytes per live ref once its export grain is deactivated", (double)(atRest.ResidentBytes - empty.ResidentBytes) / idleLarge.Refs, "bytes/ref", Note: $"{exportActivationsAtRest:N0} export activations left after the forced collection"));
     report.Add(new Figure("6", "managed_bytes_per_live_ref_at_rest", "  managed heap bytes per live ref, export grains deactivated", (double)(atRest.ManagedBytes - empty.ManagedBytes) / idleLarge.Refs, "bytes/ref"));
+    phases.Done("4, 6 idle and memory");
 
     var churn = await IdleAndMemoryBenchmark.ChurnAsync(work, options.ChurnRefs, options.ChurnRound);
     if (options.Quick)
@@ -126,28 +130,47 @@ if (!options.PostgresOnly)
     report.Add(new Figure("6", "managed_growth_second_half_of_churn_bytes", "  managed heap growth over the second half of the churn alone", churn.After.ManagedBytes - churn.Halfway.ManagedBytes, "bytes"));
     report.Add(new Figure("6", "churn_refs_per_s", "  churn rate (export, import, drop, retire, settle)", churn.Refs / churn.Seconds, "refs/s"));
     report.Add(new Figure("6", "leftover_after_churn", "  export activations + storage entries + c-list entries left", churn.ExportActivationsLeft + churn.ExportEntriesLeft + churn.ClistEntriesLeft, "entries", "0", churn.ExportActivationsLeft + churn.ExportEntriesLeft + churn.ClistEntriesLeft == 0));
+    phases.Done("6 churn");
 }
 
-if (!options.PostgresOnly)
+if (options.Runs("crash"))
 {
     // Item 5, on its own silo (it partitions kernels).
-    var crash = await CrashReclaimBenchmark.RunAsync(Math.Min(options.Refs, 10_000));
+    var crash = await CrashReclaimBenchmark.RunAsync(options.CrashRefs);
     var withinLease = crash is { CrashReclaimSeconds: { } c, LeaseSeconds: { } l, CheckPeriodSeconds: { } p } ? c <= l + p : (bool?)null;
     report.Add(new Figure("5", "crash_reclaim_seconds", "importer crash -> its holds reclaimed", crash.CrashReclaimSeconds, "s", "<= lease + one check period", withinLease, crash.Note));
     report.Add(new Figure("5", "lease_seconds", "  configured lease", crash.LeaseSeconds, "s", Note: crash.Note));
     report.Add(new Figure("5", "lease_check_period_seconds", "  configured lease check period", crash.CheckPeriodSeconds, "s", Note: crash.Note));
+    report.Add(new Figure("5", "crash_reclaim_vs_lease", "  crash reclaim as a multiple of the lease", crash.CrashReclaimSeconds / crash.LeaseSeconds, "x lease"));
+    phases.Done("5 crash reclaim");
+}
+
+if (options.Runs("send"))
+{
+    // Item 9, on its own silo: send latency as the pair's live refs grow.
+    await SendLatencyBenchmark.RunAsync(options, report);
+    phases.Done("9 send latency");
+}
+
+if (options.Runs("rmi"))
+{
+    // Item 10: Java RMI's DGC on loopback, and our figures against it (after items 1-3 and 5).
+    await RmiBenchmark.RunAsync(options, root, report);
+    phases.Done("10 Java RMI");
 }
 
 // Item 8: items 1-2 on PostgreSQL.
 await PostgresBenchmark.RunAsync(options, root, report);
+phases.Done("8 PostgreSQL");
 
 foreach (var key in BenchReport.RequiredKeys)
 {
-    report.FillMissing("-", key, key, "", options.PostgresOnly ? "n/a (not run): --postgres-only" : "n/a (not measured)");
+    report.FillMissing("-", key, key, "", options.Only.Count > 0 ? options.NotRunReason : "n/a (not measured)");
 }
 
 report.Notes.Add("Timings come from a shared 2-core machine where other builds and tests may run at the same time; treat differences below about 20% as noise (see the load averages above).");
 report.Notes.Add("No test asserts a timing; the targets are checked here only.");
+report.Notes.Add($"Phase durations: {phases.Summary}.");
 MachineInfo.Finish(report, total.Elapsed);
 
 Console.WriteLine();

@@ -9,7 +9,7 @@ namespace OcapDgc.Benchmarks;
 internal sealed class Workload(BenchSilo silo, int messageSize)
 {
     /// <summary>Kernel API calls a sender keeps in flight towards the receiver (a kernel does not wait for its peer).</summary>
-    private const int InFlight = 4;
+    public const int InFlight = 4;
 
     /// <summary>Drops and retires are issued in calls of this many krefs, as the reference kernel does.</summary>
     private const int DropChunk = 4096;
