@@ -17,7 +17,7 @@ namespace OcapDgc;
 /// sequences them and carries out their decisions. Calls must not run concurrently, except that a kernel
 /// callback may call back in (the grain allows that call chain to re-enter).
 /// </remarks>
-public sealed class RemotePair
+public sealed partial class RemotePair
 {
     private const int ExpireChunk = 4096;
 
@@ -392,6 +392,9 @@ public sealed class RemotePair
             case FenceFrame fence:
                 await AcceptFenceAsync(fence);
                 break;
+            case CycleAskFrame or CycleReplyFrame:
+                await ReceiveCycleAsync(frame);
+                break;
             case AppFrame app:
                 await ReceiveAppFrameAsync(app);
                 break;
@@ -464,6 +467,7 @@ public sealed class RemotePair
         }
 
         await EnsureSessionAsync();
+        NoteRefsMoved(krefs);
         if (State.Exports.Count == 0)
         {
             // Exports resume: the remote had nothing to renew its lease for, so its lease starts now.
@@ -600,6 +604,8 @@ public sealed class RemotePair
             CList.TouchedImport(r.Id);
             krefs[i] = entry.Kref;
         }
+
+        NoteRefsMoved(krefs);
 
         _env.Report(new RefsImported(refs.Length));
         await SaveAndMaybeFlushAsync();

@@ -13,7 +13,7 @@ namespace OcapDgc.Wire;
 /// inside a sequenced <c>dgc:batch</c> envelope:
 /// <c>{"method":"dgc:batch","params":{"seq":7,"messages":[...]}}</c>.
 /// </summary>
-public static class WireCodec
+public static partial class WireCodec
 {
     public const string BatchMethod = "dgc:batch";
     public const string AckMethod = "dgc:ack";
@@ -43,6 +43,8 @@ public static class WireCodec
                 PongFrame => PongMethod,
                 ImportListFrame => ImportsMethod,
                 FenceFrame => FenceMethod,
+                CycleAskFrame => CycleAskMethod,
+                CycleReplyFrame => CycleReplyMethod,
                 AppFrame app => app.Method,
                 _ => throw new ArgumentException($"Unknown frame type {frame.GetType().Name}.", nameof(frame)),
             });
@@ -111,6 +113,9 @@ public static class WireCodec
                 case FenceFrame fence:
                     w.WriteNumber("stream", fence.Stream);
                     w.WriteNumber("seq", fence.Seq);
+                    break;
+                case CycleAskFrame or CycleReplyFrame:
+                    WriteCycle(w, frame);
                     break;
                 case AppFrame app:
                     w.WriteNumber("stream", app.Stream);
@@ -481,6 +486,8 @@ public static class WireCodec
                 return new ImportListFrame(stream, asOf, entries, fenceStream, fenceSeq, appliedStream, appliedSeq);
             }
 
+            case CycleAskMethod or CycleReplyMethod:
+                return ReadCycle(method, p);
             case FenceMethod:
                 return new FenceFrame(GetLong(p, "params", "stream"u8, 1), GetLong(p, "params", "seq"u8, 1));
             case AddRefMethod or DropRefMethod or RetireMethod:

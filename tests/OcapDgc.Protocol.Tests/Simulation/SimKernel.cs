@@ -26,6 +26,9 @@ public sealed class OwnObject
 
     /// <summary>Collected: nothing may name it again.</summary>
     public bool Freed { get; set; }
+
+    /// <summary>What the object references: krefs of the kernel's own objects or imports (its local graph).</summary>
+    public HashSet<string> Refs { get; } = new(StringComparer.Ordinal);
 }
 
 /// <summary>One import, as the kernel sees it.</summary>
@@ -54,11 +57,13 @@ public sealed class ImportObject(ObjId identity, string from, long epoch)
 /// export ledgers), its pairs with their stored state, and a small kernel with a local GC that is also
 /// the ground truth the oracle reads.
 /// </summary>
-public sealed class SimKernel(World world, string id, bool hostile = false)
+public sealed partial class SimKernel(World world, string id, bool hostile = false)
 {
     private static readonly JsonSerializerOptions Json = new() { IncludeFields = false };
 
     public string Id { get; } = id;
+
+    public World World { get; } = world;
 
     public bool Hostile { get; } = hostile;
 
@@ -124,14 +129,14 @@ public sealed class SimKernel(World world, string id, bool hostile = false)
         }
 
         var rows = Store.TryGetValue(remote, out var stored) ? stored : new SimRows();
-        var journal = new PairJournal(rows, world.JournalEntries);
+        var journal = new PairJournal(rows, World.JournalEntries);
         var state = World.Run(journal.LoadAsync());
         if (!rows.Any)
         {
             Store.Remove(remote);
         }
 
-        pair = new RemotePair(Id, remote, state, world.Settings, world.Clock, new Env(world, this, remote, rows, journal));
+        pair = new RemotePair(Id, remote, state, World.Settings, World.Clock, new Env(World, this, remote, rows, journal));
         Active[remote] = pair;
         World.Run(pair.ActivateAsync());
         return pair;
@@ -168,6 +173,8 @@ public sealed class SimKernel(World world, string id, bool hostile = false)
 
         Own.Clear();
         Imports.Clear();
+        NewTracer(); // the collector's traces die with the kernel's memory
+        Version++;
     }
 
     private ExportLedger Ledger(string kref)
@@ -191,8 +198,14 @@ public sealed class SimKernel(World world, string id, bool hostile = false)
     }
 
     /// <summary>The pair's environment: grain calls become calls on this kernel's objects; frames go to the network.</summary>
-    private sealed class Env(World world, SimKernel kernel, string remote, SimRows rows, PairJournal journal) : IPairEnvironment
+    private sealed class Env(World world, SimKernel kernel, string remote, SimRows rows, PairJournal journal) : IPairEnvironment, ICyclePairEnvironment
     {
+        public Task OnCycleAskAsync(long trace, long confirm, long wireId, ImportFacts? facts) =>
+            kernel.Tracer.OnAskAsync(remote, trace, confirm, wireId, facts);
+
+        public Task OnCycleReplyAsync(long trace, long confirm, string exportKref, bool live, string[] pending, long receipts, bool caughtUp) =>
+            kernel.Tracer.OnReplyAsync(remote, trace, confirm, exportKref, live, pending, receipts, caughtUp);
+
         public Task<SessionStart> OpenSessionAsync()
         {
             kernel.Remotes.Add(remote);

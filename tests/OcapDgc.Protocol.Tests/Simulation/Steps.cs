@@ -188,6 +188,40 @@ public sealed record MisuseStep(int Kernel) : Step
     public override void Apply(World w, Random r) => w.Misuse(Pick(w.Names, Kernel), r);
 }
 
+/// <summary>Kernels build a cycle of objects across two or three of them (each object rooted until a release).</summary>
+public sealed record CycleStep(int A, int B, int C) : Step
+{
+    public override void Apply(World w, Random r)
+    {
+        var names = new[] { Pick(w.Names, A), Pick(w.Names, B), Pick(w.Names, C) }.Distinct().ToArray();
+        if (names.Length >= 2 && !names.Contains(World.Mallory))
+        {
+            w.BuildCycle(names);
+        }
+    }
+}
+
+/// <summary>A kernel's object takes a reference to something else the kernel uses (its local graph grows).</summary>
+public sealed record LinkStep(int Kernel) : Step
+{
+    public override void Apply(World w, Random r)
+    {
+        var k = w[Pick(w.Names, Kernel)];
+        var objects = k.Own.Where(o => !o.Value.Freed && o.Value.Rooted).Select(o => o.Key).Order(StringComparer.Ordinal).ToList();
+        var targets = w.Sendable(k.Id);
+        if (objects.Count > 0 && targets.Count > 0)
+        {
+            w.Link(k.Id, objects[r.Next(objects.Count)], targets[r.Next(targets.Count)]);
+        }
+    }
+}
+
+/// <summary>A kernel's cycle collector traces the imports its local GC says no root reaches.</summary>
+public sealed record TraceStep(int Kernel) : Step
+{
+    public override void Apply(World w, Random r) => w.StartTraces(Pick(w.Names, Kernel));
+}
+
 /// <summary>Generates plans.</summary>
 public static class Plans
 {
@@ -198,6 +232,12 @@ public static class Plans
     /// Off by default: with them, long runs still find a rare late delivery of a fenced-off message (see docs/protocol.md).
     /// </summary>
     private static readonly bool Crashes = Environment.GetEnvironmentVariable("DGC_SIM_CRASHES") == "1";
+
+    /// <summary>
+    /// Whether plans build cross-kernel cycles and run traces mid-plan (<c>DGC_SIM_CYCLES=1</c>). Off by default
+    /// for now: random plans with them still find verdicts the oracle refuses (see docs/protocol.md, "Cycles").
+    /// </summary>
+    private static readonly bool Cycles = Environment.GetEnvironmentVariable("DGC_SIM_CYCLES") == "1";
 
     public static readonly Gen<Step> Step = Gen.Frequency(
         (10, Gen.Select(K, K, Gen.Int[0, 2], Gen.Int[0, 9], (f, t, n, c) => (Step)new SendStep(f, t, n, c == 0))),
@@ -214,7 +254,10 @@ public static class Plans
         (1, K.Select(k => (Step)new ForgeStep(k))),
         (1, K.Select(k => (Step)new MisuseStep(k))),
         (Crashes ? 1 : 0, Gen.Select(K, Gen.Int[0, 3], (k, n) => (Step)new CrashStep(k, n))),
-        (1, Gen.Select(K, Gen.Int[0, 2], (k, n) => (Step)new FailCallbacksStep(k, n))));
+        (1, Gen.Select(K, Gen.Int[0, 2], (k, n) => (Step)new FailCallbacksStep(k, n))),
+        (Cycles ? 2 : 0, Gen.Select(K, K, K, (a, b, c) => (Step)new CycleStep(a, b, c))),
+        (Cycles ? 2 : 0, K.Select(k => (Step)new LinkStep(k))),
+        (Cycles ? 2 : 0, K.Select(k => (Step)new TraceStep(k))));
 
     /// <summary>Runs a plan from <paramref name="seed"/>: every step, the oracle between steps, then quiescence.</summary>
     public static int Run(Step[] plan, int seed)

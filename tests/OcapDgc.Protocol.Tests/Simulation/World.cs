@@ -19,7 +19,7 @@ public sealed class SimulationViolationException(string message) : Exception(mes
 /// and, after faults stop (<see cref="Quiesce"/>): while every pair keeps talking, everything but the
 /// objects still held is released, and once those go too, nothing is left anywhere (L3).
 /// </summary>
-public sealed class World
+public sealed partial class World
 {
     public const string Mallory = "mallory";
 
@@ -39,7 +39,7 @@ public sealed class World
             // Far above what honest kernels here send, so only Mallory meets them.
             Limits = new PairLimits(MaxOpsPerBatch: 64, MaxRefsPerMessage: 16, MaxBufferedBytes: 16_384, MaxImports: 10_000, MaxExports: 10_000),
         };
-        foreach (var name in new[] { "alice", "bob", "carol", "dave" }.Take(honest))
+        foreach (var name in new[] { "alice", "bob", "carol", "dave", "erin" }.Take(honest))
         {
             Kernels[name] = new SimKernel(this, name);
         }
@@ -143,6 +143,7 @@ public sealed class World
             imp.InUse = false;
         }
 
+        k.Version++;
         _gcPending.Add(kernel);
     }
 
@@ -312,6 +313,8 @@ public sealed class World
                 Run(pair.OnFlushTickAsync());
                 Run(pair.OnPingTickAsync());
             }
+
+            Run(k.Tracer.TickAsync());
 
             if (checkLeases)
             {
@@ -541,6 +544,13 @@ public sealed class World
             Drain();
             foreach (var k in Kernels.Values)
             {
+                StartTraces(k.Id);
+            }
+
+            EndStep();
+            Drain();
+            foreach (var k in Kernels.Values)
+            {
                 Retire(k.Id, [.. k.Imports.Where(x => x.Value.Dropped || x.Value.Revoked).Select(x => x.Key).Order(StringComparer.Ordinal)]);
             }
 
@@ -593,6 +603,7 @@ public sealed class World
             }
         }
 
+        kept.UnionWith(KeptByLostSends());
         return kept;
     }
 
@@ -611,6 +622,7 @@ public sealed class World
             return; // heard before: ignored, as a kernel should
         }
 
+        k.Version++;
         switch (notice)
         {
             case MessageDelivered m:
@@ -726,6 +738,7 @@ public sealed class World
             : k.Imports[kref].From == to ? k.Imports[kref].Identity : new ObjId(from, kref)).ToArray();
         var id = ++_nextMessage;
         _messages[id] = (from, to, sent);
+        k.Version++;
         var pair = k.Pair(to);
         if (pair.State.Outbox.Any(e => e.Kind == EffectKind.ImportsRevoked && e.Krefs.Intersect(krefs).Any())
             || krefs.Any(kref => k.Imports.TryGetValue(kref, out var imp) && imp.Revoked)) // heard just now, as the pair activated
@@ -802,6 +815,7 @@ public sealed class World
         }
 
         var epoch = k.StateOf(from)?.PeerEpoch ?? 0;
+        k.Version++;
         for (var i = 0; i < krefs.Length; i++)
         {
             var (kref, obj) = (krefs[i], sent[i]);
@@ -852,6 +866,8 @@ public sealed class World
                 k.Imports[kref] = new ImportObject(obj, from, epoch);
             }
         }
+
+        OnCycleDelivery(k, messageId, krefs);
     }
 
     /// <summary>S1 at the moment an exporter hears "dropped": no honest holder of it may remain in a session that was not ended.</summary>
@@ -923,12 +939,29 @@ public sealed class World
 
     private static void LocalGc(SimKernel k)
     {
-        foreach (var own in k.Own.Values.Where(o => !o.Rooted && !o.RemotelyReachable && !o.Freed))
+        // Marks from the local roots and from what remotes may reach, along the objects' references.
+        var marked = new HashSet<string>(StringComparer.Ordinal);
+        var work = new Stack<string>(k.Own.Where(o => !o.Value.Freed && (o.Value.Rooted || o.Value.RemotelyReachable)).Select(o => o.Key)
+            .Concat(k.Imports.Where(i => i.Value.InUse || i.Value.RemotelyReachable).Select(i => i.Key)));
+        while (work.TryPop(out var kref))
         {
-            own.Freed = true;
+            if (marked.Add(kref) && k.Own.TryGetValue(kref, out var own))
+            {
+                foreach (var r in own.Refs)
+                {
+                    work.Push(r);
+                }
+            }
         }
 
-        foreach (var group in k.Imports.Where(i => !i.Value.InUse && !i.Value.RemotelyReachable && !i.Value.Dropped && !i.Value.Revoked)
+        foreach (var (kref, own) in k.Own.Where(o => !o.Value.Freed && !marked.Contains(o.Key)))
+        {
+            own.Freed = true;
+            own.Refs.Clear();
+            k.Version++;
+        }
+
+        foreach (var group in k.Imports.Where(i => !marked.Contains(i.Key) && !i.Value.Dropped && !i.Value.Revoked)
                      .GroupBy(i => i.Value.From).OrderBy(g => g.Key, StringComparer.Ordinal).ToList())
         {
             var krefs = group.Select(i => i.Key).Order(StringComparer.Ordinal).ToArray();
@@ -937,6 +970,8 @@ public sealed class World
             {
                 k.Imports[kref].Dropped = true;
             }
+
+            k.Version++;
         }
     }
 
