@@ -263,8 +263,14 @@ public sealed partial class World
             return;
         }
 
-        NoteHeard(frame);
+        // A frame counts as heard once its handling is done: if the silo dies handling it, it was lost.
+        var heard = Renews(frame);
         Run(pair.ReceiveFrameAsync(frame.Json));
+        if (heard)
+        {
+            _lastHeard[(frame.To, frame.From)] = Clock.Now;
+        }
+
         if (Trace is not null)
         {
             var st = receiver.StateOf(frame.From);
@@ -921,19 +927,18 @@ public sealed partial class World
         (exporter.EndedEpochs.TryGetValue(importer, out var ended) && (ended.Contains(epoch) || epoch == 0))
         || (exporter.StateOf(importer) is { EndingSession.Count: > 0 } ending && ending.Epoch == epoch); // ending, durably: finished on reactivation
 
-    private void NoteHeard(InFlight frame)
+    /// <summary>Whether <paramref name="frame"/> renews its sender's lease at the receiver (it names the receiver's current session).</summary>
+    private bool Renews(InFlight frame)
     {
         try
         {
             var header = WireCodec.Decode(frame.Json!).Session;
             var current = this[frame.To].StateOf(frame.From)?.Epoch ?? 0;
-            if (current != 0 && header.Peer == current && header.Incarnation >= (this[frame.To].StateOf(frame.From)?.PeerIncarnation ?? 0))
-            {
-                _lastHeard[(frame.To, frame.From)] = Clock.Now;
-            }
+            return current != 0 && header.Peer == current && header.Incarnation >= (this[frame.To].StateOf(frame.From)?.PeerIncarnation ?? 0);
         }
         catch (FormatException)
         {
+            return false;
         }
     }
 
