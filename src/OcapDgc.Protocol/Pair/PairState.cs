@@ -153,9 +153,19 @@ public sealed class ExportEntry
     [Id(1)]
     public bool Reachable { get; set; }
 
-    /// <summary>Whether the remote confirmed the import with <c>dgc:addRef</c>.</summary>
-    [Id(2)]
-    public bool Confirmed { get; set; }
+    [NonSerialized]
+    private bool _confirmed;
+
+    /// <summary>
+    /// Whether the remote confirmed the import with <c>dgc:addRef</c> (seen by this activation; not
+    /// stored: it is for operators, no rule depends on it, and storing it would write every export twice).
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool Confirmed
+    {
+        get => _confirmed;
+        set => _confirmed = value;
+    }
 
     /// <summary>When it was last sent (UTC ticks; 0: not recorded).</summary>
     [Id(3)]

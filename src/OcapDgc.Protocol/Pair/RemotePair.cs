@@ -845,13 +845,9 @@ public sealed partial class RemotePair
 
             if (op.Kind == DgcOpKind.AddRef)
             {
-                // The remote confirms the import: the export's counts do not change, so its owner is not asked.
-                if (!export.Confirmed)
-                {
-                    export.Confirmed = true;
-                    CList.Touched(op.Ref.Id);
-                }
-
+                // The remote confirms the import: the export's counts do not change, so its owner is not asked
+                // (and nothing is written: the flag is for operators).
+                export.Confirmed = true;
                 continue;
             }
 
