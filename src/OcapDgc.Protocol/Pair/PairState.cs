@@ -131,6 +131,15 @@ public sealed class PairState
     [Id(25)]
     public bool JournalClearing { get; set; }
 
+    /// <summary>
+    /// The inbound batch being applied to the export owners (its frame, as received), written before the
+    /// first owner is asked and cleared with the record that it was applied. A crash in between leaves it
+    /// here, and the next activation finishes applying it before anything else: otherwise a re-send after
+    /// the crash could create a hold that the batch, resent by the remote and applied again, releases.
+    /// </summary>
+    [Id(26)]
+    public string? Applying { get; set; }
+
     [NonSerialized]
     private readonly PairChanges _changes = new();
 

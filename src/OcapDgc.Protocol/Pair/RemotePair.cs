@@ -137,6 +137,12 @@ public sealed partial class RemotePair
             await SaveAsync();
         }
 
+        if (State.Applying is { } applying)
+        {
+            // The previous activation crashed while applying an inbound batch: finish it before anything else.
+            await FinishApplyingAsync(applying);
+        }
+
         if (HoldsAnything)
         {
             await SyncReminderAsync(true);
@@ -861,6 +867,13 @@ public sealed partial class RemotePair
         }
 
         var stream = State.PeerStream;
+        if (perExport.Count > 0 && State.Applying is null)
+        {
+            // Durable before any export owner is asked: see PairState.Applying.
+            State.Applying = WireCodec.Encode(batch);
+            await WriteAsync();
+        }
+
         var results = await Task.WhenAll(perExport.Select(async e =>
             (Kref: e.Key, Result: await _env.ApplyToExportAsync(e.Key, stream, batch.Seq, [.. e.Value.Ops], [.. e.Value.Counts]))));
         var dropped = new List<string>();
@@ -892,6 +905,7 @@ public sealed partial class RemotePair
         }
 
         Inbound.Applied(batch.Seq);
+        State.Applying = null;
         Counters.BatchesApplied++;
         _env.Report(new BatchApplied());
         EnqueueExportEffects(dropped, retired, State.PeerStream, batch.Seq);
@@ -900,6 +914,24 @@ public sealed partial class RemotePair
         // The effects are durable with the batch's application; the kernel hears them until it acknowledges.
         await WriteAsync();
         await DeliverEffectsAsync();
+    }
+
+    /// <summary>
+    /// Finishes applying the inbound batch a crash interrupted (<see cref="PairState.Applying"/>): the export
+    /// owners take it again (each skips what it already applied) and the pair records it, before this
+    /// activation does anything else. A batch already recorded, or of a stream left since, is only forgotten.
+    /// </summary>
+    private async Task FinishApplyingAsync(string applying)
+    {
+        var batch = WireCodec.Decode(applying) as BatchFrame;
+        if (batch is not null && batch.Stream == State.PeerStream && batch.Seq == State.HighestApplied + 1)
+        {
+            await ApplyBatchAsync(batch);
+            return;
+        }
+
+        State.Applying = null;
+        await WriteAsync();
     }
 
     /// <summary>A <c>dgc:retire ro+N</c>: the remote deleted an object this kernel imported (and dropped).</summary>
