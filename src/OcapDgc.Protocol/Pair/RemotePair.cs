@@ -818,6 +818,14 @@ public sealed partial class RemotePair
 
     private async Task ApplyBatchAsync(BatchFrame batch)
     {
+        if (State.Applying is null && batch.Ops.Any(op => op.Kind != DgcOpKind.AddRef))
+        {
+            // Durable before the batch changes anything (the c-list here, the export owners): see
+            // PairState.Applying. Only addRefs change no count, and nothing a repeat could undo.
+            State.Applying = WireCodec.Encode(batch);
+            await WriteAsync();
+        }
+
         // Refs are scoped to the sessions the batch was written in; ops of an ended session are void.
         var localSessionValid = Sessions.LocalRefsValid(batch.Session);
         var senderSessionValid = Sessions.PeerRefsValid(batch.Session);
@@ -867,12 +875,6 @@ public sealed partial class RemotePair
         }
 
         var stream = State.PeerStream;
-        if (perExport.Count > 0 && State.Applying is null)
-        {
-            // Durable before any export owner is asked: see PairState.Applying.
-            State.Applying = WireCodec.Encode(batch);
-            await WriteAsync();
-        }
 
         var results = await Task.WhenAll(perExport.Select(async e =>
             (Kref: e.Key, Result: await _env.ApplyToExportAsync(e.Key, stream, batch.Seq, [.. e.Value.Ops], [.. e.Value.Counts]))));
