@@ -151,6 +151,15 @@ public sealed partial class World
     public void Retire(string kernel, IEnumerable<string> krefs)
     {
         var k = this[kernel];
+        krefs = [.. krefs];
+
+        // The call activates the pair first, which may finish a batch a crash interrupted and tell the kernel
+        // that some of these imports are gone; the kernel retires what it still has after that.
+        foreach (var from in krefs.Where(k.Imports.ContainsKey).Select(kref => k.Imports[kref].From).Distinct().ToList())
+        {
+            k.Pair(from);
+        }
+
         foreach (var group in krefs.Where(k.Imports.ContainsKey).GroupBy(kref => k.Imports[kref].From).ToList())
         {
             var list = group.Where(kref => k.Imports[kref].Dropped || k.Imports[kref].Revoked).ToArray();
@@ -736,6 +745,11 @@ public sealed partial class World
                 break;
             case InboundRefused r when watched:
                 throw new SimulationViolationException($"{k.Id}<-{remote}: refused what an honest kernel sent: {r.Reason}");
+            case CallRefused { Code: DgcError.UnknownRef } c when watched && !_misusing && GoneFor(k, c.Reason):
+                // The pair's activation for this call finished a batch a crash had interrupted and told the kernel
+                // there and then that the import is retired or revoked: the call names what is gone, as any
+                // kernel racing the exporter's delete may.
+                break;
             case CallRefused c when watched && !_misusing:
                 throw new SimulationViolationException($"{k.Id}->{remote}: an honest kernel call was refused ({c.Code}): {c.Reason}");
         }
@@ -932,6 +946,13 @@ public sealed partial class World
         (exporter.EndedEpochs.TryGetValue(importer, out var ended) && (ended.Contains(epoch) || epoch == 0))
         || (exporter.StateOf(importer) is { EndingSession.Count: > 0 } ending && ending.Epoch == epoch); // ending, durably: finished on reactivation
 
+    /// <summary>Whether the kref a refusal names (its first) is an import the kernel has been told is gone.</summary>
+    private static bool GoneFor(SimKernel k, string reason)
+    {
+        var m = System.Text.RegularExpressions.Regex.Match(reason, "ko[0-9]+");
+        return m.Success && (!k.Imports.TryGetValue(m.Value, out var import) || import.Revoked);
+    }
+
     /// <summary>Whether <paramref name="frame"/> renews its sender's lease at the receiver (it names the receiver's current session).</summary>
     private bool Renews(InFlight frame)
     {
@@ -969,6 +990,12 @@ public sealed partial class World
             own.Freed = true;
             own.Refs.Clear();
             k.Version++;
+        }
+
+        // Activating a pair may finish a batch a crash interrupted and tell the kernel an import is gone.
+        foreach (var from in k.Imports.Where(i => !marked.Contains(i.Key) && !i.Value.Dropped && !i.Value.Revoked).Select(i => i.Value.From).Distinct().ToList())
+        {
+            k.Pair(from);
         }
 
         foreach (var group in k.Imports.Where(i => !marked.Contains(i.Key) && !i.Value.Dropped && !i.Value.Revoked)
