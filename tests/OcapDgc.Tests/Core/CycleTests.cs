@@ -125,6 +125,29 @@ public sealed class CycleTests(DgcClusterFixture fx)
         Assert.NotNull(b);
     }
 
+    [Fact]
+    public void Out_of_range_cycle_options_are_named_by_key_and_the_defaults_pass()
+    {
+        var validator = new Hosting.CycleOptionsValidator();
+        var problems = (validator.Validate(null, new Hosting.CycleOptions
+        {
+            ScanInterval = TimeSpan.Zero,
+            SuspectAfter = TimeSpan.FromSeconds(-1),
+            TraceTimeout = TimeSpan.FromSeconds(-5),
+            MaxConcurrentTraces = 0,
+            MaxNodesPerTrace = 2048,
+            MaxActiveNodes = 1024,
+        }).Failures ?? []).ToList();
+
+        Assert.Equal(5, problems.Count);
+        Assert.Contains(problems, p => p.StartsWith("Dgc:Cycles:ScanInterval must be positive", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("Dgc:Cycles:TraceTimeout must be positive", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("Dgc:Cycles:SuspectAfter must not be negative", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("Dgc:Cycles:MaxConcurrentTraces must be 1-1024", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("Dgc:Cycles:MaxActiveNodes (1024) must be at least Dgc:Cycles:MaxNodesPerTrace (2048)", StringComparison.Ordinal));
+        Assert.True(validator.Validate(null, new Hosting.CycleOptions()).Succeeded);
+    }
+
     /// <summary>A cycle through fresh kernels, every member's local root released: garbage only a trace can find.</summary>
     private async Task<Kernel[]> CycleAsync(params string[] names)
     {
