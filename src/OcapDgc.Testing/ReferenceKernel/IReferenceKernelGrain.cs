@@ -102,6 +102,10 @@ public interface IReferenceKernelGrain : IDgcKernel, ICycleKernel, IGrainWithStr
     [Alias("collect")]
     Task<int> CollectGarbageAsync();
 
+    /// <summary>Which of these own objects the DGC reported retired (no remote can even recognize them).</summary>
+    [Alias("which-retired"), AlwaysInterleave, ReadOnly]
+    Task<string[]> WhichRetiredAsync(string[] krefs);
+
     /// <summary>This kernel's ground truth.</summary>
     [Alias("ledger"), AlwaysInterleave]
     Task<KernelLedger> GetLedgerAsync();

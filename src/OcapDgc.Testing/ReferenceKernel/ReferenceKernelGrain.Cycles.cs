@@ -14,6 +14,13 @@ public sealed partial class ReferenceKernelGrain
         GrainFactory.GetGrain<ICycleCollectorGrain>(Me).StartAsync(this.AsReference<ICycleKernel>());
 
     /// <inheritdoc />
+    public Task<string[]> WhichRetiredAsync(string[] krefs)
+    {
+        ArgumentNullException.ThrowIfNull(krefs);
+        return Task.FromResult(krefs.Where(S.Retired.Contains).ToArray());
+    }
+
+    /// <inheritdoc />
     public async Task LinkAsync(string obj, string[] krefs)
     {
         ArgumentNullException.ThrowIfNull(krefs);
