@@ -91,6 +91,47 @@ public sealed class CycleTests(DgcClusterFixture fx)
     }
 
     [Fact]
+    public async Task A_send_in_flight_that_re_roots_a_member_keeps_the_cycle()
+    {
+        var (k, objects) = await BuildCycleAsync("a", "b");
+        var (a, b) = (k[0], k[1]);
+        await a.Grain.ReleaseLocalAsync([objects[0]]);
+        await b.Grain.ReleaseLocalAsync([objects[1]]);
+
+        // b sends its object to a once more; the message is held in flight. On arrival a holds its import as a root again.
+        fx.Faults.HoldNext(b.Id, a.Id, match: j => j.Contains("\"method\":\"deliver\"", StringComparison.Ordinal));
+        await b.Grain.SendAsync(a.Id, [objects[1]]);
+        Assert.Equal(1, fx.Faults.HeldCount(b.Id, a.Id));
+        foreach (var kernel in k)
+        {
+            fx.Clock.Advance(DgcClusterFixture.SuspectAfter);
+            Assert.Equal(1, await kernel.Collector.ScanAsync());
+            await SettleTracesAsync(k);
+        }
+
+        await AssertNoVerdictAsync(k);
+        await AssertAllHeldAsync(k);
+
+        Assert.Equal(1, await fx.Faults.ReleaseHeldAsync(b.Id, a.Id));
+        await fx.SettleAsync(k);
+        foreach (var kernel in k)
+        {
+            fx.Clock.Advance(DgcClusterFixture.SuspectAfter);
+            await kernel.Collector.ScanAsync();
+            await SettleTracesAsync(k);
+        }
+
+        await AssertNoVerdictAsync(k);
+        await AssertAllHeldAsync(k);
+
+        // a lets go of it again: now the cycle is garbage.
+        await a.Grain.DetachAsync([Assert.Single(await a.Grain.GetHeldImportsAsync(b.Id))]);
+        Assert.Equal(1, await ScanUntilGarbageAsync(a, k));
+        await ReclaimAsync(k);
+        await AssertReclaimedAsync(k);
+    }
+
+    [Fact]
     public async Task A_kernel_that_did_not_turn_cycles_on_keeps_cycles_through_it()
     {
         var (k, objects) = await BuildCycleAsync(enable: false, "a", "b");
@@ -263,6 +304,15 @@ public sealed class CycleTests(DgcClusterFixture fx)
 
         Assert.Equal(1, (await Task.WhenAll(k.Select(x => x.LedgerAsync()))).Sum(l => l.CycleVerdicts));
         await fx.AssertNothingLeftAsync(k);
+    }
+
+    private static async Task AssertNoVerdictAsync(Kernel[] k)
+    {
+        foreach (var kernel in k)
+        {
+            Assert.Equal(0, (await kernel.Collector.GetFiguresAsync()).Garbage);
+            Assert.Equal(0, (await kernel.LedgerAsync()).CycleVerdicts);
+        }
     }
 
     /// <summary>Every member still holds its import of the previous one's object, and nothing was released early.</summary>
