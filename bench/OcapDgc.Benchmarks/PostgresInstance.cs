@@ -42,12 +42,12 @@ internal sealed class PostgresInstance : IAsyncDisposable
 
     public ValueTask DisposeAsync() => _server.DisposeAsync();
 
-    /// <summary>Rows and payload bytes of the grain storage table.</summary>
+    /// <summary>Rows and payload bytes of the DGC storage table (<c>dgc_state</c>).</summary>
     public async Task<(long Rows, long Bytes)> StorageTotalsAsync()
     {
         await using var db = new NpgsqlConnection(ConnectionString);
         await db.OpenAsync();
-        await using var q = new NpgsqlCommand("SELECT count(*), coalesce(sum(octet_length(payloadbinary)), 0) FROM orleansstorage", db);
+        await using var q = new NpgsqlCommand("SELECT count(*), coalesce(sum(octet_length(payload)), 0) FROM dgc_state", db);
         await using var r = await q.ExecuteReaderAsync();
         await r.ReadAsync();
         return (r.GetInt64(0), r.GetInt64(1));

@@ -50,7 +50,7 @@ if (options.Runs("core"))
     var reclaimSeconds = t.ReclaimSeconds;
     var retireSeconds = Median(runs.Select(x => x.RetireSeconds));
     var spread = runs.Count == 1 ? null : $"median of {runs.Count} runs; range {n / runs.Max(x => x.ReclaimSeconds):N0}-{n / runs.Min(x => x.ReclaimSeconds):N0} refs/s";
-    report.Add(new Figure("1", "export_import_refs_per_s", $"export+import through the kernel API, {t.Refs:N0} refs, a -> b", n / exchangeSeconds, "refs/s", Note: runs.Count == 1 ? null : $"median of {runs.Count} runs; range {n / runs.Max(x => x.ExchangeSeconds):N0}-{n / runs.Min(x => x.ExchangeSeconds):N0} refs/s"));
+    report.Add(new Figure("1", "export_import_refs_per_s", $"export+import through the kernel API, {t.Refs:N0} refs, a -> b", n / exchangeSeconds, "refs/s", ">= 30,000", n / exchangeSeconds >= 30_000, Note: runs.Count == 1 ? null : $"median of {runs.Count} runs; range {n / runs.Max(x => x.ExchangeSeconds):N0}-{n / runs.Min(x => x.ExchangeSeconds):N0} refs/s"));
     report.Add(new Figure("1", "export_import_ratio_to_ceiling", "  as a share of the Orleans ceiling", n / exchangeSeconds / ceiling, "ratio"));
     report.Add(new Figure("1", "grain_calls_per_exported_ref", "  grain calls per ref exported and imported", t.Exchange.GrainCalls / n, "calls/ref"));
     report.Add(new Figure("2", "reclaim_refs_per_s", $"bulk drop of {t.Refs:N0} refs -> export dropped", n / reclaimSeconds, "refs/s", ">= 25,000", n / reclaimSeconds >= 25_000, spread));
@@ -65,13 +65,13 @@ if (options.Runs("core"))
     report.Add(new Figure("3", "storage_writes_per_retired_ref", "storage writes and clears per retired ref", t.Retire.StorageChanges / n, "writes/ref"));
     report.Add(new Figure("3", "storage_writes_per_ref_op", "storage writes per ref operation (export, import, drop, retire)", (t.Exchange.StorageChanges + t.Drop.StorageChanges + t.Retire.StorageChanges) / (4 * n), "writes/op"));
     report.Add(new Figure("3", "grain_calls_per_dropped_ref", "grain calls per dropped ref", t.Drop.GrainCalls / n, "calls/ref"));
-    report.Add(new Figure("3", "storage_bytes_per_exported_ref", "storage bytes written per ref exported and imported", t.Exchange.StorageBytes / n, "bytes/ref"));
+    report.Add(new Figure("3", "storage_bytes_per_exported_ref", "storage bytes written per ref exported and imported", t.Exchange.StorageBytes / n, "bytes/ref", "<= 256", t.Exchange.StorageBytes / n <= 256));
     report.Add(new Figure("3", "storage_bytes_per_dropped_ref", "storage bytes written per dropped ref", t.Drop.StorageBytes / n, "bytes/ref"));
     report.Add(new Figure("1", "send_call_ms_first_tenth", $"  SendAsync({options.MessageSize} refs) latency, first tenth of the messages", t.FirstExportLatency.TotalMilliseconds, "ms"));
     report.Add(new Figure("1", "send_call_ms_last_tenth", $"  SendAsync({options.MessageSize} refs) latency, last tenth of the messages", t.LastExportLatency.TotalMilliseconds, "ms"));
     var probe = HandleStateProbe.Measure(silo.Services, t.Refs);
     report.Add(new Figure("3", "handle_state_bytes", $"one remote handle's state with {probe.Refs:N0} exports and {probe.Refs:N0} imports", probe.Bytes, "bytes"));
-    report.Add(new Figure("3", "handle_state_serialize_ms", "  time to serialize it once (every handle call writes it whole)", probe.SerializeTime.TotalMilliseconds, "ms"));
+    report.Add(new Figure("3", "handle_state_serialize_ms", "  time to serialize it once (a snapshot; other writes store only what changed)", probe.SerializeTime.TotalMilliseconds, "ms"));
     report.Add(new Figure("3", "export_entries_left", "export storage entries left after retire", t.ExportEntriesLeft, "entries", "0", t.ExportEntriesLeft == 0));
     phases.Done("1-3 throughput");
 
@@ -137,8 +137,8 @@ if (options.Runs("crash"))
 {
     // Item 5, on its own silo (it partitions kernels).
     var crash = await CrashReclaimBenchmark.RunAsync(options.CrashRefs);
-    var withinLease = crash is { CrashReclaimSeconds: { } c, LeaseSeconds: { } l, CheckPeriodSeconds: { } p } ? c <= l + p : (bool?)null;
-    report.Add(new Figure("5", "crash_reclaim_seconds", "importer crash -> its holds reclaimed", crash.CrashReclaimSeconds, "s", "<= lease + one check period", withinLease, crash.Note));
+    var withinLease = crash is { CrashReclaimSeconds: { } c, LeaseSeconds: { } l } ? c <= 1.1 * l : (bool?)null;
+    report.Add(new Figure("5", "crash_reclaim_seconds", "importer crash -> its holds reclaimed", crash.CrashReclaimSeconds, "s", "<= 1.1 x lease", withinLease, crash.Note));
     report.Add(new Figure("5", "lease_seconds", "  configured lease", crash.LeaseSeconds, "s", Note: crash.Note));
     report.Add(new Figure("5", "lease_check_period_seconds", "  configured lease check period", crash.CheckPeriodSeconds, "s", Note: crash.Note));
     report.Add(new Figure("5", "crash_reclaim_vs_lease", "  crash reclaim as a multiple of the lease", crash.CrashReclaimSeconds / crash.LeaseSeconds, "x lease"));

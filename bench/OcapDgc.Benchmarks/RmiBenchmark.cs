@@ -91,16 +91,16 @@ internal static class RmiBenchmark
             report.FillMissing("10", "rmi_crash_reclaim_seconds", "Java RMI: client killed -> unreferenced", "s", $"n/a (failed): {e.Message}");
         }
 
-        Ratio(options, report, "export_import_vs_rmi", "ours / RMI: export+import refs/s (higher is better)", "export_import_refs_per_s", "rmi_import_refs_per_s");
-        Ratio(options, report, "reclaim_vs_rmi", "ours / RMI: bulk drop reclaim refs/s (higher is better)", "reclaim_refs_per_s", "rmi_reclaim_refs_per_s");
-        Ratio(options, report, "crash_reclaim_vs_rmi", "ours / RMI: crash reclaim seconds, same lease (lower is better)", "crash_reclaim_seconds", "rmi_crash_reclaim_seconds");
+        Ratio(options, report, "export_import_vs_rmi", "ours / RMI: export+import refs/s (higher is better)", "export_import_refs_per_s", "rmi_import_refs_per_s", ">= 2", r => r >= 2);
+        Ratio(options, report, "reclaim_vs_rmi", "ours / RMI: bulk drop reclaim refs/s (higher is better)", "reclaim_refs_per_s", "rmi_reclaim_refs_per_s", ">= 10", r => r >= 10);
+        Ratio(options, report, "crash_reclaim_vs_rmi", "ours / RMI: crash reclaim seconds, same lease (lower is better)", "crash_reclaim_seconds", "rmi_crash_reclaim_seconds", "< 1", r => r < 1);
     }
 
-    private static void Ratio(BenchOptions options, BenchReport report, string key, string label, string ours, string theirs)
+    private static void Ratio(BenchOptions options, BenchReport report, string key, string label, string ours, string theirs, string target, Func<double, bool> met)
     {
         if (report[ours] is { } o && report[theirs] is { } t && t > 0)
         {
-            report.Add(new Figure("10", key, label, o / t, "ratio"));
+            report.Add(new Figure("10", key, label, o / t, "ratio", target, met(o / t)));
             return;
         }
 

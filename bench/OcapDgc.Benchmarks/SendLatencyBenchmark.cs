@@ -89,14 +89,15 @@ internal static class SendLatencyBenchmark
             report.Add(new Figure("9", SendKey(size), $"SendAsync({work.MessageSize} fresh refs) with {size:N0} live refs in the pair, median of {samples.Count}", median, "ms", Note: $"min {sorted[0]:F1} ms, max {sorted[^1]:F1} ms; growing the pair to {size:N0} took {built.TotalSeconds:F1} s"));
         }
 
-        report.Add(new Figure("9", RatioKey(sizes), $"  SendAsync latency at {sizes[^1]:N0} live refs / at {sizes[0]:N0}", medians[^1] / medians[0], "ratio"));
+        report.Add(new Figure("9", RatioKey(sizes), $"  SendAsync latency at {sizes[^1]:N0} live refs / at {sizes[0]:N0}", medians[^1] / medians[0], "ratio", "<= 1.2", medians[^1] / medians[0] <= 1.2));
 
         // At rest: export grains deactivated (idle since the pair grew), the two handles still active.
         await work.CollectIdleActivationsAsync(TimeSpan.FromSeconds(1));
         var atRest = MemorySnapshot.Take();
         var exportActivations = await work.ExportActivationsAsync();
         var note = $"{exportActivations:N0} export activations left after the forced collection; resident {empty.ResidentBytes / 1048576.0:F0} MiB before the pair grew, {atRest.ResidentBytes / 1048576.0:F0} MiB after";
-        report.Add(new Figure("9", MemoryKey(live), $"resident bytes per live ref at rest, one pair holding {live:N0}", (double)(atRest.ResidentBytes - empty.ResidentBytes) / live, "bytes/ref", Note: note));
+        var perRef = (double)(atRest.ResidentBytes - empty.ResidentBytes) / live;
+        report.Add(new Figure("9", MemoryKey(live), $"resident bytes per live ref at rest, one pair holding {live:N0}", perRef, "bytes/ref", "<= 1,024", perRef <= 1024, Note: note));
         report.Add(new Figure("9", $"managed_{MemoryKey(live)}", "  managed heap bytes per live ref at rest", (double)(atRest.ManagedBytes - empty.ManagedBytes) / live, "bytes/ref"));
         Console.WriteLine($"[9] at rest with {live:N0} live refs: {(double)(atRest.ResidentBytes - empty.ResidentBytes) / live:F0} resident bytes per ref ({note})");
     }

@@ -43,7 +43,7 @@ public enum RefRole
 /// <summary>
 /// One kref as one pair sees it. For an export: its wire ref as the remote reads it (<c>ro+N</c>), whether
 /// the remote can reach it as far as this pair knows, whether the remote confirmed it with <c>dgc:addRef</c>
-/// (<see cref="Confirmed"/>), and when and in which application message it was last sent (recorded durably
+/// since the handle was activated (<see cref="Confirmed"/>), and when and in which application message it was last sent (recorded durably
 /// with the send; no message number: carried by the kernel itself).
 /// For an import: its wire ref as received, its receipts and whether the kernel still reaches it.
 /// </summary>

@@ -23,7 +23,9 @@ public sealed class DgcMemoryGrainStorage(IGrainFactory grains, Serializer seria
     private readonly IDgcMemoryStoreGrain[] _partitions =
         [.. Enumerable.Range(0, Partitions).Select(i => grains.GetGrain<IDgcMemoryStoreGrain>(i))];
 
-    private readonly MemoryPartition[]? _local = singleSilo ? [.. Enumerable.Range(0, Partitions).Select(_ => new MemoryPartition())] : null;
+    // One silo: keyed by (state name, grain id), not by a joined string, and without an object per state
+    // (a state costs its bytes, its grain id and a dictionary slot: at a million refs every byte counts).
+    private readonly MemoryPartition<(string, GrainId)>[]? _local = singleSilo ? [.. Enumerable.Range(0, Partitions).Select(_ => new MemoryPartition<(string, GrainId)>())] : null;
 
     /// <summary>Whether the partitions live in this silo's memory rather than in grains.</summary>
     public bool SingleSilo => _local is not null;
@@ -36,28 +38,28 @@ public sealed class DgcMemoryGrainStorage(IGrainFactory grains, Serializer seria
     public async Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         ArgumentNullException.ThrowIfNull(grainState);
-        var key = Key(stateName, grainId);
-        var stored = _local is { } local ? local[PartitionOf(grainId)].Read(key) : await Partition(grainId).ReadAsync(key).ConfigureAwait(false);
-        if (stored is null)
+        var (found, data, etag) = await ReadAsync(stateName, grainId).ConfigureAwait(false);
+        if (!found)
         {
             grainState.ETag = null;
             grainState.RecordExists = false;
             return;
         }
 
-        grainState.State = serializer.Deserialize<T>(stored.Data);
-        grainState.ETag = stored.ETag;
+        grainState.State = serializer.Deserialize<T>(data);
+        grainState.ETag = etag;
         grainState.RecordExists = true;
     }
 
     public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         ArgumentNullException.ThrowIfNull(grainState);
-        var key = Key(stateName, grainId);
-        var data = new StoredState(serializer.SerializeToArray(grainState.State), null);
-        Interlocked.Add(ref _bytesWritten, data.Data.Length);
-        var etag = (_local is { } local ? local[PartitionOf(grainId)].Write(key, grainState.ETag, data) : await Partition(grainId).WriteAsync(key, grainState.ETag, data).ConfigureAwait(false))
-            ?? throw new InconsistentStateException($"ETag mismatch writing {key}: the state changed since this activation read it.", "unknown", grainState.ETag ?? "none");
+        var data = serializer.SerializeToArray(grainState.State);
+        Interlocked.Add(ref _bytesWritten, data.Length);
+        var etag = (_local is { } local
+                ? local[PartitionOf(grainId)].Write((stateName, grainId), grainState.ETag, data)
+                : await Partition(grainId).WriteAsync(Key(stateName, grainId), grainState.ETag, new StoredState(data, null)).ConfigureAwait(false))
+            ?? throw new InconsistentStateException($"ETag mismatch writing {Key(stateName, grainId)}: the state changed since this activation read it.", "unknown", grainState.ETag ?? "none");
         grainState.ETag = etag;
         grainState.RecordExists = true;
     }
@@ -65,11 +67,12 @@ public sealed class DgcMemoryGrainStorage(IGrainFactory grains, Serializer seria
     public async Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         ArgumentNullException.ThrowIfNull(grainState);
-        var key = Key(stateName, grainId);
-        var cleared = _local is { } local ? local[PartitionOf(grainId)].Clear(key, grainState.ETag) : await Partition(grainId).ClearAsync(key, grainState.ETag).ConfigureAwait(false);
+        var cleared = _local is { } local
+            ? local[PartitionOf(grainId)].Clear((stateName, grainId), grainState.ETag)
+            : await Partition(grainId).ClearAsync(Key(stateName, grainId), grainState.ETag).ConfigureAwait(false);
         if (!cleared)
         {
-            throw new InconsistentStateException($"ETag mismatch clearing {key}: the state changed since this activation read it.", "unknown", grainState.ETag ?? "none");
+            throw new InconsistentStateException($"ETag mismatch clearing {Key(stateName, grainId)}: the state changed since this activation read it.", "unknown", grainState.ETag ?? "none");
         }
 
         grainState.ETag = null;
@@ -79,6 +82,18 @@ public sealed class DgcMemoryGrainStorage(IGrainFactory grains, Serializer seria
     /// <summary>States held (for tests and inspection).</summary>
     public async Task<int> CountAsync() =>
         _local is { } local ? local.Sum(p => p.Count) : (await Task.WhenAll(_partitions.Select(p => p.CountAsync()))).Sum();
+
+    private async Task<(bool Found, ReadOnlyMemory<byte> Data, string? ETag)> ReadAsync(string stateName, GrainId grainId)
+    {
+        if (_local is { } local)
+        {
+            var (data, version) = local[PartitionOf(grainId)].Read((stateName, grainId));
+            return data is null ? (false, default, null) : (true, data, MemoryPartition<(string, GrainId)>.Tag(version));
+        }
+
+        var stored = await Partition(grainId).ReadAsync(Key(stateName, grainId)).ConfigureAwait(false);
+        return stored is null ? (false, default, null) : (true, stored.Data, stored.ETag);
+    }
 
     /// <summary>The partition that holds the states of grain <paramref name="id"/>.</summary>
     public static long PartitionOf(GrainId id) => id.GetUniformHashCode() % Partitions;

@@ -34,11 +34,13 @@ public sealed record StoredState([property: Id(0)] ReadOnlyMemory<byte> Data, [p
 [KeepAlive]
 internal sealed class DgcMemoryStoreGrain : Grain, IDgcMemoryStoreGrain
 {
-    private readonly MemoryPartition _partition = new();
+    private readonly MemoryPartition<string> _partition = new(StringComparer.Ordinal);
 
-    public Task<StoredState?> ReadAsync(string key) => Task.FromResult(_partition.Read(key));
+    public Task<StoredState?> ReadAsync(string key) =>
+        Task.FromResult(_partition.Read(key) is ({ } data, var version) ? new StoredState(data, MemoryPartition<string>.Tag(version)) : null);
 
-    public Task<string?> WriteAsync(string key, string? etag, StoredState data) => Task.FromResult(_partition.Write(key, etag, data));
+    public Task<string?> WriteAsync(string key, string? etag, StoredState data) =>
+        Task.FromResult(_partition.Write(key, etag, data.Data.ToArray()));
 
     public Task<bool> ClearAsync(string key, string? etag) => Task.FromResult(_partition.Clear(key, etag));
 
@@ -46,12 +48,14 @@ internal sealed class DgcMemoryStoreGrain : Grain, IDgcMemoryStoreGrain
 }
 
 /// <summary>
-/// The states of one partition of the in-memory store, each with a version that serves as its ETag: held
-/// by a <see cref="DgcMemoryStoreGrain"/>, or (one silo) by the storage itself. Safe to call concurrently.
+/// The states of one partition of the in-memory store, by key: the serialized bytes and a version that
+/// serves as the ETag (kept as a number; the ETag string is made when asked). Held by a
+/// <see cref="DgcMemoryStoreGrain"/>, or (one silo) by the storage itself. Safe to call concurrently.
 /// </summary>
-internal sealed class MemoryPartition
+internal sealed class MemoryPartition<TKey>(IEqualityComparer<TKey>? comparer = null)
+    where TKey : notnull
 {
-    private readonly Dictionary<string, StoredState> _states = new(StringComparer.Ordinal);
+    private readonly Dictionary<TKey, (byte[] Data, long Version)> _states = new(comparer);
     private readonly Lock _lock = new();
     private long _version;
 
@@ -66,16 +70,19 @@ internal sealed class MemoryPartition
         }
     }
 
-    public StoredState? Read(string key)
+    /// <summary>The ETag of <paramref name="version"/>.</summary>
+    public static string Tag(long version) => version.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    public (byte[]? Data, long Version) Read(TKey key)
     {
         lock (_lock)
         {
-            return _states.GetValueOrDefault(key);
+            return _states.TryGetValue(key, out var s) ? s : (null, 0);
         }
     }
 
     /// <summary>Stores <paramref name="data"/> if <paramref name="etag"/> is the current ETag (null: none stored); the new ETag, or null on a mismatch.</summary>
-    public string? Write(string key, string? etag, StoredState data)
+    public string? Write(TKey key, string? etag, byte[] data)
     {
         lock (_lock)
         {
@@ -84,14 +91,13 @@ internal sealed class MemoryPartition
                 return null;
             }
 
-            var next = (++_version).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            _states[key] = data with { ETag = next };
-            return next;
+            _states[key] = (data, ++_version);
+            return Tag(_version);
         }
     }
 
     /// <summary>Removes the state if <paramref name="etag"/> is the current ETag; false on a mismatch.</summary>
-    public bool Clear(string key, string? etag)
+    public bool Clear(TKey key, string? etag)
     {
         lock (_lock)
         {
@@ -105,6 +111,8 @@ internal sealed class MemoryPartition
         }
     }
 
-    private bool Matches(string key, string? etag) =>
-        _states.TryGetValue(key, out var current) ? current.ETag == etag : etag is null;
+    private bool Matches(TKey key, string? etag) =>
+        _states.TryGetValue(key, out var current)
+            ? etag is not null && long.TryParse(etag, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var v) && v == current.Version
+            : etag is null;
 }

@@ -244,6 +244,9 @@ public sealed class PairHeader
     /// <summary>See <see cref="PairState.LeaseRenewedAt"/>.</summary>
     [Id(16)] public DateTimeOffset LeaseRenewedAt { get; set; }
 
+    /// <summary>See <see cref="PairState.Applying"/>.</summary>
+    [Id(17)] public string? Applying { get; set; }
+
     /// <summary>The small fields of <paramref name="state"/> now.</summary>
     public static PairHeader Of(PairState state)
     {
@@ -267,6 +270,7 @@ public sealed class PairHeader
             EndingSession = [.. state.EndingSession],
             EndingWhy = state.EndingWhy,
             LeaseRenewedAt = state.LeaseRenewedAt,
+            Applying = state.Applying,
         };
     }
 
@@ -291,6 +295,7 @@ public sealed class PairHeader
         state.EndingSession = [.. EndingSession];
         state.EndingWhy = EndingWhy;
         state.LeaseRenewedAt = LeaseRenewedAt;
+        state.Applying = Applying;
     }
 }
 

@@ -131,6 +131,15 @@ public sealed class PairState
     [Id(25)]
     public bool JournalClearing { get; set; }
 
+    /// <summary>
+    /// The inbound batch being applied to the export owners (its frame, as received), written before the
+    /// first owner is asked and cleared with the record that it was applied. A crash in between leaves it
+    /// here, and the next activation finishes applying it before anything else: otherwise a re-send after
+    /// the crash could create a hold that the batch, resent by the remote and applied again, releases.
+    /// </summary>
+    [Id(26)]
+    public string? Applying { get; set; }
+
     [NonSerialized]
     private readonly PairChanges _changes = new();
 
@@ -153,9 +162,19 @@ public sealed class ExportEntry
     [Id(1)]
     public bool Reachable { get; set; }
 
-    /// <summary>Whether the remote confirmed the import with <c>dgc:addRef</c>.</summary>
-    [Id(2)]
-    public bool Confirmed { get; set; }
+    [NonSerialized]
+    private bool _confirmed;
+
+    /// <summary>
+    /// Whether the remote confirmed the import with <c>dgc:addRef</c> (seen by this activation; not
+    /// stored: it is for operators, no rule depends on it, and storing it would write every export twice).
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool Confirmed
+    {
+        get => _confirmed;
+        set => _confirmed = value;
+    }
 
     /// <summary>When it was last sent (UTC ticks; 0: not recorded).</summary>
     [Id(3)]

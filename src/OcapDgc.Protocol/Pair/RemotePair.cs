@@ -137,6 +137,12 @@ public sealed partial class RemotePair
             await SaveAsync();
         }
 
+        if (State.Applying is { } applying)
+        {
+            // The previous activation crashed while applying an inbound batch: finish it before anything else.
+            await FinishApplyingAsync(applying);
+        }
+
         if (HoldsAnything)
         {
             await SyncReminderAsync(true);
@@ -812,6 +818,14 @@ public sealed partial class RemotePair
 
     private async Task ApplyBatchAsync(BatchFrame batch)
     {
+        if (State.Applying is null && batch.Ops.Any(op => op.Kind != DgcOpKind.AddRef))
+        {
+            // Durable before the batch changes anything (the c-list here, the export owners): see
+            // PairState.Applying. Only addRefs change no count, and nothing a repeat could undo.
+            State.Applying = WireCodec.Encode(batch);
+            await WriteAsync();
+        }
+
         // Refs are scoped to the sessions the batch was written in; ops of an ended session are void.
         var localSessionValid = Sessions.LocalRefsValid(batch.Session);
         var senderSessionValid = Sessions.PeerRefsValid(batch.Session);
@@ -845,13 +859,9 @@ public sealed partial class RemotePair
 
             if (op.Kind == DgcOpKind.AddRef)
             {
-                // The remote confirms the import: the export's counts do not change, so its owner is not asked.
-                if (!export.Confirmed)
-                {
-                    export.Confirmed = true;
-                    CList.Touched(op.Ref.Id);
-                }
-
+                // The remote confirms the import: the export's counts do not change, so its owner is not asked
+                // (and nothing is written: the flag is for operators).
+                export.Confirmed = true;
                 continue;
             }
 
@@ -865,6 +875,7 @@ public sealed partial class RemotePair
         }
 
         var stream = State.PeerStream;
+
         var results = await Task.WhenAll(perExport.Select(async e =>
             (Kref: e.Key, Result: await _env.ApplyToExportAsync(e.Key, stream, batch.Seq, [.. e.Value.Ops], [.. e.Value.Counts]))));
         var dropped = new List<string>();
@@ -896,6 +907,7 @@ public sealed partial class RemotePair
         }
 
         Inbound.Applied(batch.Seq);
+        State.Applying = null;
         Counters.BatchesApplied++;
         _env.Report(new BatchApplied());
         EnqueueExportEffects(dropped, retired, State.PeerStream, batch.Seq);
@@ -904,6 +916,24 @@ public sealed partial class RemotePair
         // The effects are durable with the batch's application; the kernel hears them until it acknowledges.
         await WriteAsync();
         await DeliverEffectsAsync();
+    }
+
+    /// <summary>
+    /// Finishes applying the inbound batch a crash interrupted (<see cref="PairState.Applying"/>): the export
+    /// owners take it again (each skips what it already applied) and the pair records it, before this
+    /// activation does anything else. A batch already recorded, or of a stream left since, is only forgotten.
+    /// </summary>
+    private async Task FinishApplyingAsync(string applying)
+    {
+        var batch = WireCodec.Decode(applying) as BatchFrame;
+        if (batch is not null && batch.Stream == State.PeerStream && batch.Seq == State.HighestApplied + 1)
+        {
+            await ApplyBatchAsync(batch);
+            return;
+        }
+
+        State.Applying = null;
+        await WriteAsync();
     }
 
     /// <summary>A <c>dgc:retire ro+N</c>: the remote deleted an object this kernel imported (and dropped).</summary>

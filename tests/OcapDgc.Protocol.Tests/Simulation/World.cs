@@ -386,13 +386,13 @@ public sealed partial class World
         var reachable = k.Imports.Where(i => !i.Value.Dropped && Live(i)).Select(i => i.Key).Order(StringComparer.Ordinal).ToList();
         var dropped = k.Imports.Where(i => i.Value.Dropped && Live(i)).Select(i => i.Key).Order(StringComparer.Ordinal).ToList();
         var remote = Names.Where(n => n != kernel).ElementAt(r.Next(Names.Length - 1));
-        (string Remote, Func<RemotePair, Task> Call, DgcError Code) misuse = r.Next(5) switch
+        (string Remote, Func<RemotePair, Task> Call, DgcError Code, string? Kref) misuse = r.Next(5) switch
         {
             0 when reachable.Count > 0 => Pick(reachable, p => p.RetireImportsAsync([reachable[0]]), DgcError.RetireBeforeDrop),
             1 when dropped.Count > 0 => Pick(dropped, p => p.DropImportsAsync([dropped[0]]), DgcError.OverRelease),
-            2 => (remote, p => p.DropImportsAsync(["ko999999"]), DgcError.UnknownRef),
-            3 => (remote, p => p.SendAsync("m", "x", ["not-a-kref"]), DgcError.InvalidInput),
-            _ => (remote, p => p.ImportRefsAsync(["ro*1"]), DgcError.InvalidInput),
+            2 => (remote, p => p.DropImportsAsync(["ko999999"]), DgcError.UnknownRef, null),
+            3 => (remote, p => p.SendAsync("m", "x", ["not-a-kref"]), DgcError.InvalidInput, null),
+            _ => (remote, p => p.ImportRefsAsync(["ro*1"]), DgcError.InvalidInput, null),
         };
         var pair = k.Pair(misuse.Remote);
         var before = System.Text.Json.JsonSerializer.Serialize(pair.State);
@@ -404,6 +404,11 @@ public sealed partial class World
         }
         catch (DgcException e) when (e.Code == misuse.Code)
         {
+        }
+        catch (DgcException e) when (e.Code == DgcError.UnknownRef && misuse.Kref is { } kref && (!k.Imports.TryGetValue(kref, out var import) || import.Revoked))
+        {
+            // Activating the pair for the call finished a batch a crash had interrupted, and the kernel heard
+            // there and then that the import is retired or revoked: it names nothing any more.
         }
         catch (DgcException e)
         {
@@ -419,8 +424,8 @@ public sealed partial class World
             throw new SimulationViolationException($"{kernel}->{misuse.Remote}: a refused call ({misuse.Code}) changed the pair's state");
         }
 
-        (string, Func<RemotePair, Task>, DgcError) Pick(List<string> krefs, Func<RemotePair, Task> call, DgcError code) =>
-            (k.Imports[krefs[0]].From, call, code);
+        (string, Func<RemotePair, Task>, DgcError, string?) Pick(List<string> krefs, Func<RemotePair, Task> call, DgcError code) =>
+            (k.Imports[krefs[0]].From, call, code, krefs[0]);
     }
 
     // ---- The step boundary ----
