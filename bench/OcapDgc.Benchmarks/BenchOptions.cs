@@ -65,8 +65,8 @@ internal sealed class BenchOptions
     /// <summary>The refs the importer holds when it crashes (item 5, and RMI's crash in item 10).</summary>
     public int CrashRefs => Math.Min(Refs, 10_000);
 
-    /// <summary>The parts <c>--only</c> knows: core (items 1-4, 6, 7), crash (5), send (9), rmi (10), postgres (8).</summary>
-    public static IReadOnlyList<string> Parts { get; } = ["core", "crash", "send", "rmi", "postgres"];
+    /// <summary>The parts <c>--only</c> knows: core (items 1-4, 6, 7), crash (5), cycles, send (9), rmi (10), postgres (8).</summary>
+    public static IReadOnlyList<string> Parts { get; } = ["core", "crash", "cycles", "send", "rmi", "postgres"];
 
     /// <summary>Whether <paramref name="part"/> (one of <see cref="Parts"/>) runs.</summary>
     public bool Runs(string part) => Only.Count == 0 || Only.Contains(part);
@@ -90,7 +90,7 @@ internal sealed class BenchOptions
                               quick 1000,10000)
           --send-samples N    sends timed at each size, the median is reported (default 20)
           --skip-rmi          do not run the Java RMI comparison (item 10 is reported as null)
-          --only P,P..        run only these parts: core (items 1-4, 6, 7), crash (5), send (9), rmi (10),
+          --only P,P..        run only these parts: core (items 1-4, 6, 7), crash (5), cycles (cycle detection), send (9), rmi (10),
                               postgres (8); figures of the others are null
           --out DIR           where latest.json and latest.md are written (default docs/benchmarks)
         """;

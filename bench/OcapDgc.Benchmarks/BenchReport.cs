@@ -37,6 +37,8 @@ internal sealed class BenchReport
         "export_import_vs_rmi",
         "reclaim_vs_rmi",
         "crash_reclaim_vs_rmi",
+        "cycle_detection_messages_per_edge",
+        "cycle_reclaim_seconds",
         "crash_reclaim_vs_lease",
     ];
 

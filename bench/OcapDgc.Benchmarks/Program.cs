@@ -145,6 +145,16 @@ if (options.Runs("crash"))
     phases.Done("5 crash reclaim");
 }
 
+if (options.Runs("cycles"))
+{
+    // Cycle detection, on its own silo: frames per traced edge, and the time to reclaim the cycles.
+    var cycles = await CycleBenchmark.RunAsync(1_000);
+    var clean = cycles.Reclaimed == cycles.Cycles && cycles.Mistakes == 0 && cycles.Premature == 0;
+    report.Add(new Figure("cycles", "cycle_detection_messages_per_edge", $"cycle frames (asks and replies, both rounds) per inter-kernel edge, {cycles.Cycles:N0} cycles of 3", cycles.FramesPerEdge, "frames/edge", "4 (two rounds of ask and reply)", Math.Abs(cycles.FramesPerEdge - 4) < 0.5));
+    report.Add(new Figure("cycles", "cycle_reclaim_seconds", $"  first scan -> every member of {cycles.Cycles:N0} cycles retired", cycles.ReclaimSeconds, "s", "all reclaimed, none early", clean, $"{cycles.Reclaimed:N0} of {cycles.Cycles:N0} reclaimed; verdicts for a locally rooted import {cycles.Mistakes}; premature {cycles.Premature}"));
+    phases.Done("cycles");
+}
+
 if (options.Runs("send"))
 {
     // Item 9, on its own silo: send latency as the pair's live refs grow.

@@ -32,6 +32,17 @@ public sealed class RemoteManagerGrain(
     public Task<IDgcKernel?> GetKernelAsync() => Task.FromResult(state.State.Kernel);
 
     /// <inheritdoc />
+    public Task<ICycleKernel?> GetCycleKernelAsync() => Task.FromResult(state.State.CycleKernel);
+
+    /// <inheritdoc />
+    public async Task SetCycleKernelAsync(ICycleKernel kernel)
+    {
+        ArgumentNullException.ThrowIfNull(kernel);
+        state.State.CycleKernel = kernel;
+        await state.WriteStateAsync();
+    }
+
+    /// <inheritdoc />
     public async Task<string[]> AllocateKrefsAsync(int count)
     {
         if (count is < 1 or > MaxAllocation)

@@ -27,4 +27,8 @@ public sealed class RemoteManagerState
     /// <summary>Per remote whose handle cleared its state: what it knew of the remote (see <see cref="PeerMemory"/>). One small entry per remote ever talked to.</summary>
     [Id(5)]
     public Dictionary<string, PeerMemory> PeerMemories { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>The kernel grain that answers its cycle collector, once the kernel turned cycle detection on (null: off).</summary>
+    [Id(6)]
+    public ICycleKernel? CycleKernel { get; set; }
 }

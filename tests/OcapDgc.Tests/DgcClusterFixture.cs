@@ -26,6 +26,12 @@ public sealed class DgcClusterFixture : IAsyncLifetime
     /// <summary>The ping interval.</summary>
     public static readonly TimeSpan PingInterval = TimeSpan.FromMinutes(30);
 
+    /// <summary>How long an import's refs must be still before the cycle collector suspects it.</summary>
+    public static readonly TimeSpan SuspectAfter = TimeSpan.FromMinutes(5);
+
+    /// <summary>How long a round of a cycle trace waits for its answers.</summary>
+    public static readonly TimeSpan TraceTimeout = TimeSpan.FromSeconds(30);
+
     private InProcessTestCluster _cluster = null!;
 
     /// <summary>The DGC's clock. Tests share it: advancing it affects every kernel, so each test uses its own kernels.</summary>
@@ -58,6 +64,13 @@ public sealed class DgcClusterFixture : IAsyncLifetime
                     l.PingInterval = PingInterval;
                     l.CheckPeriod = CheckPeriod;
                 });
+            // Cycle collectors scan when a test calls ScanAsync (the timer's hour never comes in a test).
+            silo.Services.Configure<CycleOptions>(c =>
+            {
+                c.ScanInterval = TimeSpan.FromHours(1);
+                c.SuspectAfter = SuspectAfter;
+                c.TraceTimeout = TraceTimeout;
+            });
             silo.UseDgcClock(Clock);
             silo.UseDgcFaultInjection();
             silo.UseDgcStorageTracking();
@@ -154,6 +167,8 @@ public sealed record Kernel(DgcClusterFixture Fx, string Id)
     public IRemoteHandleInternal InternalHandleTo(Kernel remote) => Fx.Grains.GetGrain<IRemoteHandleInternal>(DgcIds.HandleKey(Id, remote.Id));
 
     public IExportGrain Export(string kref) => Fx.Grains.GetGrain<IExportGrain>(DgcIds.ExportKey(Id, kref));
+
+    public ICycleCollectorGrain Collector => Fx.Grains.GetGrain<ICycleCollectorGrain>(Id);
 
     public Task<KernelLedger> LedgerAsync() => Grain.GetLedgerAsync();
 

@@ -35,4 +35,20 @@ public interface IRemoteHandleInternal : IGrainWithStringKey
     /// <summary>Called by the export side when this kernel deletes objects that the remote may still recognize.</summary>
     [Alias("retire-exports")]
     Task RetireExportsAsync(string[] krefs);
+
+    /// <summary>The facts a cycle trace compares of import <paramref name="kref"/> (null: not a live import of the remote's current session). Called by the kernel's cycle collector.</summary>
+    [Alias("cycle-facts")]
+    Task<ImportFacts?> GetCycleFactsAsync(string kref);
+
+    /// <summary>Imports the kernel has not dropped and no ref of whose bucket moved here for <paramref name="quietFor"/>. Called by the kernel's cycle collector.</summary>
+    [Alias("cycle-candidates")]
+    Task<string[]> GetCycleCandidatesAsync(TimeSpan quietFor);
+
+    /// <summary>Sends <c>dgc:cycleAsk</c> about this kernel's export <paramref name="exportKref"/>; false if the pair cannot name it. Called by the kernel's cycle collector.</summary>
+    [Alias("cycle-ask")]
+    Task<bool> SendCycleAskAsync(long trace, long confirm, string exportKref);
+
+    /// <summary>Sends <c>dgc:cycleReply</c> about the remote's export <paramref name="wireId"/>; false if there is no session. Called by the kernel's cycle collector.</summary>
+    [Alias("cycle-reply")]
+    Task<bool> SendCycleReplyAsync(long trace, long confirm, long wireId, bool live, string[] pending, long receipts);
 }

@@ -50,4 +50,12 @@ public interface IRemoteManagerInternal : IGrainWithStringKey
     /// </summary>
     [Alias("begin-incarnation")]
     Task<long> BeginIncarnationAsync(long incarnation, long epoch);
+
+    /// <summary>The kernel grain that answers the cycle collector, or null while cycle detection is off. Called by the collector.</summary>
+    [Alias("cycle-kernel"), AlwaysInterleave]
+    Task<ICycleKernel?> GetCycleKernelAsync();
+
+    /// <summary>Stores the kernel grain that answers the cycle collector (cycle detection on). Called by the collector.</summary>
+    [Alias("set-cycle-kernel")]
+    Task SetCycleKernelAsync(ICycleKernel kernel);
 }

@@ -48,6 +48,7 @@ public static class DgcSiloBuilderExtensions
         AddValidatedOptions<BatchingOptions, BatchingOptionsValidator>(services, BatchingOptions.Section, batching);
         AddValidatedOptions<LeaseOptions, LeaseOptionsValidator>(services, LeaseOptions.Section, lease);
         AddValidatedOptions<LimitOptions, LimitOptionsValidator>(services, LimitOptions.Section, null);
+        AddValidatedOptions<CycleOptions, CycleOptionsValidator>(services, CycleOptions.Section, null);
 
         // Logged at start-up with Orleans' own options (Orleans' IOptionFormatter).
         services.ConfigureFormatter<BatchingOptions>();

@@ -9,7 +9,7 @@ namespace OcapDgc;
 /// kernels' ground truth can be compared across kernels.
 /// </summary>
 [Alias("ocap-dgc.IReferenceKernelGrain")]
-public interface IReferenceKernelGrain : IDgcKernel, IGrainWithStringKey
+public interface IReferenceKernelGrain : IDgcKernel, ICycleKernel, IGrainWithStringKey
 {
     /// <summary>Registers with the DGC. Idempotent.</summary>
     [Alias("start")]
@@ -76,6 +76,36 @@ public interface IReferenceKernelGrain : IDgcKernel, IGrainWithStringKey
     [Alias("describe-ref"), AlwaysInterleave, ReadOnly]
     Task<string> DescribeRefAsync(string kref);
 
+    /// <summary>Turns cycle detection on for this kernel (<see cref="ICycleCollectorGrain.StartAsync"/>). Idempotent.</summary>
+    [Alias("enable-cycles")]
+    Task EnableCyclesAsync();
+
+    /// <summary>
+    /// Own object <paramref name="obj"/> takes references to <paramref name="krefs"/> (own objects or held
+    /// imports). Refused (nothing changes) if <paramref name="obj"/> is not an own object or a kref names neither.
+    /// </summary>
+    [Alias("link")]
+    Task LinkAsync(string obj, string[] krefs);
+
+    /// <summary>
+    /// The kernel stops holding these imports as roots: from now on only its objects' references keep them, and
+    /// its local GC (<see cref="CollectGarbageAsync"/>) drops them once nothing reaches them. Refused (nothing
+    /// changes) if one is not a held import.
+    /// </summary>
+    [Alias("detach")]
+    Task DetachAsync(string[] importKrefs);
+
+    /// <summary>
+    /// The local GC: drops and retires every detached import that no local root and no export a remote may hold
+    /// reaches. Returns how many it dropped.
+    /// </summary>
+    [Alias("collect")]
+    Task<int> CollectGarbageAsync();
+
+    /// <summary>Which of these own objects the DGC reported retired (no remote can even recognize them).</summary>
+    [Alias("which-retired"), AlwaysInterleave, ReadOnly]
+    Task<string[]> WhichRetiredAsync(string[] krefs);
+
     /// <summary>This kernel's ground truth.</summary>
     [Alias("ledger"), AlwaysInterleave]
     Task<KernelLedger> GetLedgerAsync();
@@ -102,4 +132,6 @@ public sealed record KernelLedger(
     [property: Id(12)] int Confused = 0,
     [property: Id(13)] int SessionsEnded = 0,
     [property: Id(14)] int EffectRepeats = 0,
-    [property: Id(15)] int ToldTwice = 0);
+    [property: Id(15)] int ToldTwice = 0,
+    [property: Id(16)] int CycleVerdicts = 0,
+    [property: Id(17)] int CycleMistakes = 0);

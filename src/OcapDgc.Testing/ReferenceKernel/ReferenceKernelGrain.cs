@@ -13,7 +13,7 @@ namespace OcapDgc.ReferenceKernel;
 /// silo (the PostgreSQL cluster profile); otherwise it lives in the activation. It can run
 /// bring-out-your-dead from a reminder.
 /// </summary>
-public sealed class ReferenceKernelGrain(
+public sealed partial class ReferenceKernelGrain(
     [PersistentState(ReferenceKernelGrain.StateName, DgcStorage.Name)] IPersistentState<ReferenceKernelState> state,
     IOptions<ReferenceKernelOptions> options) : Grain, IReferenceKernelGrain, IRemindable
 {
@@ -74,6 +74,12 @@ public sealed class ReferenceKernelGrain(
                 : FindImportLabel(krefs[i]) ?? throw new ArgumentException($"{Me} neither owns nor holds {krefs[i]}.", nameof(krefs));
         }
 
+        S.GraphVersion++; // a message leaving changes the graph (the cycle collector's answers go stale)
+        foreach (var k in krefs.Where(k => !S.Own.ContainsKey(k) && !(S.ImportsByRemote.TryGetValue(toKernel, out var back) && back.ContainsKey(k))))
+        {
+            S.SentOn.Add(k); // an import passed on to a third kernel: an export of this kernel now
+        }
+
         await Handle(toKernel).SendAsync(DeliverMethod, JsonSerializer.Serialize(labels), krefs);
         foreach (var k in krefs)
         {
@@ -93,6 +99,8 @@ public sealed class ReferenceKernelGrain(
     {
         // A crash loses the kernel's memory: its objects and what it held are gone (its counters stay, for the ledger).
         S.Own.Clear();
+        S.Detached.Clear();
+        S.SentOn.Clear();
         S.ImportsByRemote.Clear();
         S.HeldLabels.Clear();
         S.Exported.Clear();
@@ -151,6 +159,7 @@ public sealed class ReferenceKernelGrain(
             }
         }
 
+        Unlink(krefs);
         if (retire)
         {
             ToRetire(fromKernel).ExceptWith(krefs);
@@ -255,7 +264,9 @@ public sealed class ReferenceKernelGrain(
         S.Confused,
         S.SessionsEnded,
         S.EffectRepeats,
-        S.ToldTwice));
+        S.ToldTwice,
+        S.CycleVerdicts,
+        S.CycleMistakes));
 
     /// <inheritdoc />
     public async Task DeliverAsync(string fromKernel, string method, string body, string[] krefs)
@@ -280,6 +291,8 @@ public sealed class ReferenceKernelGrain(
                 continue;
             }
 
+            // A delivered ref is held by the kernel (a root) until it lets go of it again (DetachAsync).
+            S.Detached.Remove(krefs[i]);
             if (imports.TryGetValue(krefs[i], out var known))
             {
                 if (known != labels[i])
@@ -446,6 +459,8 @@ public sealed class ReferenceKernelGrain(
                 }
             }
         }
+
+        Unlink(krefs);
     }
 
     private HashSet<string> ToRetire(string remote)
@@ -491,6 +506,7 @@ public sealed class ReferenceKernelGrain(
 
     private Task SaveAsync()
     {
+        S.GraphVersion++;
         if (!_durable)
         {
             return Task.CompletedTask;

@@ -74,6 +74,26 @@ public sealed class ReferenceKernelState
     /// <summary>Exports told "dropped" twice without being sent in between, after ignoring repeated ids (must stay 0).</summary>
     [Id(16)]
     public int ToldTwice { get; set; }
+
+    /// <summary>Imports the kernel no longer holds as roots: only its objects' references (<see cref="OwnObject.Refs"/>) keep them.</summary>
+    [Id(17)]
+    public HashSet<string> Detached { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>The object graph's version: changes with every change of the ground truth (see <see cref="ICycleKernel"/>).</summary>
+    [Id(18)]
+    public long GraphVersion { get; set; }
+
+    /// <summary>Imports the cycle collector found garbage.</summary>
+    [Id(19)]
+    public int CycleVerdicts { get; set; }
+
+    /// <summary>Imports the cycle collector found garbage although a local root of this kernel reached them (must stay 0).</summary>
+    [Id(20)]
+    public int CycleMistakes { get; set; }
+
+    /// <summary>Imports this kernel sent on to a third kernel: they count as exports (remotes may hold them).</summary>
+    [Id(21)]
+    public HashSet<string> SentOn { get; set; } = new(StringComparer.Ordinal);
 }
 
 /// <summary>One object the kernel owns.</summary>
@@ -91,6 +111,10 @@ public sealed class OwnObject
     /// <summary>Told "dropped" since it was last sent: a second time would be a repeat the effect ids did not catch.</summary>
     [Id(2)]
     public bool ToldDropped { get; set; }
+
+    /// <summary>What the object references: the kernel's own objects or its imports (krefs).</summary>
+    [Id(3)]
+    public HashSet<string> Refs { get; set; } = new(StringComparer.Ordinal);
 }
 
 /// <summary>How the reference kernel keeps its ground truth. Bound from <c>Dgc:ReferenceKernel</c>.</summary>

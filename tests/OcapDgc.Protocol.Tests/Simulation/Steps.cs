@@ -234,10 +234,10 @@ public static class Plans
     private static readonly bool Crashes = Environment.GetEnvironmentVariable("DGC_SIM_CRASHES") == "1";
 
     /// <summary>
-    /// Whether plans build cross-kernel cycles and run traces mid-plan (<c>DGC_SIM_CYCLES=1</c>). Off by default
-    /// for now: random plans with them still find verdicts the oracle refuses (see docs/protocol.md, "Cycles").
+    /// Whether plans build cross-kernel cycles and run traces mid-plan: on unless <c>DGC_SIM_CYCLES=0</c>
+    /// (docs/protocol.md, "Cycles").
     /// </summary>
-    private static readonly bool Cycles = Environment.GetEnvironmentVariable("DGC_SIM_CYCLES") == "1";
+    private static readonly bool Cycles = Environment.GetEnvironmentVariable("DGC_SIM_CYCLES") != "0";
 
     public static readonly Gen<Step> Step = Gen.Frequency(
         (10, Gen.Select(K, K, Gen.Int[0, 2], Gen.Int[0, 9], (f, t, n, c) => (Step)new SendStep(f, t, n, c == 0))),

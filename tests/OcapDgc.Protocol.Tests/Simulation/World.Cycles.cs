@@ -13,6 +13,32 @@ public sealed partial class World
 {
     private readonly Dictionary<long, (string Kernel, string Obj)> _linkOnDelivery = [];
 
+    /// <summary>Per message sent, per ref: the session the hold it carries belongs to (the sender's, or the receiver's for a ref sent back).</summary>
+    private readonly Dictionary<long, long[]> _messageSessions = [];
+
+    /// <summary>Records, as a message leaves, which session of its exporter each ref's hold is in.</summary>
+    private void NoteSessions(SimKernel k, string to, long id, string[] krefs)
+    {
+        var epoch = k.StateOf(to)?.Epoch ?? 0;
+        _messageSessions[id] = [.. krefs.Select(kref => !k.Own.ContainsKey(kref) && k.Imports[kref].From == to ? k.Imports[kref].Epoch : epoch)];
+    }
+
+    /// <summary>
+    /// Whether a ref in a message in flight still holds its object: not if its exporter ended the session the hold
+    /// is in. The exporter released that hold (a lapsed lease, a restart), as S1 allows; the ref arrives stale, and
+    /// is refused or revoked.
+    /// </summary>
+    private bool HoldsInFlight(long id, int index, ObjId obj, string from, string to)
+    {
+        if (!_messageSessions.TryGetValue(id, out var sessions) || index >= sessions.Length)
+        {
+            return true;
+        }
+
+        var (exporter, holder) = obj.Owner == to ? (to, from) : (from, to);
+        return !Kernels.TryGetValue(exporter, out var x) || !SessionEnded(x, holder, sessions[index]);
+    }
+
     /// <summary>The collectors' bounds: a trace gives up after 30 s of the clock.</summary>
     public CycleSettings CycleSettings { get; init; } = new(TimeSpan.FromSeconds(30), 4, 256, 4096);
 
@@ -78,7 +104,7 @@ public sealed partial class World
         {
             if (live.Contains((k.Id, kref)) && !k.Hostile && !ReachableOnlyThroughLiars(kref, k))
             {
-                throw new SimulationViolationException($"S1 (cycles): {k.Id}'s collector called its import {kref} garbage although a root reaches it");
+                throw new SimulationViolationException($"S1 (cycles): {k.Id}'s collector called its import {kref} garbage although a root reaches it: {WhyReachable(k.Id, kref)}");
             }
 
             CycleVerdicts++;
@@ -119,19 +145,55 @@ public sealed partial class World
     }
 
     /// <summary>Every (kernel, kref) a root of any kernel, or a message in flight, reaches (<paramref name="except"/>: kernels whose roots do not count).</summary>
-    public HashSet<(string, string)> GloballyReachable(IReadOnlySet<string>? except = null)
+    public HashSet<(string, string)> GloballyReachable(IReadOnlySet<string>? except = null) => GloballyReachable(except, null);
+
+    /// <summary>A path from a root (or a message in flight) to <paramref name="kref"/> at <paramref name="kernel"/>, for the failure message.</summary>
+    private string WhyReachable(string kernel, string kref)
+    {
+        var parents = new Dictionary<(string, string), string>();
+        GloballyReachable(null, parents);
+        var path = new List<string>();
+        var node = (kernel, kref);
+        for (var i = 0; i < 64 && parents.TryGetValue(node, out var from); i++)
+        {
+            path.Add($"{node.kernel}/{node.kref}");
+            if (from.Contains(' ', StringComparison.Ordinal))
+            {
+                path.Add(from);
+                break;
+            }
+
+            var parts = from.Split('/');
+            node = (parts[0], parts[1]);
+        }
+
+        path.Reverse();
+        return string.Join(" -> ", path);
+    }
+
+    private HashSet<(string, string)> GloballyReachable(IReadOnlySet<string>? except, Dictionary<(string, string), string>? parents)
     {
         var work = new Stack<(string Kernel, string Kref)>();
+        void Push((string Kernel, string Kref) node, string from)
+        {
+            if (parents is not null)
+            {
+                parents.TryAdd(node, from);
+            }
+
+            work.Push(node);
+        }
+
         foreach (var k in Kernels.Values.Where(k => except is null || !except.Contains(k.Id)))
         {
             foreach (var (kref, own) in k.Own.Where(o => o.Value.Rooted && !o.Value.Freed))
             {
-                work.Push((k.Id, kref));
+                Push((k.Id, kref), $"root of {k.Id}");
             }
 
             foreach (var (kref, imp) in k.Imports.Where(i => i.Value.InUse && !i.Value.Dropped && !i.Value.Revoked))
             {
-                work.Push((k.Id, kref));
+                Push((k.Id, kref), $"import in use at {k.Id}");
             }
         }
 
@@ -153,9 +215,13 @@ public sealed partial class World
 
             if (!_delivered.Contains(id) && _messages.TryGetValue(id, out var m))
             {
-                foreach (var obj in m.Sent)
+                for (var i = 0; i < m.Sent.Length; i++)
                 {
-                    work.Push((obj.Owner, obj.Kref));
+                    var obj = m.Sent[i];
+                    if (HoldsInFlight(id, i, obj, m.From, m.To))
+                    {
+                        Push((obj.Owner, obj.Kref), $"message {id} in flight ({frame.From}->{frame.To})");
+                    }
                 }
             }
         }
@@ -172,12 +238,15 @@ public sealed partial class World
             {
                 foreach (var r in own.Refs)
                 {
-                    work.Push((node.Kernel, r));
+                    Push((node.Kernel, r), $"{node.Kernel}/{node.Kref}");
                 }
             }
-            else if (k.Imports.TryGetValue(node.Kref, out var imp) && !imp.Dropped && !imp.Revoked)
+            else if (k.Imports.TryGetValue(node.Kref, out var imp) && !imp.Dropped && !imp.Revoked
+                && !(Kernels.TryGetValue(imp.Identity.Owner, out var owner) && SessionEnded(owner, k.Id, imp.Epoch)))
             {
-                work.Push((imp.Identity.Owner, imp.Identity.Kref));
+                // A hold in a session its exporter ended (a lapsed lease, a restart) no longer keeps the export:
+                // the exporter released it, as S1 (CheckNotPremature) allows, and the import will be revoked.
+                Push((imp.Identity.Owner, imp.Identity.Kref), $"{node.Kernel}/{node.Kref}");
             }
         }
 

@@ -608,7 +608,7 @@ public sealed partial class World
 
     /// <summary>
     /// Objects Mallory keeps alive: those it holds, and, through kernels that proxy an import for it, the
-    /// objects behind them. Holding what it was sent is Mallory's right; the honest kernels' other objects
+    /// objects behind them, and what those objects reference. Holding what it was sent is Mallory's right; the honest kernels' other objects
     /// must still all be released.
     /// </summary>
     private HashSet<ObjId> KeptByMallory()
@@ -617,9 +617,22 @@ public sealed partial class World
         var work = new Queue<ObjId>(Kernels.Values.SelectMany(k => k.Ledgers.Where(l => l.Value.Holds.ContainsKey(Mallory)).Select(l => new ObjId(k.Id, l.Key))));
         while (work.TryDequeue(out var obj))
         {
-            if (kept.Add(obj) && this[obj.Owner].Imports.TryGetValue(obj.Kref, out var proxied))
+            if (!kept.Add(obj))
+            {
+                continue;
+            }
+
+            if (this[obj.Owner].Imports.TryGetValue(obj.Kref, out var proxied))
             {
                 work.Enqueue(proxied.Identity);
+            }
+            else if (this[obj.Owner].Own.TryGetValue(obj.Kref, out var own))
+            {
+                // With cycle steps objects reference others (imports, own objects): what Mallory holds keeps those too.
+                foreach (var r in own.Refs)
+                {
+                    work.Enqueue(new ObjId(obj.Owner, r));
+                }
             }
         }
 
@@ -791,6 +804,7 @@ public sealed partial class World
             return 0; // Mallory's own pairs may be stuck on values it forged; only honest kernels' calls must succeed
         }
 
+        NoteSessions(k, to, id, krefs);
         foreach (var kref in krefs)
         {
             if (k.Own.TryGetValue(kref, out var own))
