@@ -28,6 +28,9 @@ public sealed class ReferenceKernelGrain(
     // Not persisted: a test's fault injection.
     private int _failCallbacks;
 
+    // Not persisted: fresh imports delivered while RestartAsync is under way (null otherwise).
+    private List<(string Remote, string Kref)>? _restartWindow;
+
     private ReferenceKernelState S => state.State;
 
     private string Me => this.GetPrimaryKeyString();
@@ -98,8 +101,41 @@ public sealed class ReferenceKernelGrain(
         S.Exported.Clear();
         S.Retired.Clear();
         S.ToRetire.Clear();
-        await SaveAsync();
-        await Manager.RestartKernelAsync();
+        _restartWindow = [];
+        try
+        {
+            await SaveAsync();
+            await Manager.RestartKernelAsync();
+
+            // Callbacks interleave: a message delivered while the restart was under way came either through a handle
+            // already reset (an import of the new incarnation) or through one not yet reset, whose reset then forgot
+            // the import without a word (it was the old incarnation's). Keep only the imports the DGC still knows.
+            var forgotten = 0;
+            foreach (var group in _restartWindow.GroupBy(d => d.Remote, StringComparer.Ordinal))
+            {
+                var handle = Handle(group.Key);
+                var gone = new List<string>();
+                foreach (var (_, kref) in group)
+                {
+                    if ((await handle.TraceRefAsync(kref)).Role != RefRole.Import)
+                    {
+                        gone.Add(kref);
+                    }
+                }
+
+                ForgetImports(group.Key, [.. gone]);
+                forgotten += gone.Count;
+            }
+
+            if (forgotten > 0)
+            {
+                await SaveAsync();
+            }
+        }
+        finally
+        {
+            _restartWindow = null;
+        }
     }
 
     /// <inheritdoc />
@@ -168,6 +204,14 @@ public sealed class ReferenceKernelGrain(
         {
             await handle.RetireImportsAsync(krefs);
         }
+    }
+
+    /// <inheritdoc />
+    public async Task RetireAsync(string fromKernel, string[] krefs)
+    {
+        ToRetire(fromKernel).ExceptWith(krefs);
+        await SaveAsync();
+        await Handle(fromKernel).RetireImportsAsync(krefs);
     }
 
     /// <inheritdoc />
@@ -292,6 +336,7 @@ public sealed class ReferenceKernelGrain(
                 // Sent again after this kernel dropped it: reachable once more, so no longer only recognized.
                 ToRetire(fromKernel).Remove(krefs[i]);
                 imports[krefs[i]] = labels[i];
+                _restartWindow?.Add((fromKernel, krefs[i]));
                 S.HeldLabels[labels[i]] = S.HeldLabels.GetValueOrDefault(labels[i]) + 1;
             }
         }
