@@ -1,7 +1,9 @@
+using Microsoft.Extensions.Logging;
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using OcapDgc.Hosting;
+using OcapDgc.Internal;
 
 namespace OcapDgc.ReferenceKernel;
 
@@ -13,9 +15,10 @@ namespace OcapDgc.ReferenceKernel;
 /// silo (the PostgreSQL cluster profile); otherwise it lives in the activation. It can run
 /// bring-out-your-dead from a reminder.
 /// </summary>
-public sealed class ReferenceKernelGrain(
+public sealed partial class ReferenceKernelGrain(
     [PersistentState(ReferenceKernelGrain.StateName, DgcStorage.Name)] IPersistentState<ReferenceKernelState> state,
-    IOptions<ReferenceKernelOptions> options) : Grain, IReferenceKernelGrain, IRemindable
+    IOptions<ReferenceKernelOptions> options,
+    ILogger<ReferenceKernelGrain> logger) : Grain, IReferenceKernelGrain, IRemindable
 {
     /// <summary>The name its ground truth is stored under in <see cref="DgcStorage.Name"/> (when durable).</summary>
     public const string StateName = "kernel";
@@ -77,13 +80,21 @@ public sealed class ReferenceKernelGrain(
                 : FindImportLabel(krefs[i]) ?? throw new ArgumentException($"{Me} neither owns nor holds {krefs[i]}.", nameof(krefs));
         }
 
+        // Sent again from now on: a "dropped" that arrives while the send is under way may already report its release.
+        foreach (var k in krefs)
+        {
+            if (S.Own.TryGetValue(k, out var o))
+            {
+                o.ToldDropped = false;
+            }
+        }
+
         await Handle(toKernel).SendAsync(DeliverMethod, JsonSerializer.Serialize(labels), krefs);
         foreach (var k in krefs)
         {
             if (S.Own.TryGetValue(k, out var o))
             {
                 o.SentTo.Add(toKernel);
-                o.ToldDropped = false;
                 S.Exported.Add(k);
             }
         }
@@ -357,7 +368,12 @@ public sealed class ReferenceKernelGrain(
         {
             if (S.Own.TryGetValue(k, out var told))
             {
-                S.ToldTwice += told.ToldDropped ? 1 : 0;
+                if (told.ToldDropped)
+                {
+                    S.ToldTwice++;
+                    LogToldTwice(logger, Me, k, effectId);
+                }
+
                 told.ToldDropped = true;
             }
         }
@@ -390,8 +406,21 @@ public sealed class ReferenceKernelGrain(
                 continue;
             }
 
+            // The export may have been sent to the peer again since its release (this kernel does not wait for
+            // "dropped" to send an object): a hold the DGC counts, before or after asking the peer, is not early.
+            var countedBefore = await CountedForAsync(peer, labels);
             var stillHeld = await GrainFactory.GetGrain<IReferenceKernelGrain>(peer).WhichHeldAsync([.. labels], Me, epoch);
-            S.Premature += stillHeld.Length;
+            if (stillHeld.Length > 0)
+            {
+                var countedAfter = await CountedForAsync(peer, stillHeld);
+                var early = stillHeld.Where(l => !countedBefore.Contains(l) && !countedAfter.Contains(l)).ToArray();
+                S.Premature += early.Length;
+                if (early.Length > 0)
+                {
+                    LogPremature(logger, Me, string.Join(", ", early), effectId, peer, epoch);
+                }
+
+            }
         }
 
         await SaveAsync();
@@ -459,6 +488,15 @@ public sealed class ReferenceKernelGrain(
     {
         _failCallbacks = count;
         return Task.CompletedTask;
+    }
+
+    /// <summary>Which of <paramref name="labels"/> (own objects) the DGC counts as sent to <paramref name="peer"/> now.</summary>
+    private async Task<HashSet<string>> CountedForAsync(string peer, IEnumerable<string> labels)
+    {
+        var prefix = $"{Me}/";
+        var snapshots = await Task.WhenAll(labels.Select(l =>
+            GrainFactory.GetGrain<IExportGrain>(DgcIds.ExportKey(Me, l[prefix.Length..])).GetSnapshotAsync()));
+        return [.. labels.Zip(snapshots).Where(z => z.Second.CountsByRemote.GetValueOrDefault(peer) > 0).Select(z => z.First)];
     }
 
     /// <summary>Whether this effect was heard before (then it is counted and ignored); the DGC delivers effects at least once.</summary>
@@ -560,4 +598,10 @@ public sealed class ReferenceKernelGrain(
 
         await state.WriteStateAsync();
     }
+
+    [LoggerMessage(EventId = 9001, Level = LogLevel.Warning, Message = "{Kernel}: {Labels} reported dropped (effect {EffectId}) while {Peer} still holds them in session {Epoch} and the DGC does not count its hold (premature)")]
+    private static partial void LogPremature(ILogger logger, string kernel, string labels, string effectId, string peer, long epoch);
+
+    [LoggerMessage(EventId = 9002, Level = LogLevel.Warning, Message = "{Kernel}: {Kref} reported dropped again (effect {EffectId}) without being sent since it was last reported dropped")]
+    private static partial void LogToldTwice(ILogger logger, string kernel, string kref, string effectId);
 }
