@@ -199,6 +199,43 @@ public sealed class HoleTests
         Assert.DoesNotContain(Alice.Events, e => e is LeaseLapsed);
     }
 
+    [Fact(Skip = "Known bug, found by the kill soak (scripts/soak.sh, seed 2024): a batch replayed after a crash applies again to a hold a re-send re-created; not fixed yet (ExportLedger's replay check lives in the hold that the batch's retire removed).")]
+    public void Hole8_a_batch_replayed_after_a_crash_does_not_apply_to_a_hold_that_a_resend_created_since()
+    {
+        // bob holds x and y from alice, and alice has applied bob's addRefs (so the pair writes, rather than clears, below).
+        var (x, y) = (Alice.NewObject(), Alice.NewObject());
+        _w.Send("alice", "bob", x, y);
+        _w.Drain();
+        _w.Tick(checkLeases: false);
+        _w.Drain();
+
+        // bob drops and retires x: one batch, dropRef then retire.
+        var import = Bob.Imports.Single(i => i.Value.Identity.Kref == x).Key;
+        _w.Release("bob", import);
+        _w.EndStep();
+        _w.Retire("bob", [import]);
+        _w.Tick(checkLeases: false);
+
+        // alice's silo dies after the batch reached x's ledger (bob's hold removed, the ledger gone) and before
+        // the pair recorded the batch: the pair comes back from its last write, x still in its c-list.
+        Alice.CrashAtWrite = 1;
+        Assert.Throws<SimCrashException>(() => _w.Drain());
+        _w.Recover();
+        Assert.False(Alice.Ledgers.ContainsKey(x));
+
+        // alice sends x to bob again (a kernel need not wait for "dropped" to do that): a new hold, count 1.
+        _w.Send("alice", "bob", x);
+        _w.Drain();
+
+        // bob resends the unacknowledged batch. Applying it again releases the new hold: the oracle throws
+        // "S1: alice was told ko1 is dropped while bob still holds it".
+        _w.Advance(TimeSpan.FromSeconds(5));
+        _w.Tick(checkLeases: false);
+        _w.Drain();
+
+        Assert.Equal(1, Alice.Ledgers[x].Holds["bob"].Count);
+    }
+
     /// <summary>alice asks bob for his import list, as its lease check does when their views have not agreed for a lease.</summary>
     private void AskForImportList()
     {
