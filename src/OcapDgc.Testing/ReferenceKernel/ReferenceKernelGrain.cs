@@ -31,6 +31,9 @@ public sealed partial class ReferenceKernelGrain(
     // Not persisted: a test's fault injection.
     private int _failCallbacks;
 
+    // Not persisted: own objects with a send under way, and how many.
+    private readonly Dictionary<string, int> _sending = new(StringComparer.Ordinal);
+
     // Not persisted: fresh imports delivered while RestartAsync is under way (null otherwise).
     private List<(string Remote, string Kref)>? _restartWindow;
 
@@ -80,21 +83,39 @@ public sealed partial class ReferenceKernelGrain(
                 : FindImportLabel(krefs[i]) ?? throw new ArgumentException($"{Me} neither owns nor holds {krefs[i]}.", nameof(krefs));
         }
 
-        // Sent again from now on: a "dropped" that arrives while the send is under way may already report its release.
-        foreach (var k in krefs)
+        // Sent again: "dropped" may be said anew. Durable before the send, so a crash after the DGC counted the send
+        // cannot bring back an older "told dropped"; and the peer is asked about it when it is reported dropped.
+        var own = krefs.Where(S.Own.ContainsKey).Distinct(StringComparer.Ordinal).ToArray();
+        foreach (var k in own)
         {
-            if (S.Own.TryGetValue(k, out var o))
+            S.Own[k].ToldDropped = false;
+            S.Own[k].SentTo.Add(toKernel);
+            S.Own[k].EndedFor.Remove(toKernel);
+            _sending[k] = _sending.GetValueOrDefault(k) + 1;
+        }
+
+        try
+        {
+            await SaveAsync();
+            await Handle(toKernel).SendAsync(DeliverMethod, JsonSerializer.Serialize(labels), krefs);
+        }
+        finally
+        {
+            foreach (var k in own)
             {
-                o.ToldDropped = false;
+                if (--_sending[k] == 0)
+                {
+                    _sending.Remove(k);
+                }
             }
         }
 
-        await Handle(toKernel).SendAsync(DeliverMethod, JsonSerializer.Serialize(labels), krefs);
-        foreach (var k in krefs)
+        foreach (var k in own)
         {
             if (S.Own.TryGetValue(k, out var o))
             {
-                o.SentTo.Add(toKernel);
+                // A "dropped" heard during the send may report the release before it or of it: neither is judged.
+                o.ToldDropped = false;
                 S.Exported.Add(k);
             }
         }
@@ -368,7 +389,7 @@ public sealed partial class ReferenceKernelGrain(
         {
             if (S.Own.TryGetValue(k, out var told))
             {
-                if (told.ToldDropped)
+                if (told.ToldDropped && !_sending.ContainsKey(k))
                 {
                     S.ToldTwice++;
                     LogToldTwice(logger, Me, k, effectId);
@@ -383,7 +404,8 @@ public sealed partial class ReferenceKernelGrain(
         {
             if (S.Own.TryGetValue(k, out var o))
             {
-                foreach (var peer in o.SentTo)
+                // A peer whose session ended since the object was sent to it holds it no longer, as far as the DGC goes.
+                foreach (var peer in o.SentTo.Where(p => !o.EndedFor.Contains(p)))
                 {
                     if (!byPeer.TryGetValue(peer, out var list))
                     {
@@ -480,6 +502,14 @@ public sealed partial class ReferenceKernelGrain(
         }
 
         S.SessionsEnded++;
+        foreach (var k in released)
+        {
+            if (S.Own.TryGetValue(k, out var o))
+            {
+                o.EndedFor.Add(remote);
+            }
+        }
+
         await SaveAsync();
     }
 
