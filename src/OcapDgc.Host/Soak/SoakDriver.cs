@@ -367,7 +367,11 @@ public sealed class SoakDriver(IClusterClient grains, SoakSettings settings, Tex
                     await UntilDoneAsync("retire", () => Kernel(importer).RetireAsync(o.Exporter, [kref]));
                 }
             });
-            (hold.State, hold.DropIntended, hold.RetireIntended) = (hold.RetireIntended ? HoldState.Absent : HoldState.Dropped, false, false);
+            // Dropped and not retired only if the importer's pair still knows the import (it may have restarted, or
+            // been revoked and retired, since): the final retire must name only imports it knows.
+            var known = !hold.RetireIntended
+                && (await UntilDoneAsync("trace", () => Handle(importer, o.Exporter).TraceRefAsync(kref))).Role is RefRole.Import or RefRole.RevokedImport;
+            (hold.State, hold.DropIntended, hold.RetireIntended) = (known ? HoldState.Dropped : HoldState.Absent, false, false);
         }
 
         return unfinished.Length;
@@ -509,10 +513,11 @@ public sealed class SoakDriver(IClusterClient grains, SoakSettings settings, Tex
     /// <summary>Every kernel retires what it dropped earlier and drops and retires everything it still holds or was revoked.</summary>
     private async Task ReleaseEverythingAsync()
     {
-        foreach (var group in _model.DroppedNotRetired().GroupBy(d => (d.Importer, d.Target.Exporter)))
+        // One call per import: a refused call changes nothing, so one wrong kref would keep the others too.
+        foreach (var (importer, o, kref) in _model.DroppedNotRetired())
         {
-            await RecordingRefusalAsync($"{group.Key.Importer} retires what it dropped from {group.Key.Exporter}", () =>
-                UntilDoneAsync("retire", () => Kernel(group.Key.Importer).RetireAsync(group.Key.Exporter, [.. group.Select(d => d.ImportKref)])));
+            await RecordingRefusalAsync($"{importer} retires {kref} ({o.Label}), which it dropped", () =>
+                UntilDoneAsync("retire", () => Kernel(importer).RetireAsync(o.Exporter, [kref])));
         }
 
         foreach (var (importer, exporter) in Pairs)
