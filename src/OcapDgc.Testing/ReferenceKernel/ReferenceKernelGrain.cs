@@ -91,6 +91,7 @@ public sealed partial class ReferenceKernelGrain(
             S.Own[k].ToldDropped = false;
             S.Own[k].SentTo.Add(toKernel);
             S.Own[k].EndedFor.Remove(toKernel);
+            S.Own[k].Sends++;
             _sending[k] = _sending.GetValueOrDefault(k) + 1;
         }
 
@@ -157,6 +158,20 @@ public sealed partial class ReferenceKernelGrain(
 
                 ForgetImports(group.Key, [.. gone]);
                 forgotten += gone.Count;
+            }
+
+            // Likewise a revocation heard during the restart may name imports the reset forgot since.
+            foreach (var (remote, krefs) in S.ToRetire.ToList())
+            {
+                var handle = Handle(remote);
+                foreach (var kref in krefs.ToList())
+                {
+                    if ((await handle.TraceRefAsync(kref)).Role is not (RefRole.Import or RefRole.RevokedImport))
+                    {
+                        krefs.Remove(kref);
+                        forgotten++;
+                    }
+                }
             }
 
             if (forgotten > 0)
@@ -389,6 +404,15 @@ public sealed partial class ReferenceKernelGrain(
         {
             if (S.Own.TryGetValue(k, out var told))
             {
+                // An object sent more than once may have been sent again after the release this reports and before
+                // it arrived (through another remote's pair): if the DGC has it reachable now, this report is of an
+                // earlier release, and says nothing about the one to come.
+                if (told.Sends > 1 && !_sending.ContainsKey(k)
+                    && (await GrainFactory.GetGrain<IExportGrain>(DgcIds.ExportKey(Me, k)).GetSnapshotAsync()).Reachable)
+                {
+                    continue;
+                }
+
                 if (told.ToldDropped && !_sending.ContainsKey(k))
                 {
                     S.ToldTwice++;
@@ -429,13 +453,17 @@ public sealed partial class ReferenceKernelGrain(
             }
 
             // The export may have been sent to the peer again since its release (this kernel does not wait for
-            // "dropped" to send an object): a hold the DGC counts, before or after asking the peer, is not early.
-            var countedBefore = await CountedForAsync(peer, labels);
-            var stillHeld = await GrainFactory.GetGrain<IReferenceKernelGrain>(peer).WhichHeldAsync([.. labels], Me, epoch);
-            if (stillHeld.Length > 0)
+            // "dropped" to send an object): a hold the DGC counts is not early.
+            // Asked twice, with the DGC's count read after each answer: a hold that a send since the release
+            // explains is counted by the DGC at one of the two reads.
+            var peerKernel = GrainFactory.GetGrain<IReferenceKernelGrain>(peer);
+            var held = await peerKernel.WhichHeldAsync([.. labels], Me, epoch);
+            if (held.Length > 0)
             {
-                var countedAfter = await CountedForAsync(peer, stillHeld);
-                var early = stillHeld.Where(l => !countedBefore.Contains(l) && !countedAfter.Contains(l)).ToArray();
+                var counted = await CountedForAsync(peer, held);
+                var heldAgain = await peerKernel.WhichHeldAsync([.. held.Where(l => !counted.Contains(l))], Me, epoch);
+                var countedAgain = heldAgain.Length > 0 ? await CountedForAsync(peer, heldAgain) : [];
+                var early = heldAgain.Where(l => !countedAgain.Contains(l)).ToArray();
                 S.Premature += early.Length;
                 if (early.Length > 0)
                 {

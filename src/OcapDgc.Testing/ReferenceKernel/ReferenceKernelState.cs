@@ -95,6 +95,10 @@ public sealed class OwnObject
     /// <summary>Kernels whose export session with this kernel ended since the object was last sent to them: the DGC let go of their holds, and their imports of it are revoked at their next contact.</summary>
     [Id(3)]
     public HashSet<string> EndedFor { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Sends of it started.</summary>
+    [Id(4)]
+    public int Sends { get; set; }
 }
 
 /// <summary>How the reference kernel keeps its ground truth. Bound from <c>Dgc:ReferenceKernel</c>.</summary>
