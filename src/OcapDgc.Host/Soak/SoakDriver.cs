@@ -23,6 +23,7 @@ public sealed class SoakDriver(IClusterClient grains, SoakSettings settings, Tex
     private static readonly TimeSpan HealPatience = TimeSpan.FromMinutes(3);
     private static readonly TimeSpan CallPatience = TimeSpan.FromMinutes(2);
     private static readonly TimeSpan MonitorPeriod = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan ProgressPeriod = TimeSpan.FromSeconds(20);
 
     private readonly SoakModel _model = new();
     private readonly string[] _kernels = [.. Enumerable.Range(0, settings.Kernels).Select(i => $"soak{i}")];
@@ -402,9 +403,16 @@ public sealed class SoakDriver(IClusterClient grains, SoakSettings settings, Tex
         var deadline = DateTime.UtcNow + HealPatience;
         var last = new CountCheck(0, 0, 0, 0, 0, ["never compared"]);
         var rounds = 0;
+        var progress = Stopwatch.StartNew();
         while (true)
         {
             rounds++;
+            if (progress.Elapsed > ProgressPeriod)
+            {
+                Say($"healing: {last.Details.Count} differences so far; the first: {last.Details.FirstOrDefault()}");
+                progress.Restart();
+            }
+
             try
             {
                 last = await CompareOnceAsync();
@@ -534,8 +542,15 @@ public sealed class SoakDriver(IClusterClient grains, SoakSettings settings, Tex
         var pending = _model.Sent().ToList();
         var leftovers = new List<string>();
         long leaked = -1, rows = -1;
+        var progress = Stopwatch.StartNew();
         while (true)
         {
+            if (progress.Elapsed > ProgressPeriod)
+            {
+                Say($"reclaiming: {pending.Count} exports still held, {Math.Max(rows, 0)} rows left; {leftovers.FirstOrDefault()}");
+                progress.Restart();
+            }
+
             try
             {
                 await Task.WhenAll(_kernels.Select(k => grains.GetGrain<IRemoteManagerGrain>(k).BringOutYourDeadAsync()));
