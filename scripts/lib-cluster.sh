@@ -83,7 +83,7 @@ silo_start() {
 silo_wait_ready() {
     local pid="$1" log="$2"
     for _ in $(seq 1 600); do
-        grep -q "ocap-dgc silo ready" "${log}" && return 0
+        grep -qs "ocap-dgc silo ready" "${log}" && return 0
         if ! kill -0 "${pid}" 2>/dev/null; then
             echo "${me}: silo pid ${pid} exited during start-up:" >&2
             cat "${log}" >&2

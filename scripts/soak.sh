@@ -7,7 +7,8 @@
 #   soak: kills=20 kernels=4 sends=... gaps=0 double_applied=0 count_mismatches=0 premature=0 dropped_callbacks=N (once each) ... leaked=0 rows_left=0 seconds=N seed=S
 # The exit code is 0 only when every check held. On a failure the silos' and the driver's logs are kept (path printed).
 #
-# Usage: scripts/soak.sh [KILLS]      KILLS = 1-1000, default 20; scripts/test.sh runs 3
+# Usage: scripts/soak.sh [KILLS] [-- silo arguments]      KILLS = 1-1000, default 20; scripts/test.sh runs 3
+#   e.g. scripts/soak.sh 20 -- --Logging:LogLevel:OcapDgc=Information   (the silos log session ends, reconciliation)
 # Environment: OCAPDGC_SOAK_SEED (default: from the clock; printed, and it repeats the kill schedule and the
 # driver's choices, not the timing), OCAPDGC_SOAK_KERNELS (4-16, default 4), OCAPDGC_HOST_DLL (a built host),
 # OCAPDGC_PG_BIN (the PostgreSQL server binaries).
@@ -17,9 +18,13 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 me=soak
 started="$(date +%s)"
 
-kills="${1:-20}"
-if [ "$#" -gt 1 ] || ! [[ "${kills}" =~ ^[0-9]+$ ]] || [ "${kills}" -lt 1 ] || [ "${kills}" -gt 1000 ]; then
-    echo "soak: usage: scripts/soak.sh [KILLS]   (KILLS: silo kills, a number from 1 to 1000, default 20; got '$*')" >&2
+kills=20
+if [ "$#" -gt 0 ] && [ "$1" != "--" ]; then kills="$1"; shift; fi
+if [ "$#" -gt 0 ] && [ "$1" != "--" ]; then kills="bad: $*"; fi
+[ "${1:-}" = "--" ] && shift
+extra=("$@")
+if ! [[ "${kills}" =~ ^[0-9]+$ ]] || [ "${kills}" -lt 1 ] || [ "${kills}" -gt 1000 ]; then
+    echo "soak: usage: scripts/soak.sh [KILLS] [-- silo arguments]   (KILLS: silo kills, a number from 1 to 1000, default 20; got '${kills}')" >&2
     exit 2
 fi
 seed="${OCAPDGC_SOAK_SEED:-$(( $(date +%s%N) % 1000000 ))}"
@@ -80,6 +85,7 @@ settings=(
     --Dgc:Lease:Duration=00:00:08
     --Dgc:Lease:PingInterval=00:00:02
     --Dgc:Lease:CheckPeriod=00:00:02
+    "${extra[@]}"
 )
 
 silo_ports=() gateway_ports=() web_ports=() runs=()
