@@ -428,8 +428,7 @@ public sealed partial class ReferenceKernelGrain(
         {
             if (S.Own.TryGetValue(k, out var o))
             {
-                // A peer whose session ended since the object was sent to it holds it no longer, as far as the DGC goes.
-                foreach (var peer in o.SentTo.Where(p => !o.EndedFor.Contains(p)))
+                foreach (var peer in o.SentTo)
                 {
                     if (!byPeer.TryGetValue(peer, out var list))
                     {
@@ -452,12 +451,16 @@ public sealed partial class ReferenceKernelGrain(
                 continue;
             }
 
+            // A peer whose session ended since the object was sent to it holds it no longer, as far as the DGC goes
+            // (its imports are revoked at its next contact); the epoch says so too, unless this pair has since
+            // cleared its state (it holds nothing for the peer), when it reads 0.
+            var live = labels.Where(l => !S.Own.TryGetValue(l[(Me.Length + 1)..], out var o) || !o.EndedFor.Contains(peer)).ToArray();
+
             // The export may have been sent to the peer again since its release (this kernel does not wait for
-            // "dropped" to send an object): a hold the DGC counts is not early.
-            // Asked twice, with the DGC's count read after each answer: a hold that a send since the release
-            // explains is counted by the DGC at one of the two reads.
+            // "dropped" to send an object): a hold the DGC counts is not early. Asked twice, with the DGC's
+            // count read after each answer: a hold that a send since the release explains is counted at one of them.
             var peerKernel = GrainFactory.GetGrain<IReferenceKernelGrain>(peer);
-            var held = await peerKernel.WhichHeldAsync([.. labels], Me, epoch);
+            var held = live.Length > 0 ? await peerKernel.WhichHeldAsync(live, Me, epoch) : [];
             if (held.Length > 0)
             {
                 var counted = await CountedForAsync(peer, held);
