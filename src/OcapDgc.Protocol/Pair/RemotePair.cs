@@ -283,6 +283,10 @@ public sealed class RemotePair
         await RevokeImportsAsync(notify: false);
         State.HighestImportId = highestImport;
         State.Revoked.Clear();
+
+        // Effects the old incarnation never acknowledged name krefs the new one never had: told them, it would
+        // retire imports this reset forgot (refused as unknown).
+        State.Outbox.Clear();
         Outbound.Reset();
         Sessions.Restart(incarnation);
         await WriteAsync();
