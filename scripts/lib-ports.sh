@@ -10,3 +10,13 @@ next_free_port() {
     taken="${taken}${p} "
     echo "${p}"
 }
+
+# `take_free_port VAR START` sets VAR to what next_free_port would print, in this shell, so that later calls
+# (even before the port is bound) never hand it out again; `$(next_free_port ...)` runs in a subshell and
+# cannot remember it.
+take_free_port() {
+    local p="$2"
+    while [[ "${taken}" == *" ${p} "* ]] || ! port_free "${p}"; do p=$((p + 1)); done
+    taken="${taken}${p} "
+    printf -v "$1" '%s' "${p}"
+}

@@ -4,12 +4,12 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 # Installs what the tests need from Debian's packages when it is missing: the PostgreSQL 15 server
-# binaries (the tests start and remove their own throwaway server), docker-compose (the tests check
+# binaries (the tests and the kill soak start and remove their own throwaway server), docker-compose (the tests check
 # docker-compose.yml with `docker-compose config`; no Docker engine is needed), spin (the tests
 # model-check docs/model/dgc.pml with scripts/spin-check.sh; gcc compiles its verifiers) and chromium
 # (the DGC view's browser test drives /usr/bin/chromium with Playwright; Playwright's own browser download is never used).
 missing=()
-if compgen -G "tests/*/Postgres/*.cs" >/dev/null && [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
+if { compgen -G "tests/*/Postgres/*.cs" >/dev/null || [ -f scripts/soak.sh ]; } && [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
   missing+=(postgresql)
 fi
 if [ -f docker-compose.yml ] && ! command -v docker-compose >/dev/null 2>&1; then
@@ -48,6 +48,18 @@ else
   tail -20 "${log}.pack"; failed=$((failed + 1))
 fi
 rm -f "${log}.pack"
+
+# The kill soak, short: three silos of the cluster profile on PostgreSQL, four kernels under traffic, 3 silos
+# killed and restarted, then the checks (one check; any violation fails it). Its summary line is printed.
+soak_host="src/OcapDgc.Host/bin/Release/net10.0/OcapDgc.Host.dll"
+if [ -f "$soak_host" ]; then export OCAPDGC_HOST_DLL="$PWD/$soak_host"; fi
+if scripts/soak.sh 3 >"${log}.soak" 2>&1; then
+  grep '^soak: kills=' "${log}.soak"
+  passed=$((passed + 1))
+else
+  tail -40 "${log}.soak"; failed=$((failed + 1))
+fi
+rm -f "${log}.soak"
 
 if [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then
   failed=1 # no test ran (a build error, most likely): that is a failure, not a pass

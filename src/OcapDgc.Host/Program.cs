@@ -3,6 +3,7 @@ using OcapDgc.Hosting;
 using OcapDgc.Host;
 using OcapDgc.Host.Observability;
 using OcapDgc.Host.Network;
+using OcapDgc.Host.Soak;
 using OcapDgc.Storage;
 using OcapDgc.Transport;
 using Orleans.Dashboard;
@@ -10,6 +11,11 @@ using Orleans.Dashboard;
 if (args is ["inspect", ..])
 {
     return await InspectCommand.RunAsync(args[1..], Console.Out, Console.Error); // an Orleans client, no silo (docs/observability.md)
+}
+
+if (args is ["soak-driver", ..])
+{
+    return await SoakCommand.RunAsync(args[1..], Console.Out, Console.Error); // scripts/soak.sh's traffic driver, an Orleans client (README, "Kill soak")
 }
 
 // Flags without a value; everything else is configuration (see docs/configuration.md).

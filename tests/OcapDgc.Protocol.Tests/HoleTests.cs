@@ -237,6 +237,28 @@ public sealed class HoleTests
         Assert.Equal(1, Alice.Ledgers[x].Holds["bob"].Count);
     }
 
+    [Fact]
+    public void Hole9_a_restart_forgets_the_effects_the_old_incarnation_never_acknowledged()
+    {
+        var x = Alice.NewObject();
+        _w.Send("alice", "bob", x);
+        _w.Drain();
+        _w.Tick(checkLeases: false);
+        _w.Drain();
+        var import = Bob.Imports.Single().Key;
+
+        // alice restarts; bob hears it at the next contact and revokes x, but his kernel's callback fails: the effect waits.
+        Bob.FailCallbacks = 1000;
+        _w.Restart("alice");
+        _w.Drain();
+        Assert.Contains(Bob.StateOf("alice")!.Outbox, e => e.Kind == EffectKind.ImportsRevoked && e.Krefs.Contains(import));
+
+        // bob restarts without his memory before it is delivered: his new incarnation never had the import, and
+        // retiring a revoked import it is told of would be refused (UnknownRef: the reset forgot it).
+        _w.Restart("bob");
+        Assert.DoesNotContain(Bob.StateOf("alice")?.Outbox ?? [], e => e.Krefs.Contains(import));
+    }
+
     /// <summary>alice asks bob for his import list, as its lease check does when their views have not agreed for a lease.</summary>
     private void AskForImportList()
     {

@@ -310,6 +310,10 @@ public sealed partial class RemotePair
         State.HighestImportId = highestImport;
         State.Revoked.Clear();
         State.Changes.RevokedCleared();
+
+        // Effects the old incarnation never acknowledged name krefs the new one never had: told them, it would
+        // retire imports this reset forgot (refused as unknown).
+        State.Outbox.Clear();
         Outbound.Reset();
         Sessions.Restart(incarnation);
         await WriteAsync();

@@ -39,6 +39,13 @@ public interface IReferenceKernelGrain : IDgcKernel, ICycleKernel, IGrainWithStr
     [Alias("drop")]
     Task DropAsync(string fromKernel, string[] krefs, bool retire);
 
+    /// <summary>
+    /// Retires imports from <paramref name="fromKernel"/> this kernel dropped earlier without retiring them
+    /// (<see cref="DropAsync"/> with <c>retire: false</c>): it forgets them, and the DGC tells their exporter.
+    /// </summary>
+    [Alias("retire")]
+    Task RetireAsync(string fromKernel, string[] krefs);
+
     /// <summary>Drops (and retires) every import held from <paramref name="fromKernel"/>; with <paramref name="retire"/>, also retires imports the DGC revoked.</summary>
     [Alias("drop-all")]
     Task<int> DropAllAsync(string fromKernel, bool retire);

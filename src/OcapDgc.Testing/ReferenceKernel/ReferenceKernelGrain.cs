@@ -1,7 +1,9 @@
+using Microsoft.Extensions.Logging;
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using OcapDgc.Hosting;
+using OcapDgc.Internal;
 
 namespace OcapDgc.ReferenceKernel;
 
@@ -15,7 +17,8 @@ namespace OcapDgc.ReferenceKernel;
 /// </summary>
 public sealed partial class ReferenceKernelGrain(
     [PersistentState(ReferenceKernelGrain.StateName, DgcStorage.Name)] IPersistentState<ReferenceKernelState> state,
-    IOptions<ReferenceKernelOptions> options) : Grain, IReferenceKernelGrain, IRemindable
+    IOptions<ReferenceKernelOptions> options,
+    ILogger<ReferenceKernelGrain> logger) : Grain, IReferenceKernelGrain, IRemindable
 {
     /// <summary>The name its ground truth is stored under in <see cref="DgcStorage.Name"/> (when durable).</summary>
     public const string StateName = "kernel";
@@ -27,6 +30,12 @@ public sealed partial class ReferenceKernelGrain(
 
     // Not persisted: a test's fault injection.
     private int _failCallbacks;
+
+    // Not persisted: own objects with a send under way, and how many.
+    private readonly Dictionary<string, int> _sending = new(StringComparer.Ordinal);
+
+    // Not persisted: fresh imports delivered while RestartAsync is under way (null otherwise).
+    private List<(string Remote, string Kref)>? _restartWindow;
 
     private ReferenceKernelState S => state.State;
 
@@ -80,12 +89,39 @@ public sealed partial class ReferenceKernelGrain(
             S.SentOn.Add(k); // an import passed on to a third kernel: an export of this kernel now
         }
 
-        await Handle(toKernel).SendAsync(DeliverMethod, JsonSerializer.Serialize(labels), krefs);
-        foreach (var k in krefs)
+        // Sent again: "dropped" may be said anew. Durable before the send, so a crash after the DGC counted the send
+        // cannot bring back an older "told dropped"; and the peer is asked about it when it is reported dropped.
+        var own = krefs.Where(S.Own.ContainsKey).Distinct(StringComparer.Ordinal).ToArray();
+        foreach (var k in own)
+        {
+            S.Own[k].ToldDropped = false;
+            S.Own[k].SentTo.Add(toKernel);
+            S.Own[k].EndedFor.Remove(toKernel);
+            S.Own[k].Sends++;
+            _sending[k] = _sending.GetValueOrDefault(k) + 1;
+        }
+
+        try
+        {
+            await SaveAsync();
+            await Handle(toKernel).SendAsync(DeliverMethod, JsonSerializer.Serialize(labels), krefs);
+        }
+        finally
+        {
+            foreach (var k in own)
+            {
+                if (--_sending[k] == 0)
+                {
+                    _sending.Remove(k);
+                }
+            }
+        }
+
+        foreach (var k in own)
         {
             if (S.Own.TryGetValue(k, out var o))
             {
-                o.SentTo.Add(toKernel);
+                // A "dropped" heard during the send may report the release before it or of it: neither is judged.
                 o.ToldDropped = false;
                 S.Exported.Add(k);
             }
@@ -106,8 +142,55 @@ public sealed partial class ReferenceKernelGrain(
         S.Exported.Clear();
         S.Retired.Clear();
         S.ToRetire.Clear();
-        await SaveAsync();
-        await Manager.RestartKernelAsync();
+        _restartWindow = [];
+        try
+        {
+            await SaveAsync();
+            await Manager.RestartKernelAsync();
+
+            // Callbacks interleave: a message delivered while the restart was under way came either through a handle
+            // already reset (an import of the new incarnation) or through one not yet reset, whose reset then forgot
+            // the import without a word (it was the old incarnation's). Keep only the imports the DGC still knows.
+            var forgotten = 0;
+            foreach (var group in _restartWindow.GroupBy(d => d.Remote, StringComparer.Ordinal))
+            {
+                var handle = Handle(group.Key);
+                var gone = new List<string>();
+                foreach (var (_, kref) in group)
+                {
+                    if ((await handle.TraceRefAsync(kref)).Role != RefRole.Import)
+                    {
+                        gone.Add(kref);
+                    }
+                }
+
+                ForgetImports(group.Key, [.. gone]);
+                forgotten += gone.Count;
+            }
+
+            // Likewise a revocation heard during the restart may name imports the reset forgot since.
+            foreach (var (remote, krefs) in S.ToRetire.ToList())
+            {
+                var handle = Handle(remote);
+                foreach (var kref in krefs.ToList())
+                {
+                    if ((await handle.TraceRefAsync(kref)).Role is not (RefRole.Import or RefRole.RevokedImport))
+                    {
+                        krefs.Remove(kref);
+                        forgotten++;
+                    }
+                }
+            }
+
+            if (forgotten > 0)
+            {
+                await SaveAsync();
+            }
+        }
+        finally
+        {
+            _restartWindow = null;
+        }
     }
 
     /// <inheritdoc />
@@ -177,6 +260,14 @@ public sealed partial class ReferenceKernelGrain(
         {
             await handle.RetireImportsAsync(krefs);
         }
+    }
+
+    /// <inheritdoc />
+    public async Task RetireAsync(string fromKernel, string[] krefs)
+    {
+        ToRetire(fromKernel).ExceptWith(krefs);
+        await SaveAsync();
+        await Handle(fromKernel).RetireImportsAsync(krefs);
     }
 
     /// <inheritdoc />
@@ -305,6 +396,7 @@ public sealed partial class ReferenceKernelGrain(
                 // Sent again after this kernel dropped it: reachable once more, so no longer only recognized.
                 ToRetire(fromKernel).Remove(krefs[i]);
                 imports[krefs[i]] = labels[i];
+                _restartWindow?.Add((fromKernel, krefs[i]));
                 S.HeldLabels[labels[i]] = S.HeldLabels.GetValueOrDefault(labels[i]) + 1;
             }
         }
@@ -325,7 +417,21 @@ public sealed partial class ReferenceKernelGrain(
         {
             if (S.Own.TryGetValue(k, out var told))
             {
-                S.ToldTwice += told.ToldDropped ? 1 : 0;
+                // An object sent more than once may have been sent again after the release this reports and before
+                // it arrived (through another remote's pair): if the DGC has it reachable now, this report is of an
+                // earlier release, and says nothing about the one to come.
+                if (told.Sends > 1 && !_sending.ContainsKey(k)
+                    && (await GrainFactory.GetGrain<IExportGrain>(DgcIds.ExportKey(Me, k)).GetSnapshotAsync()).Reachable)
+                {
+                    continue;
+                }
+
+                if (told.ToldDropped && !_sending.ContainsKey(k))
+                {
+                    S.ToldTwice++;
+                    LogToldTwice(logger, Me, k, effectId);
+                }
+
                 told.ToldDropped = true;
             }
         }
@@ -358,8 +464,29 @@ public sealed partial class ReferenceKernelGrain(
                 continue;
             }
 
-            var stillHeld = await GrainFactory.GetGrain<IReferenceKernelGrain>(peer).WhichHeldAsync([.. labels], Me, epoch);
-            S.Premature += stillHeld.Length;
+            // A peer whose session ended since the object was sent to it holds it no longer, as far as the DGC goes
+            // (its imports are revoked at its next contact); the epoch says so too, unless this pair has since
+            // cleared its state (it holds nothing for the peer), when it reads 0.
+            var live = labels.Where(l => !S.Own.TryGetValue(l[(Me.Length + 1)..], out var o) || !o.EndedFor.Contains(peer)).ToArray();
+
+            // The export may have been sent to the peer again since its release (this kernel does not wait for
+            // "dropped" to send an object): a hold the DGC counts is not early. Asked twice, with the DGC's
+            // count read after each answer: a hold that a send since the release explains is counted at one of them.
+            var peerKernel = GrainFactory.GetGrain<IReferenceKernelGrain>(peer);
+            var held = live.Length > 0 ? await peerKernel.WhichHeldAsync(live, Me, epoch) : [];
+            if (held.Length > 0)
+            {
+                var counted = await CountedForAsync(peer, held);
+                var heldAgain = await peerKernel.WhichHeldAsync([.. held.Where(l => !counted.Contains(l))], Me, epoch);
+                var countedAgain = heldAgain.Length > 0 ? await CountedForAsync(peer, heldAgain) : [];
+                var early = heldAgain.Where(l => !countedAgain.Contains(l)).ToArray();
+                S.Premature += early.Length;
+                if (early.Length > 0)
+                {
+                    LogPremature(logger, Me, string.Join(", ", early), effectId, peer, epoch);
+                }
+
+            }
         }
 
         await SaveAsync();
@@ -419,6 +546,14 @@ public sealed partial class ReferenceKernelGrain(
         }
 
         S.SessionsEnded++;
+        foreach (var k in released)
+        {
+            if (S.Own.TryGetValue(k, out var o))
+            {
+                o.EndedFor.Add(remote);
+            }
+        }
+
         await SaveAsync();
     }
 
@@ -427,6 +562,15 @@ public sealed partial class ReferenceKernelGrain(
     {
         _failCallbacks = count;
         return Task.CompletedTask;
+    }
+
+    /// <summary>Which of <paramref name="labels"/> (own objects) the DGC counts as sent to <paramref name="peer"/> now.</summary>
+    private async Task<HashSet<string>> CountedForAsync(string peer, IEnumerable<string> labels)
+    {
+        var prefix = $"{Me}/";
+        var snapshots = await Task.WhenAll(labels.Select(l =>
+            GrainFactory.GetGrain<IExportGrain>(DgcIds.ExportKey(Me, l[prefix.Length..])).GetSnapshotAsync()));
+        return [.. labels.Zip(snapshots).Where(z => z.Second.CountsByRemote.GetValueOrDefault(peer) > 0).Select(z => z.First)];
     }
 
     /// <summary>Whether this effect was heard before (then it is counted and ignored); the DGC delivers effects at least once.</summary>
@@ -531,4 +675,10 @@ public sealed partial class ReferenceKernelGrain(
 
         await state.WriteStateAsync();
     }
+
+    [LoggerMessage(EventId = 9001, Level = LogLevel.Warning, Message = "{Kernel}: {Labels} reported dropped (effect {EffectId}) while {Peer} still holds them in session {Epoch} and the DGC does not count its hold (premature)")]
+    private static partial void LogPremature(ILogger logger, string kernel, string labels, string effectId, string peer, long epoch);
+
+    [LoggerMessage(EventId = 9002, Level = LogLevel.Warning, Message = "{Kernel}: {Kref} reported dropped again (effect {EffectId}) without being sent since it was last reported dropped")]
+    private static partial void LogToldTwice(ILogger logger, string kernel, string kref, string effectId);
 }

@@ -28,7 +28,7 @@ public sealed class ReferenceKernelState
     [Id(5)]
     public int DroppedEvents { get; set; }
 
-    /// <summary>Exports reported dropped while an importer's ground truth still held them.</summary>
+    /// <summary>Exports reported dropped while an importer's ground truth still held them and the DGC counted no hold of that importer.</summary>
     [Id(6)]
     public int Premature { get; set; }
 
@@ -115,6 +115,14 @@ public sealed class OwnObject
     /// <summary>What the object references: the kernel's own objects or its imports (krefs).</summary>
     [Id(3)]
     public HashSet<string> Refs { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Kernels whose export session with this kernel ended since the object was last sent to them: the DGC let go of their holds, and their imports of it are revoked at their next contact.</summary>
+    [Id(4)]
+    public HashSet<string> EndedFor { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Sends of it started.</summary>
+    [Id(5)]
+    public int Sends { get; set; }
 }
 
 /// <summary>How the reference kernel keeps its ground truth. Bound from <c>Dgc:ReferenceKernel</c>.</summary>

@@ -181,7 +181,7 @@ public sealed class SiloCrashTests(PostgresServer server, ITestOutputHelper outp
         Assert.Equal(kernels.Length * _objects.Values.First().Count, ledgers.Sum(l => l.ExportsRetired));
         Assert.All(figures, f => Assert.Equal((0, 0, 0L), (f.Exports, f.Imports, f.RejectedOps)));
         Assert.Equal(0L, await Cluster.ScalarAsync<long>(
-            "SELECT count(*) FROM OrleansStorage WHERE ServiceId = @svc AND GrainTypeString = @state", ("svc", Cluster.ServiceId), ("state", DgcStateNames.Export)));
+            "SELECT count(*) FROM dgc_state WHERE service_id = @svc AND state_name = @state", ("svc", Cluster.ServiceId), ("state", DgcStateNames.Export)));
     }
 
     private IReferenceKernelGrain Kernel(string id) => Grains.GetGrain<IReferenceKernelGrain>(id);
