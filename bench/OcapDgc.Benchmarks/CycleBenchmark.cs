@@ -105,5 +105,7 @@ internal static class CycleBenchmark
         return new Result(cycles, (double)frames / (cycles * Members), seconds, reclaimed, ledgers.Sum(l => l.CycleMistakes), ledgers.Sum(l => l.Premature));
     }
 
-    private static Task SettleAsync(BenchSilo silo, string[] names) => DgcQuiescence.SettleAsync(silo.Grains, silo.Transport, names);
+    // Verdicts arrive a few traces at a time (Dgc:Cycles bounds the traces running at once), and each verdict's
+    // drops are more work to settle: a thousand cycles take more than the default 50 rounds.
+    private static Task SettleAsync(BenchSilo silo, string[] names) => DgcQuiescence.SettleAsync(silo.Grains, silo.Transport, names, maxRounds: 2_000);
 }
