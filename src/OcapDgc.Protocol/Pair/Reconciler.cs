@@ -116,8 +116,8 @@ public sealed class Reconciler(PairState state, CList clist, TimeSpan lease)
             return new ReconcileDecision(ReconcileAction.None);
         }
 
-        var carriers = lost.Select(id => clist.LastSendOf(id) is { } last ? (last.CarrierStream, last.CarrierSeq) : (0L, 0L)).ToList();
-        if (carriers.Exists(c => c.Item1 == 0))
+        var carriers = lost.Select(id => clist.LastSendOf(id) ?? default).ToList();
+        if (carriers.Exists(c => c.CarrierStream == 0))
         {
             // Which message carried a ref last is not known (a kernel that carries its own messages, or a row
             // written before carriers were recorded): it cannot be fenced off, so only a new session makes
@@ -127,8 +127,8 @@ public sealed class Reconciler(PairState state, CList clist, TimeSpan lease)
 
         // One fence covers them all: fencing a stream up to a number also refuses every older stream of
         // the sender (an earlier activation's), whose carriers the newest stream's fence thus covers too.
-        var fenceStream = carriers.Max(c => c.Item1);
-        var fenceSeq = carriers.Where(c => c.Item1 == fenceStream).Max(c => c.Item2);
+        var fenceStream = carriers.Max(c => c.CarrierStream);
+        var fenceSeq = carriers.Where(c => c.CarrierStream == fenceStream).Max(c => c.CarrierSeq);
         return list.FenceStream == fenceStream && fenceSeq <= list.FenceSeq
             ? new ReconcileDecision(ReconcileAction.ReleaseLost, Count: lost.Count, Lost: lost, Theirs: theirs)
             : new ReconcileDecision(ReconcileAction.Fence, FenceSeq: fenceSeq, FenceStream: fenceStream);

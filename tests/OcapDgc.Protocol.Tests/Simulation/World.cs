@@ -153,12 +153,7 @@ public sealed partial class World
         var k = this[kernel];
         krefs = [.. krefs];
 
-        // The call activates the pair first, which may finish a batch a crash interrupted and tell the kernel
-        // that some of these imports are gone; the kernel retires what it still has after that.
-        foreach (var from in krefs.Where(k.Imports.ContainsKey).Select(kref => k.Imports[kref].From).Distinct().ToList())
-        {
-            k.Pair(from);
-        }
+        ActivatePairs(k, krefs.Where(k.Imports.ContainsKey).Select(kref => k.Imports[kref].From));
 
         foreach (var group in krefs.Where(k.Imports.ContainsKey).GroupBy(kref => k.Imports[kref].From).ToList())
         {
@@ -389,19 +384,20 @@ public sealed partial class World
     public void Misuse(string kernel, Random r)
     {
         var k = this[kernel];
+        ActivatePairs(k, k.Imports.Values.Select(i => i.From));
         // An import whose revocation or retirement the kernel has not heard yet (its callback failed) is gone for the DGC already.
         bool Live(KeyValuePair<string, ImportObject> i) => !i.Value.Revoked
             && !(k.StateOf(i.Value.From)?.Outbox.Any(e => e.Kind is EffectKind.ImportsRevoked or EffectKind.ImportsRetired && e.Krefs.Contains(i.Key)) ?? false);
         var reachable = k.Imports.Where(i => !i.Value.Dropped && Live(i)).Select(i => i.Key).Order(StringComparer.Ordinal).ToList();
         var dropped = k.Imports.Where(i => i.Value.Dropped && Live(i)).Select(i => i.Key).Order(StringComparer.Ordinal).ToList();
         var remote = Names.Where(n => n != kernel).ElementAt(r.Next(Names.Length - 1));
-        (string Remote, Func<RemotePair, Task> Call, DgcError Code, string? Kref) misuse = r.Next(5) switch
+        (string Remote, Func<RemotePair, Task> Call, DgcError Code) misuse = r.Next(5) switch
         {
             0 when reachable.Count > 0 => Pick(reachable, p => p.RetireImportsAsync([reachable[0]]), DgcError.RetireBeforeDrop),
             1 when dropped.Count > 0 => Pick(dropped, p => p.DropImportsAsync([dropped[0]]), DgcError.OverRelease),
-            2 => (remote, p => p.DropImportsAsync(["ko999999"]), DgcError.UnknownRef, null),
-            3 => (remote, p => p.SendAsync("m", "x", ["not-a-kref"]), DgcError.InvalidInput, null),
-            _ => (remote, p => p.ImportRefsAsync(["ro*1"]), DgcError.InvalidInput, null),
+            2 => (remote, p => p.DropImportsAsync(["ko999999"]), DgcError.UnknownRef),
+            3 => (remote, p => p.SendAsync("m", "x", ["not-a-kref"]), DgcError.InvalidInput),
+            _ => (remote, p => p.ImportRefsAsync(["ro*1"]), DgcError.InvalidInput),
         };
         var pair = k.Pair(misuse.Remote);
         var before = System.Text.Json.JsonSerializer.Serialize(pair.State);
@@ -413,11 +409,6 @@ public sealed partial class World
         }
         catch (DgcException e) when (e.Code == misuse.Code)
         {
-        }
-        catch (DgcException e) when (e.Code == DgcError.UnknownRef && misuse.Kref is { } kref && (!k.Imports.TryGetValue(kref, out var import) || import.Revoked))
-        {
-            // Activating the pair for the call finished a batch a crash had interrupted, and the kernel heard
-            // there and then that the import is retired or revoked: it names nothing any more.
         }
         catch (DgcException e)
         {
@@ -433,8 +424,8 @@ public sealed partial class World
             throw new SimulationViolationException($"{kernel}->{misuse.Remote}: a refused call ({misuse.Code}) changed the pair's state");
         }
 
-        (string, Func<RemotePair, Task>, DgcError, string?) Pick(List<string> krefs, Func<RemotePair, Task> call, DgcError code) =>
-            (k.Imports[krefs[0]].From, call, code, krefs[0]);
+        (string, Func<RemotePair, Task>, DgcError) Pick(List<string> krefs, Func<RemotePair, Task> call, DgcError code) =>
+            (k.Imports[krefs[0]].From, call, code);
     }
 
     // ---- The step boundary ----
@@ -758,11 +749,6 @@ public sealed partial class World
                 break;
             case InboundRefused r when watched:
                 throw new SimulationViolationException($"{k.Id}<-{remote}: refused what an honest kernel sent: {r.Reason}");
-            case CallRefused { Code: DgcError.UnknownRef } c when watched && !_misusing && GoneFor(k, c.Reason):
-                // The pair's activation for this call finished a batch a crash had interrupted and told the kernel
-                // there and then that the import is retired or revoked: the call names what is gone, as any
-                // kernel racing the exporter's delete may.
-                break;
             case CallRefused c when watched && !_misusing:
                 throw new SimulationViolationException($"{k.Id}->{remote}: an honest kernel call was refused ({c.Code}): {c.Reason}");
         }
@@ -960,11 +946,17 @@ public sealed partial class World
         (exporter.EndedEpochs.TryGetValue(importer, out var ended) && (ended.Contains(epoch) || epoch == 0))
         || (exporter.StateOf(importer) is { EndingSession.Count: > 0 } ending && ending.Epoch == epoch); // ending, durably: finished on reactivation
 
-    /// <summary>Whether the kref a refusal names (its first) is an import the kernel has been told is gone.</summary>
-    private static bool GoneFor(SimKernel k, string reason)
+    /// <summary>
+    /// A kernel's call activates its pair before anything else, and an activation may finish a batch a crash
+    /// interrupted and tell the kernel there and then that some imports are gone: the kernel chooses what to
+    /// name after that, as a real one would see those callbacks first.
+    /// </summary>
+    private static void ActivatePairs(SimKernel k, IEnumerable<string> remotes)
     {
-        var m = System.Text.RegularExpressions.Regex.Match(reason, "ko[0-9]+");
-        return m.Success && (!k.Imports.TryGetValue(m.Value, out var import) || import.Revoked);
+        foreach (var remote in remotes.Distinct().ToList())
+        {
+            k.Pair(remote);
+        }
     }
 
     /// <summary>Whether <paramref name="frame"/> renews its sender's lease at the receiver (it names the receiver's current session).</summary>
@@ -1006,11 +998,7 @@ public sealed partial class World
             k.Version++;
         }
 
-        // Activating a pair may finish a batch a crash interrupted and tell the kernel an import is gone.
-        foreach (var from in k.Imports.Where(i => !marked.Contains(i.Key) && !i.Value.Dropped && !i.Value.Revoked).Select(i => i.Value.From).Distinct().ToList())
-        {
-            k.Pair(from);
-        }
+        ActivatePairs(k, k.Imports.Where(i => !marked.Contains(i.Key) && !i.Value.Dropped && !i.Value.Revoked).Select(i => i.Value.From));
 
         foreach (var group in k.Imports.Where(i => !marked.Contains(i.Key) && !i.Value.Dropped && !i.Value.Revoked)
                      .GroupBy(i => i.Value.From).OrderBy(g => g.Key, StringComparer.Ordinal).ToList())
