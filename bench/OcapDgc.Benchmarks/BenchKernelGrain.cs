@@ -20,7 +20,8 @@ internal sealed class BenchKernelGrain(BenchProbe probe) : Grain, IBenchKernelGr
     public Task StartAsync() =>
         GrainFactory.GetGrain<IRemoteManagerGrain>(Me).RegisterKernelAsync(this.AsReference<IBenchKernelGrain>());
 
-    public Task DeliverAsync(string fromKernel, string method, string body, string[] krefs)
+    // No silo dies under the benchmark, so no message comes twice (a kernel that may see repeats ignores a seen messageId).
+    public Task DeliverAsync(string fromKernel, string messageId, string method, string body, string[] krefs)
     {
         probe.Deliver(Me, fromKernel, krefs);
         return Task.CompletedTask;

@@ -55,14 +55,16 @@ public sealed class EchoKernel : Grain, IEchoKernel
 
     public Task<int> RetiredAsync() => Task.FromResult(_retired);
 
-    public Task DeliverAsync(string fromKernel, string method, string body, string[] krefs)
+    // Messages, like effects, come at least once; a repeat carries the same id.
+    public Task DeliverAsync(string fromKernel, string messageId, string method, string body, string[] krefs)
     {
         if (!_imports.TryGetValue(fromKernel, out var list))
         {
             _imports[fromKernel] = list = [];
         }
 
-        list.AddRange(krefs);
+        // A repeat (same id) is not acted on again, but its refs are held again if they were let go since.
+        list.AddRange(_effects.Add(messageId) ? krefs : krefs.Where(k => !list.Contains(k)).ToArray());
         return Task.CompletedTask;
     }
 

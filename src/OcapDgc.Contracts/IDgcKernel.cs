@@ -16,9 +16,14 @@ namespace OcapDgc;
 [Alias("ocap-dgc.IDgcKernel")]
 public interface IDgcKernel : IGrain
 {
-    /// <summary>An application message arrived from <paramref name="fromKernel"/>; its refs are already translated to this kernel's krefs.</summary>
+    /// <summary>
+    /// An application message arrived from <paramref name="fromKernel"/>; its refs are already translated to
+    /// this kernel's krefs (the DGC holds them for this kernel from now on). Delivered at least once, until
+    /// this callback returns, in order with the effects below; a repeat carries the same
+    /// <paramref name="messageId"/>, so ignore an id you have seen. Throw only to have it delivered again later.
+    /// </summary>
     [Alias("deliver"), AlwaysInterleave]
-    Task DeliverAsync(string fromKernel, string method, string body, string[] krefs);
+    Task DeliverAsync(string fromKernel, string messageId, string method, string body, string[] krefs);
 
     /// <summary>
     /// No remote can reach these exports any more (each may still be recognizable, e.g. as a weak-map key).

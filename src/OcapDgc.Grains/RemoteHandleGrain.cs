@@ -226,7 +226,7 @@ public sealed partial class RemoteHandleGrain(
             using var reentrant = RequestContext.AllowCallChainReentrancy();
             await (notice switch
             {
-                MessageDelivered m => _kernel.DeliverAsync(remote, m.Method, m.Body, m.Krefs),
+                MessageDelivered m => _kernel.DeliverAsync(remote, m.EffectId, m.Method, m.Body, m.Krefs),
                 ExportsDropped d => Counted(DgcMetrics.ExportsDropped, stats.CountDropped, d.Krefs.Length, _kernel.OnExportsDroppedAsync(d.EffectId, d.Krefs)),
                 ExportsRetired r => Counted(DgcMetrics.ExportsRetired, stats.CountRetired, r.Krefs.Length, _kernel.OnExportsRetiredAsync(r.EffectId, r.Krefs)),
                 ImportsRevoked v => Counted(DgcMetrics.ImportsRevoked, stats.CountRevoked, v.Krefs.Length, _kernel.OnImportsRevokedAsync(remote, v.EffectId, v.Krefs)),
@@ -239,7 +239,7 @@ public sealed partial class RemoteHandleGrain(
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            // An effect stays in the pair's outbox and is delivered again; a message delivery is not repeated.
+            // The effect (or message) stays in the pair's outbox and is delivered again.
             LogKernelCallbackFailed(logger, _pair.Local, remote, e);
             return false;
         }

@@ -3,11 +3,11 @@ namespace OcapDgc;
 /// <summary>What a pair tells its kernel; the grain turns each into the matching <c>IDgcKernel</c> callback.</summary>
 public abstract record KernelNotice
 {
-    /// <summary>For an effect (see <see cref="PendingEffect"/>): its id, the same on every delivery of it; empty otherwise.</summary>
+    /// <summary>For an effect or a message (see <see cref="PendingEffect"/>): its id, the same on every delivery of it; empty otherwise.</summary>
     public string EffectId { get; init; } = "";
 }
 
-/// <summary>An application message arrived, its refs translated to the kernel's krefs.</summary>
+/// <summary>An application message arrived, its refs translated to the kernel's krefs; an effect (its id names the message on every delivery).</summary>
 public sealed record MessageDelivered(string Method, string Body, string[] Krefs) : KernelNotice;
 
 /// <summary>No remote can reach these exports any more.</summary>

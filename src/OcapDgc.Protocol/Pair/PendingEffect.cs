@@ -17,10 +17,14 @@ public enum EffectKind
 
     /// <summary>This kernel's export session with the remote ended; these were its holds.</summary>
     SessionEnded = 4,
+
+    /// <summary>An application message arrived (<see cref="PendingEffect.Method"/>, <see cref="PendingEffect.Body"/>); these are its refs as the kernel's krefs.</summary>
+    MessageDelivered = 5,
 }
 
 /// <summary>
-/// One effect the kernel must hear, kept in the pair's state until its callback returns. <see cref="Id"/>
+/// One effect the kernel must hear, kept in the pair's state until its callback returns: what applying a
+/// batch, ending a session or revoking did, or an application message that arrived. <see cref="Id"/>
 /// is unique (the remote, the pair's batch stream, a number), so a kernel that hears it twice (after a
 /// crash between delivering it and recording that) can ignore the repeat.
 /// </summary>
@@ -31,7 +35,9 @@ public sealed record PendingEffect(
     [property: Id(2)] string[] Krefs,
     [property: Id(3)] SessionEnd Why = SessionEnd.LeaseLapsed,
     [property: Id(4)] long CauseStream = 0,
-    [property: Id(5)] long CauseSeq = 0)
+    [property: Id(5)] long CauseSeq = 0,
+    [property: Id(6)] string? Method = null,
+    [property: Id(7)] string? Body = null)
 {
     /// <summary>The notice the kernel hears for it.</summary>
     public KernelNotice ToNotice() => Kind switch
@@ -40,6 +46,7 @@ public sealed record PendingEffect(
         EffectKind.ExportsRetired => new ExportsRetired(Krefs) { EffectId = Id },
         EffectKind.ImportsRevoked => new ImportsRevoked(Krefs) { EffectId = Id },
         EffectKind.ImportsRetired => new ImportsRetired(Krefs) { EffectId = Id },
+        EffectKind.MessageDelivered => new MessageDelivered(Method ?? "", Body ?? "", Krefs) { EffectId = Id },
         _ => new RemoteSessionEnded(Why, Krefs) { EffectId = Id },
     };
 }

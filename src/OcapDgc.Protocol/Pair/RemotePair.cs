@@ -207,10 +207,15 @@ public sealed partial class RemotePair
         return wire;
     }
 
-    /// <summary>The kernel no longer reaches these imports: queues one dropRef each with every receipt so far.</summary>
+    /// <summary>
+    /// The kernel no longer reaches these imports: queues one dropRef each with every receipt delivered to it so
+    /// far. Receipts of messages still waiting to be delivered (their callback failed) are kept: the kernel
+    /// will hold the import again when it hears them, as if its drop had crossed them.
+    /// </summary>
     public async Task DropImportsAsync(string[] krefs)
     {
         var ids = ResolveImports(krefs, out _);
+        var pending = PendingDeliveries();
         foreach (var id in ids)
         {
             var entry = State.Imports[id];
@@ -223,23 +228,57 @@ public sealed partial class RemotePair
         foreach (var id in ids)
         {
             var entry = State.Imports[id];
-            Outbound.Enqueue(new DgcOp(DgcOpKind.DropRef, WireRef.ToReceiverExport(id), entry.Receipts));
-            entry.Receipts = 0;
-            entry.Reachable = false;
+            var waiting = pending?.GetValueOrDefault(entry.Kref) ?? 0;
+            var delivered = entry.Receipts - waiting;
+            if (delivered <= 0)
+            {
+                // Every receipt is in a message still to be delivered (one whose callback reported failure may
+                // have reached the kernel all the same): its delivery hands the import to the kernel again.
+                continue;
+            }
+
+            Outbound.Enqueue(new DgcOp(DgcOpKind.DropRef, WireRef.ToReceiverExport(id), delivered));
+            entry.Receipts = waiting;
+            entry.Reachable = waiting > 0;
             CList.TouchedImport(id);
         }
 
         await SaveAndMaybeFlushAsync();
     }
 
+    /// <summary>
+    /// How many receipts of each import kref are in messages still waiting in the outbox to be delivered to the
+    /// kernel (null when none waits): the kernel has not heard of them, so its drop does not release them.
+    /// </summary>
+    private Dictionary<string, long>? PendingDeliveries()
+    {
+        Dictionary<string, long>? pending = null;
+        foreach (var effect in State.Outbox)
+        {
+            if (effect.Kind != EffectKind.MessageDelivered)
+            {
+                continue;
+            }
+
+            pending ??= new(StringComparer.Ordinal);
+            foreach (var kref in effect.Krefs)
+            {
+                pending[kref] = pending.GetValueOrDefault(kref) + 1;
+            }
+        }
+
+        return pending;
+    }
+
     /// <summary>The kernel forgets these dropped imports: queues retire each. Revoked ones are forgotten locally.</summary>
     public async Task RetireImportsAsync(string[] krefs)
     {
         var ids = ResolveImports(krefs, out var revoked);
+        var pending = PendingDeliveries();
         foreach (var id in ids)
         {
             var entry = State.Imports[id];
-            if (entry.Reachable)
+            if (entry.Reachable && entry.Receipts > (pending?.GetValueOrDefault(entry.Kref) ?? 0))
             {
                 throw Refuse(DgcError.RetireBeforeDrop, $"{entry.Kref} (from {Remote}) is still reachable; drop it before retiring it.");
             }
@@ -247,12 +286,19 @@ public sealed partial class RemotePair
 
         foreach (var id in ids)
         {
+            if (pending?.ContainsKey(State.Imports[id].Kref) == true)
+            {
+                // A message still to be delivered names it: the kernel will hear of it again, so it stays.
+                continue;
+            }
+
             Outbound.Enqueue(new DgcOp(DgcOpKind.Retire, WireRef.ToReceiverExport(id)));
             CList.ForgetImport(id);
         }
 
-        // A revoked import names nothing at the exporter any more, so forgetting it is local.
-        foreach (var kref in revoked)
+        // A revoked import names nothing at the exporter any more, so forgetting it is local (unless a message still
+        // to be delivered names it: the kernel will hear of it, and of its revocation, again).
+        foreach (var kref in revoked.Where(k => pending?.ContainsKey(k) != true))
         {
             State.Revoked.Remove(kref);
             State.Changes.Unrevoked(kref);
@@ -550,7 +596,12 @@ public sealed partial class RemotePair
         return await ImportCoreAsync(refs, senderSessionValid: true, localSessionValid: true);
     }
 
-    private async Task<string[]> ImportCoreAsync(WireRef[] refs, bool senderSessionValid, bool localSessionValid)
+    /// <summary>
+    /// Imports <paramref name="refs"/> and writes the result; given the <paramref name="message"/> that carried
+    /// them, queues its delivery to the kernel as an effect in the same write, so the kernel hears of every
+    /// import the pair records, even if this activation dies before it is told.
+    /// </summary>
+    private async Task<string[]> ImportCoreAsync(WireRef[] refs, bool senderSessionValid, bool localSessionValid, AppFrame? message = null)
     {
         var fresh = new HashSet<long>();
         foreach (var r in refs)
@@ -616,6 +667,10 @@ public sealed partial class RemotePair
         }
 
         NoteRefsMoved(krefs);
+        if (message is not null)
+        {
+            EnqueueMessage(message, krefs);
+        }
 
         _env.Report(new RefsImported(refs.Length));
         await SaveAndMaybeFlushAsync();
@@ -636,10 +691,9 @@ public sealed partial class RemotePair
         }
 
         _dirty = true;
-        string[] krefs;
         try
         {
-            krefs = await ImportCoreAsync([.. app.Refs], Sessions.PeerRefsValid(app.Session), Sessions.LocalRefsValid(app.Session));
+            await ImportCoreAsync([.. app.Refs], Sessions.PeerRefsValid(app.Session), Sessions.LocalRefsValid(app.Session), app);
         }
         catch (DgcException)
         {
@@ -647,7 +701,8 @@ public sealed partial class RemotePair
             return;
         }
 
-        await NotifyKernelAsync(new MessageDelivered(app.Method, app.Body, krefs));
+        // Written with the imports; delivered until the kernel's callback returns (in order with the other effects).
+        await DeliverEffectsAsync();
         if (_waiting is { } waiting && waiting.Batch.Stream == State.PeerStream && waiting.Batch.Seq == State.HighestApplied + 1
             && Messages.Reached(waiting.Batch.AfterStream, waiting.Batch.AfterSeq))
         {
@@ -1226,6 +1281,14 @@ public sealed partial class RemotePair
         }
     }
 
+    /// <summary>Records the delivery of an application message as an effect (see <see cref="Enqueue"/>): its id names the message on every delivery.</summary>
+    private void EnqueueMessage(AppFrame message, string[] krefs)
+    {
+        var effect = new PendingEffect($"{Remote}/{State.Stream}/{State.NextEffect++}", EffectKind.MessageDelivered, krefs, Method: message.Method, Body: message.Body);
+        State.Outbox.Add(effect);
+        _fresh.Add(effect.Id);
+    }
+
     /// <summary>
     /// Tells the kernel the effects it has not acknowledged, in order, each until its callback returns;
     /// stops at the first that fails (delivered again on the next tick, activation or lease check).
@@ -1259,7 +1322,7 @@ public sealed partial class RemotePair
                     }
                 }
 
-                if (effect.Krefs.Length > 0 && !await NotifyKernelAsync(effect.ToNotice()))
+                if ((effect.Krefs.Length > 0 || effect.Kind == EffectKind.MessageDelivered) && !await NotifyKernelAsync(effect.ToNotice()))
                 {
                     break;
                 }

@@ -71,7 +71,7 @@ public interface IReferenceKernelGrain : IDgcKernel, ICycleKernel, IGrainWithStr
     [Alias("boyd-every")]
     Task SetBoydPeriodAsync(TimeSpan period);
 
-    /// <summary>Makes the next <paramref name="count"/> effect callbacks fail (throw), as a kernel whose silo is down would: the DGC must deliver them again.</summary>
+    /// <summary>Makes the next <paramref name="count"/> effect or message callbacks fail (throw), as a kernel whose silo is down would: the DGC must deliver them again.</summary>
     [Alias("fail-callbacks")]
     Task FailNextCallbacksAsync(int count);
 

@@ -360,9 +360,15 @@ public sealed partial class ReferenceKernelGrain(
         S.CycleMistakes));
 
     /// <inheritdoc />
-    public async Task DeliverAsync(string fromKernel, string method, string body, string[] krefs)
+    public async Task DeliverAsync(string fromKernel, string messageId, string method, string body, string[] krefs)
     {
-        S.Messages++;
+        // A repeat is not counted (or acted on) again, but its refs are this kernel's again: the DGC kept their
+        // receipts while the message waited, so an import let go since is held once more (the loop below is idempotent).
+        if (!Repeat(messageId))
+        {
+            S.Messages++;
+        }
+
         var labels = JsonSerializer.Deserialize<string[]>(body) ?? [];
         if (!S.ImportsByRemote.TryGetValue(fromKernel, out var imports))
         {
@@ -573,7 +579,7 @@ public sealed partial class ReferenceKernelGrain(
         return [.. labels.Zip(snapshots).Where(z => z.Second.CountsByRemote.GetValueOrDefault(peer) > 0).Select(z => z.First)];
     }
 
-    /// <summary>Whether this effect was heard before (then it is counted and ignored); the DGC delivers effects at least once.</summary>
+    /// <summary>Whether this effect or message was heard before (then it is counted and ignored); the DGC delivers both at least once.</summary>
     private bool Repeat(string effectId)
     {
         if (_failCallbacks > 0)

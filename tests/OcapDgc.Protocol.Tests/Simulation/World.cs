@@ -24,6 +24,9 @@ public sealed partial class World
     public const string Mallory = "mallory";
 
     private readonly Dictionary<long, (string From, string To, ObjId[] Sent)> _messages = [];
+
+    /// <summary>The sender's session each message sent with SendAsync went out in: its refs belong to it, however late the kernel hears them.</summary>
+    private readonly Dictionary<long, long> _sentInSession = [];
     private readonly HashSet<long> _delivered = [];
     private readonly Dictionary<(string, string), DateTimeOffset> _lastHeard = [];
     private readonly Dictionary<(string, string), DateTimeOffset> _exportsSince = [];
@@ -385,9 +388,10 @@ public sealed partial class World
     {
         var k = this[kernel];
         ActivatePairs(k, k.Imports.Values.Select(i => i.From));
-        // An import whose revocation or retirement the kernel has not heard yet (its callback failed) is gone for the DGC already.
+        // An import whose revocation or retirement the kernel has not heard yet (its callback failed) is gone for the DGC already;
+        // one named by a message still to be delivered is the kernel's again once it is (a drop of it now is not over-release).
         bool Live(KeyValuePair<string, ImportObject> i) => !i.Value.Revoked
-            && !(k.StateOf(i.Value.From)?.Outbox.Any(e => e.Kind is EffectKind.ImportsRevoked or EffectKind.ImportsRetired && e.Krefs.Contains(i.Key)) ?? false);
+            && !(k.StateOf(i.Value.From)?.Outbox.Any(e => e.Kind is EffectKind.ImportsRevoked or EffectKind.ImportsRetired or EffectKind.MessageDelivered && e.Krefs.Contains(i.Key)) ?? false);
         var reachable = k.Imports.Where(i => !i.Value.Dropped && Live(i)).Select(i => i.Key).Order(StringComparer.Ordinal).ToList();
         var dropped = k.Imports.Where(i => i.Value.Dropped && Live(i)).Select(i => i.Key).Order(StringComparer.Ordinal).ToList();
         var remote = Names.Where(n => n != kernel).ElementAt(r.Next(Names.Length - 1));
@@ -482,6 +486,16 @@ public sealed partial class World
         }
 
         Net.HealAll();
+        Drain();
+
+        // Messages (and effects) whose callbacks failed wait in their pairs' outboxes until the next flush tick or
+        // activation: deliver them before the kernels decide what to let go.
+        foreach (var k in Kernels.Values)
+        {
+            ActivatePairs(k, k.Store.Keys);
+        }
+
+        Tick(checkLeases: false);
         Drain();
         var honest = Names.Where(n => !this[n].Hostile).ToArray();
         var keep = new List<(string Owner, string Kref)>();
@@ -643,6 +657,13 @@ public sealed partial class World
         if (notice.EffectId.Length > 0 && !k.SeenEffects.Add(notice.EffectId))
         {
             EffectRepeats++;
+            if (notice is MessageDelivered repeated)
+            {
+                // A repeated message is not acted on again, but its refs are the kernel's again (the DGC kept their
+                // receipts while it waited): an import let go since is held once more, as the kernel contract says.
+                HoldAgain(k, remote, long.Parse(repeated.Body, System.Globalization.CultureInfo.InvariantCulture), repeated.Krefs);
+            }
+
             return; // heard before: ignored, as a kernel should
         }
 
@@ -783,6 +804,7 @@ public sealed partial class World
             else
             {
                 Expect(() => Run(pair.SendAsync("deliver", id.ToString(System.Globalization.CultureInfo.InvariantCulture), krefs)), $"{from} sending to {to}");
+                _sentInSession[id] = pair.State.Epoch;
             }
         }
         catch (SimulationViolationException) when (k.Hostile)
@@ -804,6 +826,39 @@ public sealed partial class World
         }
 
         return id;
+    }
+
+    /// <summary>A repeated message's imports: held again where the kernel let them go (dropped or retired) since it first heard it.</summary>
+    private void HoldAgain(SimKernel k, string from, long messageId, string[] krefs)
+    {
+        if (!_messages.TryGetValue(messageId, out var message) || message.From != from || message.To != k.Id || krefs.Length != message.Sent.Length)
+        {
+            return; // not a message an honest kernel sent this way (Mallory's making)
+        }
+
+        var epoch = _sentInSession.TryGetValue(messageId, out var sentIn) ? sentIn : k.StateOf(from)?.PeerEpoch ?? 0;
+        for (var i = 0; i < krefs.Length; i++)
+        {
+            if (message.Sent[i].Owner == k.Id)
+            {
+                continue; // one of its own objects, sent back: not an import
+            }
+
+            if (k.Imports.TryGetValue(krefs[i], out var imp))
+            {
+                if (!imp.Revoked)
+                {
+                    imp.InUse = true;
+                    imp.Dropped = false;
+                }
+            }
+            else
+            {
+                k.Imports[krefs[i]] = new ImportObject(message.Sent[i], from, epoch);
+            }
+        }
+
+        k.Version++;
     }
 
     private void OnDelivered(SimKernel k, string from, long messageId, string[] krefs)
@@ -839,7 +894,8 @@ public sealed partial class World
             throw new SimulationViolationException($"message {messageId}: {sent.Length} refs sent, {krefs.Length} delivered");
         }
 
-        var epoch = k.StateOf(from)?.PeerEpoch ?? 0;
+        // A message waits in the receiver's outbox while its callback fails: its imports are of the session it came in.
+        var epoch = _sentInSession.TryGetValue(messageId, out var sentIn) ? sentIn : k.StateOf(from)?.PeerEpoch ?? 0;
         k.Version++;
         for (var i = 0; i < krefs.Length; i++)
         {

@@ -1,6 +1,9 @@
 namespace OcapDgc.Tests.Core;
 
-/// <summary>Kernel callbacks for effects (dropped, retired, revoked, ...) are delivered at least once, and a kernel that ignores repeated ids hears each once.</summary>
+/// <summary>
+/// Kernel callbacks for effects (dropped, retired, revoked, ...) and application messages are delivered at least
+/// once, and a kernel that ignores repeated ids hears each once.
+/// </summary>
 [Collection(DgcCluster.Name)]
 public sealed class EffectDeliveryTests(DgcClusterFixture fx)
 {
@@ -25,5 +28,56 @@ public sealed class EffectDeliveryTests(DgcClusterFixture fx)
         Assert.Equal(1, ledger.ExportsRetired);
         Assert.Equal(0, ledger.ToldTwice);
         await fx.AssertNothingLeftAsync(a, b);
+    }
+
+    [Fact]
+    public async Task A_message_whose_delivery_failed_is_delivered_again_and_its_refs_are_then_held_and_released()
+    {
+        var (a, b) = await fx.NewPairAsync();
+        var o = await a.CreateAsync();
+        await b.Grain.FailNextCallbacksAsync(1);
+
+        await a.Grain.SendAsync(b.Id, [o]);
+        await fx.SettleAsync(a, b);
+
+        // b's DGC imported o (a counts b's hold), but b's kernel never heard the message: it waits in b's outbox.
+        Assert.Equal(1, (await a.Export(o).GetSnapshotAsync()).CountsByRemote.GetValueOrDefault(b.Id));
+        Assert.Equal(0, (await b.LedgerAsync()).MessagesReceived);
+        Assert.Empty(await b.Grain.GetHeldImportsAsync(a.Id));
+
+        await b.InternalHandleTo(a).CheckLeaseAsync(); // the next lease check (or flush tick) delivers it again
+        await fx.IdleAsync();
+
+        Assert.Equal(1, (await b.LedgerAsync()).MessagesReceived);
+        Assert.Single(await b.Grain.GetHeldImportsAsync(a.Id));
+        await fx.ReleaseAllAsync(b, a);
+    }
+
+    [Fact]
+    public async Task A_drop_while_a_message_carrying_the_import_waits_keeps_the_receipt_of_that_message()
+    {
+        var (a, b, o) = await fx.PairSharingOneAsync();
+        var imported = Assert.Single(await b.Grain.GetHeldImportsAsync(a.Id));
+
+        // o is sent again; b's kernel fails to take that message, then drops the import it heard of the first time.
+        await b.Grain.FailNextCallbacksAsync(1);
+        await a.Grain.SendAsync(b.Id, [o]);
+        await fx.IdleAsync();
+        await b.Grain.DropAsync(a.Id, [imported], retire: true);
+        await fx.SettleAsync(a, b);
+
+        // The drop released the first receipt only: the waiting message hands o to b's kernel again, so a still counts b.
+        var snapshot = await a.Export(o).GetSnapshotAsync();
+        Assert.True(snapshot.Reachable);
+        Assert.Equal(1, snapshot.CountsByRemote.GetValueOrDefault(b.Id));
+        Assert.Equal(0, (await a.LedgerAsync()).ExportsDroppedEvents);
+
+        await b.InternalHandleTo(a).CheckLeaseAsync();
+        await fx.IdleAsync();
+        Assert.Equal([imported], await b.Grain.GetHeldImportsAsync(a.Id));
+        Assert.Equal(0, (await a.LedgerAsync()).Premature);
+
+        await fx.ReleaseAllAsync(b, a);
+        Assert.Equal(1, (await a.LedgerAsync()).ExportsDroppedEvents);
     }
 }
