@@ -41,6 +41,9 @@ public sealed class DgcClusterFixture : IAsyncLifetime
 
     public FaultInjectingTransport Faults { get; private set; } = null!;
 
+    /// <summary>Fails chosen export-grain calls, as when the export grain's silo dies under them.</summary>
+    public ExportCallFaults ExportFaults { get; private set; } = null!;
+
     public InClusterTransport Transport { get; private set; } = null!;
 
     public DgcStorageTracker Storage { get; private set; } = null!;
@@ -74,6 +77,8 @@ public sealed class DgcClusterFixture : IAsyncLifetime
             silo.UseDgcClock(Clock);
             silo.UseDgcFaultInjection();
             silo.UseDgcStorageTracking();
+            silo.Services.AddSingleton<ExportCallFaults>();
+            silo.Services.AddSingleton<IIncomingGrainCallFilter>(sp => sp.GetRequiredService<ExportCallFaults>());
         });
         _cluster = builder.Build();
         await _cluster.DeployAsync();
@@ -81,6 +86,7 @@ public sealed class DgcClusterFixture : IAsyncLifetime
         Faults = services.GetRequiredService<FaultInjectingTransport>();
         Transport = services.GetRequiredService<InClusterTransport>();
         Storage = services.GetRequiredService<DgcStorageTracker>();
+        ExportFaults = services.GetRequiredService<ExportCallFaults>();
     }
 
     public async Task DisposeAsync() => await _cluster.DisposeAsync();

@@ -12,6 +12,32 @@ public sealed class ReactivationTests(DgcClusterFixture fx)
     private static readonly TimeSpan Lease = DgcClusterFixture.Lease;
 
     [Fact]
+    public async Task A_batch_whose_application_fails_part_way_is_applied_once_and_nothing_refused_when_resent()
+    {
+        var (a, b) = await fx.NewPairAsync();
+        var objects = await a.Grain.CreateObjectsAsync(3);
+        await a.Grain.SendAsync(b.Id, objects);
+        await fx.SettleAsync(a, b);
+
+        // b drops and retires all three in one batch; at a, the second export-grain call of its application fails
+        // (as when that grain's silo dies), so the batch is applied to some exports only and not recorded. b resends
+        // it: the exports that applied it skip it, the others apply it, and the handle changed nothing before.
+        fx.ExportFaults.FailApplies(pass: 1, fail: 1);
+        await b.Grain.DropAllAsync(a.Id, retire: true);
+        await fx.SettleAsync(a, b);
+
+        var figures = await a.HandleTo(b).GetFiguresAsync();
+        Assert.Equal(0, figures.RejectedOps);
+        Assert.Equal(0, (await b.LedgerAsync()).ImportsRevoked);
+        // Every export is reported retired (an export the failed application had already released may be reported
+        // only "retired", which says "dropped" too), none twice.
+        var ledger = await a.LedgerAsync();
+        Assert.Equal(3, ledger.ExportsRetired);
+        Assert.Equal(0, ledger.ToldTwice);
+        await fx.AssertNothingLeftAsync(a, b);
+    }
+
+    [Fact]
     public async Task A_message_lost_before_a_reactivation_is_fenced_off_and_only_its_sends_are_released()
     {
         var (a, b, kept) = await fx.PairSharingOneAsync();

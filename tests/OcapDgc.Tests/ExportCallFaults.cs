@@ -1,0 +1,54 @@
+using OcapDgc.Internal;
+
+namespace OcapDgc.Tests;
+
+/// <summary>
+/// Fails chosen calls to <see cref="IExportGrain.ApplyAsync"/> (as when the export grain's silo dies under the call),
+/// so a test can make a batch's application fail part way.
+/// </summary>
+public sealed class ExportCallFaults : IIncomingGrainCallFilter
+{
+    private readonly Lock _gate = new();
+    private int _pass;
+    private int _fail;
+
+    /// <summary>Lets the next <paramref name="pass"/> apply calls through, then fails <paramref name="fail"/>.</summary>
+    public void FailApplies(int pass, int fail)
+    {
+        lock (_gate)
+        {
+            (_pass, _fail) = (pass, fail);
+        }
+    }
+
+    /// <inheritdoc />
+    public Task Invoke(IIncomingGrainCallContext context)
+    {
+        if (context.InterfaceMethod?.Name == nameof(IExportGrain.ApplyAsync) && Fails())
+        {
+            throw new InvalidOperationException("injected: the export grain's silo became unavailable");
+        }
+
+        return context.Invoke();
+    }
+
+    private bool Fails()
+    {
+        lock (_gate)
+        {
+            if (_pass > 0)
+            {
+                _pass--;
+                return false;
+            }
+
+            if (_fail > 0)
+            {
+                _fail--;
+                return true;
+            }
+
+            return false;
+        }
+    }
+}
