@@ -12,6 +12,9 @@ public sealed class ExportCallFaults : IIncomingGrainCallFilter
     private int _pass;
     private int _fail;
 
+    /// <summary>How many calls it failed so far.</summary>
+    public int Failed { get; private set; }
+
     /// <summary>Lets the next <paramref name="pass"/> apply calls through, then fails <paramref name="fail"/>.</summary>
     public void FailApplies(int pass, int fail)
     {
@@ -45,6 +48,7 @@ public sealed class ExportCallFaults : IIncomingGrainCallFilter
             if (_fail > 0)
             {
                 _fail--;
+                Failed++;
                 return true;
             }
 

@@ -522,6 +522,13 @@ public sealed partial class RemotePair
             throw Refuse(DgcError.QuotaExceeded, $"{newExports} new exports to {Remote} would pass this pair's quota of {_settings.Limits.MaxExports} live exports (Dgc:Limits:MaxExports).");
         }
 
+        if (State.Applying is { } applying)
+        {
+            // A batch of the remote was applied in part (an export owner's call failed) and not recorded. Finish it
+            // first: once this send made a new hold, the batch's resend would be applied to that hold again.
+            await FinishApplyingAsync(applying);
+        }
+
         await EnsureSessionAsync();
         NoteRefsMoved(krefs);
         if (State.Exports.Count == 0)

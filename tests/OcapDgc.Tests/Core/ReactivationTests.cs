@@ -22,9 +22,11 @@ public sealed class ReactivationTests(DgcClusterFixture fx)
         // b drops and retires all three in one batch; at a, the second export-grain call of its application fails
         // (as when that grain's silo dies), so the batch is applied to some exports only and not recorded. b resends
         // it: the exports that applied it skip it, the others apply it, and the handle changed nothing before.
+        var failed = fx.ExportFaults.Failed;
         fx.ExportFaults.FailApplies(pass: 1, fail: 1);
         await b.Grain.DropAllAsync(a.Id, retire: true);
         await fx.SettleAsync(a, b);
+        Assert.Equal(failed + 1, fx.ExportFaults.Failed);
 
         var figures = await a.HandleTo(b).GetFiguresAsync();
         Assert.Equal(0, figures.RejectedOps);
@@ -35,6 +37,42 @@ public sealed class ReactivationTests(DgcClusterFixture fx)
         Assert.Equal(3, ledger.ExportsRetired);
         Assert.Equal(0, ledger.ToldTwice);
         await fx.AssertNothingLeftAsync(a, b);
+    }
+
+    [Fact]
+    public async Task A_send_after_a_batch_failed_part_way_waits_for_that_batch_so_its_resend_cannot_release_the_new_hold()
+    {
+        var (a, b) = await fx.NewPairAsync();
+        var objects = await a.Grain.CreateObjectsAsync(2);
+        await a.Grain.SendAsync(b.Id, objects);
+        await fx.SettleAsync(a, b);
+
+        // b drops and retires both in one batch. At a, the first export's owner applies it (b forgot that object),
+        // the second's call fails: the batch is applied in part and not recorded.
+        var failed = fx.ExportFaults.Failed;
+        fx.ExportFaults.FailApplies(pass: 1, fail: 1);
+        await b.Grain.DropAllAsync(a.Id, retire: true);
+        await b.HandleTo(a).FlushAsync();
+        await fx.IdleAsync();
+        Assert.Equal(failed + 1, fx.ExportFaults.Failed);
+
+        // a sends both again before b resends the batch: b holds both anew.
+        await a.Grain.SendAsync(b.Id, objects);
+        await fx.SettleAsync(a, b);
+
+        Assert.Equal(2, (await b.Grain.GetHeldImportsAsync(a.Id)).Length);
+        foreach (var o in objects)
+        {
+            var snapshot = await a.Export(o).GetSnapshotAsync();
+            Assert.True(snapshot.Reachable, $"{o} must stay reachable: b holds it again");
+            Assert.Equal(1, snapshot.CountsByRemote.GetValueOrDefault(b.Id));
+        }
+
+        var figures = await a.HandleTo(b).GetFiguresAsync();
+        Assert.Equal(0, figures.RejectedOps);
+        Assert.Equal(0, (await a.LedgerAsync()).Premature);
+        Assert.Equal(0, (await b.LedgerAsync()).ImportsRevoked);
+        await fx.ReleaseAllAsync(b, a);
     }
 
     [Fact]
