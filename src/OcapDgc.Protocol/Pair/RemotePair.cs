@@ -897,12 +897,13 @@ public sealed partial class RemotePair
         var senderSessionValid = Sessions.PeerRefsValid(batch.Session);
         var perExport = new Dictionary<string, (List<DgcOpKind> Ops, List<long> Counts)>(StringComparer.Ordinal);
         var importsRetired = new List<string>();
+        var retiring = new HashSet<long>();
         var refused = new List<string>(); // reported once per batch, however many: a flood is one line
         foreach (var op in batch.Ops)
         {
             if (op.Ref.SenderExport)
             {
-                ApplyRetireOfImport(batch, op, senderSessionValid, localSessionValid, importsRetired, refused);
+                ApplyRetireOfImport(batch, op, senderSessionValid, localSessionValid, importsRetired, retiring, refused);
                 continue;
             }
 
@@ -942,8 +943,15 @@ public sealed partial class RemotePair
 
         var stream = State.PeerStream;
 
+        // The pair changes nothing until every export owner took the batch: if one call fails, the batch is
+        // applied in part at the owners (each skips it when it comes again) and not at all here.
         var results = await Task.WhenAll(perExport.Select(async e =>
             (Kref: e.Key, Result: await _env.ApplyToExportAsync(e.Key, stream, batch.Seq, [.. e.Value.Ops], [.. e.Value.Counts]))));
+        foreach (var importId in retiring)
+        {
+            CList.ForgetImport(importId);
+        }
+
         var dropped = new List<string>();
         var retired = new List<string>();
         foreach (var (kref, applied) in results)
@@ -1003,7 +1011,7 @@ public sealed partial class RemotePair
     }
 
     /// <summary>A <c>dgc:retire ro+N</c>: the remote deleted an object this kernel imported (and dropped).</summary>
-    private void ApplyRetireOfImport(BatchFrame batch, DgcOp op, bool senderSessionValid, bool localSessionValid, List<string> importsRetired, List<string> refused)
+    private void ApplyRetireOfImport(BatchFrame batch, DgcOp op, bool senderSessionValid, bool localSessionValid, List<string> importsRetired, HashSet<long> retiring, List<string> refused)
     {
         if (op.Kind != DgcOpKind.Retire)
         {
@@ -1034,9 +1042,9 @@ public sealed partial class RemotePair
         {
             refused.Add($"{Remote} retired {op.Ref} ({entry.Kref}) while this kernel still reaches it.");
         }
-        else
+        else if (retiring.Add(op.Ref.Id))
         {
-            CList.ForgetImport(op.Ref.Id);
+            // Forgotten with the rest of the batch, once every export owner took it (see ApplyBatchAsync).
             importsRetired.Add(entry.Kref);
         }
     }

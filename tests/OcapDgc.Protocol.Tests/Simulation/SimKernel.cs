@@ -6,6 +6,9 @@ namespace OcapDgc.Protocol.Tests.Simulation;
 /// <summary>A silo crash the simulation injects at a pair-state write.</summary>
 public sealed class SimCrashException(string message) : Exception(message);
 
+/// <summary>An export owner's call failed (its silo died under it); the pair that made it lives on.</summary>
+public sealed class SimCallFailedException(string message) : Exception(message);
+
 /// <summary>An object as the world knows it: the kernel that serves it and that kernel's kref.</summary>
 public readonly record struct ObjId(string Owner, string Kref)
 {
@@ -110,6 +113,15 @@ public sealed partial class SimKernel(World world, string id, bool hostile = fal
 
     /// <summary>How many of the next effect callbacks fail (the kernel's silo is down, say): the DGC must deliver them again.</summary>
     public int FailCallbacks { get; set; }
+
+    /// <summary>
+    /// Whether the next export owner's call of an inbound batch's application fails (its silo died), and whether it
+    /// took effect before failing: the batch is then applied in part, and the pair lives on.
+    /// </summary>
+    public (bool Fail, bool Executed) FailApply { get; set; }
+
+    /// <summary>Set while the world delivers a frame to one of this kernel's pairs (the only time <see cref="FailApply"/> acts).</summary>
+    public bool Delivering { get; set; }
 
     public string NewKref() => DgcIds.Kref(NextKref++);
 
@@ -232,8 +244,23 @@ public sealed partial class SimKernel(World world, string id, bool hostile = fal
             return Task.CompletedTask;
         }
 
-        public Task<ExportApplyResult> ApplyToExportAsync(string kref, long stream, long seq, DgcOpKind[] ops, long[] counts) =>
-            Task.FromResult(kernel.Settle(kref, kernel.Ledger(kref).Apply(remote, stream, seq, ops, counts, out _)));
+        public Task<ExportApplyResult> ApplyToExportAsync(string kref, long stream, long seq, DgcOpKind[] ops, long[] counts)
+        {
+            if (kernel.Delivering && kernel.FailApply.Fail)
+            {
+                var executed = kernel.FailApply.Executed;
+                kernel.FailApply = (false, false);
+                if (executed)
+                {
+                    kernel.Settle(kref, kernel.Ledger(kref).Apply(remote, stream, seq, ops, counts, out _));
+                }
+
+                world.Note($"  {kernel.Id}/{remote} the owner of {kref} failed applying batch {seq}{(executed ? " after applying it" : "")}");
+                return Task.FromException<ExportApplyResult>(new SimCallFailedException($"{kernel.Id}: the owner of {kref} failed"));
+            }
+
+            return Task.FromResult(kernel.Settle(kref, kernel.Ledger(kref).Apply(remote, stream, seq, ops, counts, out _)));
+        }
 
         public Task<ExportApplyResult> ExpireExportAsync(string kref) =>
             Task.FromResult(kernel.Settle(kref, kernel.Ledger(kref).ExpireRemote(remote, out _)));

@@ -182,6 +182,12 @@ public sealed record FailCallbacksStep(int Kernel, int Count) : Step
     public override void Apply(World w, Random r) => w[Pick(w.Names, Kernel)].FailCallbacks = 1 + (Math.Abs(Count) % 3);
 }
 
+/// <summary>The next export owner's call of a batch's application at a kernel fails, before or after taking effect.</summary>
+public sealed record FailApplyStep(int Kernel, bool Executed) : Step
+{
+    public override void Apply(World w, Random r) => w[Pick(w.Names, Kernel)].FailApply = (true, Executed);
+}
+
 /// <summary>A kernel calls the API wrongly.</summary>
 public sealed record MisuseStep(int Kernel) : Step
 {
@@ -255,6 +261,7 @@ public static class Plans
         (1, K.Select(k => (Step)new MisuseStep(k))),
         (Crashes ? 1 : 0, Gen.Select(K, Gen.Int[0, 3], (k, n) => (Step)new CrashStep(k, n))),
         (1, Gen.Select(K, Gen.Int[0, 2], (k, n) => (Step)new FailCallbacksStep(k, n))),
+        (3, Gen.Select(K, Gen.Bool, (k, e) => (Step)new FailApplyStep(k, e))),
         (Cycles ? 2 : 0, Gen.Select(K, K, K, (a, b, c) => (Step)new CycleStep(a, b, c))),
         (Cycles ? 2 : 0, K.Select(k => (Step)new LinkStep(k))),
         (Cycles ? 2 : 0, K.Select(k => (Step)new TraceStep(k))));

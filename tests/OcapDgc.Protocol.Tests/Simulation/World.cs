@@ -272,7 +272,23 @@ public sealed partial class World
 
         // A frame counts as heard once its handling is done: if the silo dies handling it, it was lost.
         var heard = Renews(frame);
-        Run(pair.ReceiveFrameAsync(frame.Json));
+        receiver.Delivering = true;
+        try
+        {
+            Run(pair.ReceiveFrameAsync(frame.Json));
+        }
+        catch (SimCallFailedException)
+        {
+            // The batch was applied in part (an export owner's silo died under the call) and not recorded; the
+            // handle lives on, and the sender resends the batch.
+            return;
+        }
+        finally
+        {
+            receiver.Delivering = false;
+            receiver.FailApply = (false, false);
+        }
+
         if (heard)
         {
             _lastHeard[(frame.To, frame.From)] = Clock.Now;
