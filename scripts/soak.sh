@@ -111,7 +111,8 @@ done
 dotnet "${host_dll}" soak-driver --control "${work}/control" --seed "${seed}" --kernels "${kernels}" --logs "${work}/logs" \
     "${cluster[@]}" "${tls[@]}" >"${work}/driver.log" 2>&1 &
 driver_pid=$!
-tail -n +1 -f "${work}/driver.log" --pid="${driver_pid}" &
+# The driver's progress is shown as it comes; its summary line is printed from its log once it has exited.
+tail -n +1 -f "${work}/driver.log" --pid="${driver_pid}" | grep --line-buffered -v '^soak: kills=' &
 tail_pid=$!
 
 driver_alive() {
@@ -148,5 +149,9 @@ set -e
 driver_pid=""
 wait "${tail_pid}" 2>/dev/null || true
 tail_pid=""
+if ! grep '^soak: kills=' "${work}/driver.log"; then
+    echo "soak: the driver printed no summary (exit code ${status}); its log: ${work}/driver.log" >&2
+    [ "${status}" -eq 0 ] && status=1
+fi
 [ "${status}" -ne 0 ] && keep=1
 exit "${status}"
