@@ -281,6 +281,10 @@ public sealed class NetworkRefusalTests(RefusalHosts hosts) : IClassFixture<Refu
         };
         request.Headers.Add(PeerEndpoint.FromHeader, from);
         request.Headers.Add(PeerEndpoint.ToHeader, to);
+
+        // A large body waits for the server's go-ahead: a server that refuses it by its length answers at once, and
+        // the client reads that answer instead of finding the connection closed under a body still being written.
+        request.Headers.ExpectContinue = json.Length > 64 * 1024;
         using var response = await client.SendAsync(request);
         return response.StatusCode;
     }
