@@ -185,6 +185,8 @@ public sealed partial class RemoteHandleGrain(
 
     Task IPairEnvironment.ForgetRemoteAsync(PeerMemory memory) => _managerInternal.ForgetRemoteAsync(_pair.Remote, memory);
 
+    Task IPairEnvironment.RememberRemoteAsync(PeerMemory memory) => _managerInternal.RememberRemoteAsync(_pair.Remote, memory);
+
     Task<PeerMemory?> IPairEnvironment.RecallRemoteAsync() => _managerInternal.RecallRemoteAsync(_pair.Remote);
 
     Task IPairEnvironment.RecordSentAsync(string kref, long count) => Export(kref).RecordSentAsync(_pair.Remote, count);

@@ -90,6 +90,14 @@ public sealed class RemoteManagerGrain(
     }
 
     /// <inheritdoc />
+    public async Task RememberRemoteAsync(string remote, PeerMemory memory)
+    {
+        ArgumentNullException.ThrowIfNull(memory);
+        state.State.PeerMemories[remote] = memory;
+        await state.WriteStateAsync();
+    }
+
+    /// <inheritdoc />
     public Task<PeerMemory?> RecallRemoteAsync(string remote) =>
         Task.FromResult(state.State.PeerMemories.GetValueOrDefault(remote));
 

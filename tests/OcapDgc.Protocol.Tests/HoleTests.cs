@@ -238,6 +238,37 @@ public sealed class HoleTests
     }
 
     [Fact]
+    public void Hole10_a_pair_that_dies_right_after_clearing_its_row_recalls_how_far_it_applied_the_remote_batches()
+    {
+        var x = Alice.NewObject();
+        _w.Send("alice", "bob", x);
+        _w.Drain();
+        _w.Tick(checkLeases: false);
+        _w.Drain();
+        var import = Bob.Imports.Single().Key;
+
+        // bob drops and retires x; applying that batch leaves alice's pair towards bob holding nothing, so it clears
+        // its row, and alice's silo dies before her manager hears what the pair knew of bob.
+        _w.Release("bob", import);
+        _w.EndStep();
+        _w.Retire("bob", [import]);
+        Alice.CrashAfterClear = true;
+        Assert.Throws<SimCrashException>(() =>
+        {
+            _w.Tick(checkLeases: false);
+            _w.Drain();
+        });
+        _w.Recover();
+
+        // The next activation recalls bob's batch stream as far as it was applied: every batch bob sent, none to
+        // apply again (with the memory left only after the clear, it recalled nothing and would take a late copy for new).
+        var sent = Bob.StateOf("alice")!;
+        var recalled = Alice.Pair("bob").State;
+        Assert.Equal(sent.Stream, recalled.PeerStream);
+        Assert.Equal(sent.NextSeq - 1, recalled.HighestApplied);
+    }
+
+    [Fact]
     public void Hole9_a_restart_forgets_the_effects_the_old_incarnation_never_acknowledged()
     {
         var x = Alice.NewObject();

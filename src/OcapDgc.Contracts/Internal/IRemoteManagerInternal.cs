@@ -36,6 +36,14 @@ public interface IRemoteManagerInternal : IGrainWithStringKey
     [Alias("forget-remote")]
     Task ForgetRemoteAsync(string remote, PeerMemory memory);
 
+    /// <summary>
+    /// A handle about to clear its state leaves what it knows of <paramref name="remote"/> first, staying on the list:
+    /// if it dies between clearing and <see cref="ForgetRemoteAsync"/>, its next activation recalls this, not an older
+    /// memory. Called by the handles.
+    /// </summary>
+    [Alias("remember-remote")]
+    Task RememberRemoteAsync(string remote, PeerMemory memory);
+
     /// <summary>What a handle towards <paramref name="remote"/> left when it last cleared, if anything. Called by the handles.</summary>
     [Alias("recall-remote")]
     Task<PeerMemory?> RecallRemoteAsync(string remote);

@@ -22,6 +22,9 @@ public interface IPairEnvironment
     /// <summary>The pair holds nothing any more and cleared its state: the manager forgets the remote but keeps <paramref name="memory"/>.</summary>
     Task ForgetRemoteAsync(PeerMemory memory);
 
+    /// <summary>The pair is about to clear its state: the manager keeps <paramref name="memory"/> now (the remote stays listed), so a crash before <see cref="ForgetRemoteAsync"/> loses nothing of it.</summary>
+    Task RememberRemoteAsync(PeerMemory memory);
+
     /// <summary>What the manager kept of the remote when the pair last cleared, if anything.</summary>
     Task<PeerMemory?> RecallRemoteAsync();
 

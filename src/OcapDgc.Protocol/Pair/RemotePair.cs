@@ -1420,12 +1420,15 @@ public sealed partial class RemotePair
             return;
         }
 
+        // What the pair knew of the remote stays with the manager, so nothing old is taken for new. It is left
+        // there before the row goes: a crash between the two must not make the next activation recall an older
+        // memory (it would count batches the remote already had acknowledged as not applied).
+        var memory = PeerMemory.Of(State);
+        await _env.RememberRemoteAsync(memory);
         await _env.ClearStateAsync();
         _dirty = false;
 
         // Out-of-order batches waiting for a gap go too: their sender resends, saying how far acks got.
-        // What the pair knew of the remote stays with the manager, so nothing old is taken for new.
-        var memory = PeerMemory.Of(State);
         Attach(new PairState());
         memory.RestoreInto(State);
         await SyncReminderAsync(false);

@@ -120,6 +120,9 @@ public sealed partial class SimKernel(World world, string id, bool hostile = fal
     /// </summary>
     public (bool Fail, bool Executed) FailApply { get; set; }
 
+    /// <summary>The next pair of this kernel that clears its state dies right after the row is gone (before its manager hears).</summary>
+    public bool CrashAfterClear { get; set; }
+
     /// <summary>Set while the world delivers a frame to one of this kernel's pairs (the only time <see cref="FailApply"/> acts).</summary>
     public bool Delivering { get; set; }
 
@@ -236,6 +239,12 @@ public sealed partial class SimKernel(World world, string id, bool hostile = fal
             return Task.CompletedTask;
         }
 
+        public Task RememberRemoteAsync(PeerMemory memory)
+        {
+            kernel.Memories[remote] = memory;
+            return Task.CompletedTask;
+        }
+
         public Task<PeerMemory?> RecallRemoteAsync() => Task.FromResult(kernel.Memories.GetValueOrDefault(remote));
 
         public Task RecordSentAsync(string kref, long count)
@@ -302,6 +311,13 @@ public sealed partial class SimKernel(World world, string id, bool hostile = fal
             if (!rows.Any)
             {
                 kernel.Store.Remove(remote);
+            }
+
+            if (kernel.CrashAfterClear)
+            {
+                kernel.CrashAfterClear = false;
+                kernel.Crashed = remote;
+                throw new SimCrashException($"{kernel.Id}/{remote} crashed after clearing its row");
             }
         }
 
