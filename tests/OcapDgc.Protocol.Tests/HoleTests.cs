@@ -15,6 +15,16 @@ public sealed class HoleTests
 
     private SimKernel Bob => _w["bob"];
 
+    /// <summary>alice sends bob a new object and everything settles (bob's addRef applied); returns bob's import of it.</summary>
+    private string AliceSharesOneWithBob()
+    {
+        _w.Send("alice", "bob", Alice.NewObject());
+        _w.Drain();
+        _w.Tick(checkLeases: false);
+        _w.Drain();
+        return Bob.Imports.Single().Key;
+    }
+
     [Fact]
     public void Hole1_a_lost_send_is_reclaimed_while_the_importer_keeps_talking_though_it_imports_nothing()
     {
@@ -240,14 +250,9 @@ public sealed class HoleTests
     [Fact]
     public void Hole10_a_pair_that_dies_right_after_clearing_its_row_recalls_how_far_it_applied_the_remote_batches()
     {
-        var x = Alice.NewObject();
-        _w.Send("alice", "bob", x);
-        _w.Drain();
-        _w.Tick(checkLeases: false);
-        _w.Drain();
-        var import = Bob.Imports.Single().Key;
+        var import = AliceSharesOneWithBob();
 
-        // bob drops and retires x; applying that batch leaves alice's pair towards bob holding nothing, so it clears
+        // bob drops and retires it; applying that batch leaves alice's pair towards bob holding nothing, so it clears
         // its row, and alice's silo dies before her manager hears what the pair knew of bob.
         _w.Release("bob", import);
         _w.EndStep();
@@ -271,14 +276,9 @@ public sealed class HoleTests
     [Fact]
     public void Hole9_a_restart_forgets_the_effects_the_old_incarnation_never_acknowledged()
     {
-        var x = Alice.NewObject();
-        _w.Send("alice", "bob", x);
-        _w.Drain();
-        _w.Tick(checkLeases: false);
-        _w.Drain();
-        var import = Bob.Imports.Single().Key;
+        var import = AliceSharesOneWithBob();
 
-        // alice restarts; bob hears it at the next contact and revokes x, but his kernel's callback fails: the effect waits.
+        // alice restarts; bob hears it at the next contact and revokes his import, but his kernel's callback fails: the effect waits.
         Bob.FailCallbacks = 1000;
         _w.Restart("alice");
         _w.Drain();

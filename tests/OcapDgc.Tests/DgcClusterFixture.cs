@@ -114,11 +114,18 @@ public sealed class DgcClusterFixture : IAsyncLifetime
     /// <summary>Two fresh kernels, after a sent one new object <c>O</c> to b and everything settled.</summary>
     public async Task<(Kernel A, Kernel B, string O)> PairSharingOneAsync()
     {
+        var (a, b, objects) = await PairSharingAsync(1);
+        return (a, b, objects[0]);
+    }
+
+    /// <summary>Two fresh kernels, after a sent <paramref name="count"/> new objects to b in one message and everything settled.</summary>
+    public async Task<(Kernel A, Kernel B, string[] Objects)> PairSharingAsync(int count)
+    {
         var (a, b) = await NewPairAsync();
-        var o = await a.CreateAsync();
-        await a.Grain.SendAsync(b.Id, [o]);
+        var objects = await a.Grain.CreateObjectsAsync(count);
+        await a.Grain.SendAsync(b.Id, objects);
         await SettleAsync(a, b);
-        return (a, b, o);
+        return (a, b, objects);
     }
 
     /// <summary>BOYD everywhere until nothing is queued, unacknowledged or in flight.</summary>

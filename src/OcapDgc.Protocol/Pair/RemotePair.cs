@@ -112,6 +112,8 @@ public sealed partial class RemotePair
     /// </summary>
     private const int BarrierArrivals = 3;
 
+    private static readonly IReadOnlyDictionary<string, long> NoPendingDeliveries = new Dictionary<string, long>();
+
     /// <summary>Whether the lease reminder should run: the pair holds something.</summary>
     public bool HoldsAnything => CList.HoldsAnything;
 
@@ -228,7 +230,7 @@ public sealed partial class RemotePair
         foreach (var id in ids)
         {
             var entry = State.Imports[id];
-            var waiting = pending?.GetValueOrDefault(entry.Kref) ?? 0;
+            var waiting = pending.GetValueOrDefault(entry.Kref);
             var delivered = entry.Receipts - waiting;
             if (delivered <= 0)
             {
@@ -248,18 +250,13 @@ public sealed partial class RemotePair
 
     /// <summary>
     /// How many receipts of each import kref are in messages still waiting in the outbox to be delivered to the
-    /// kernel (null when none waits): the kernel has not heard of them, so its drop does not release them.
+    /// kernel: the kernel has not heard of them, so its drop does not release them. (No allocation when none waits.)
     /// </summary>
-    private Dictionary<string, long>? PendingDeliveries()
+    private IReadOnlyDictionary<string, long> PendingDeliveries()
     {
         Dictionary<string, long>? pending = null;
-        foreach (var effect in State.Outbox)
+        foreach (var effect in State.Outbox.Where(e => e.Kind == EffectKind.MessageDelivered))
         {
-            if (effect.Kind != EffectKind.MessageDelivered)
-            {
-                continue;
-            }
-
             pending ??= new(StringComparer.Ordinal);
             foreach (var kref in effect.Krefs)
             {
@@ -267,7 +264,7 @@ public sealed partial class RemotePair
             }
         }
 
-        return pending;
+        return pending ?? NoPendingDeliveries;
     }
 
     /// <summary>The kernel forgets these dropped imports: queues retire each. Revoked ones are forgotten locally.</summary>
@@ -278,7 +275,7 @@ public sealed partial class RemotePair
         foreach (var id in ids)
         {
             var entry = State.Imports[id];
-            if (entry.Reachable && entry.Receipts > (pending?.GetValueOrDefault(entry.Kref) ?? 0))
+            if (entry.Reachable && entry.Receipts > pending.GetValueOrDefault(entry.Kref))
             {
                 throw Refuse(DgcError.RetireBeforeDrop, $"{entry.Kref} (from {Remote}) is still reachable; drop it before retiring it.");
             }
@@ -286,7 +283,7 @@ public sealed partial class RemotePair
 
         foreach (var id in ids)
         {
-            if (pending?.ContainsKey(State.Imports[id].Kref) == true)
+            if (pending.ContainsKey(State.Imports[id].Kref))
             {
                 // A message still to be delivered names it: the kernel will hear of it again, so it stays.
                 continue;
@@ -298,7 +295,7 @@ public sealed partial class RemotePair
 
         // A revoked import names nothing at the exporter any more, so forgetting it is local (unless a message still
         // to be delivered names it: the kernel will hear of it, and of its revocation, again).
-        foreach (var kref in revoked.Where(k => pending?.ContainsKey(k) != true))
+        foreach (var kref in revoked.Where(k => !pending.ContainsKey(k)))
         {
             State.Revoked.Remove(kref);
             State.Changes.Unrevoked(kref);
@@ -896,14 +893,13 @@ public sealed partial class RemotePair
         var localSessionValid = Sessions.LocalRefsValid(batch.Session);
         var senderSessionValid = Sessions.PeerRefsValid(batch.Session);
         var perExport = new Dictionary<string, (List<DgcOpKind> Ops, List<long> Counts)>(StringComparer.Ordinal);
-        var importsRetired = new List<string>();
         var retiring = new HashSet<long>();
         var refused = new List<string>(); // reported once per batch, however many: a flood is one line
         foreach (var op in batch.Ops)
         {
             if (op.Ref.SenderExport)
             {
-                ApplyRetireOfImport(batch, op, senderSessionValid, localSessionValid, importsRetired, retiring, refused);
+                ApplyRetireOfImport(batch, op, senderSessionValid, localSessionValid, retiring, refused);
                 continue;
             }
 
@@ -947,8 +943,10 @@ public sealed partial class RemotePair
         // applied in part at the owners (each skips it when it comes again) and not at all here.
         var results = await Task.WhenAll(perExport.Select(async e =>
             (Kref: e.Key, Result: await _env.ApplyToExportAsync(e.Key, stream, batch.Seq, [.. e.Value.Ops], [.. e.Value.Counts]))));
+        var importsRetired = new List<string>(retiring.Count);
         foreach (var importId in retiring)
         {
+            importsRetired.Add(State.Imports[importId].Kref);
             CList.ForgetImport(importId);
         }
 
@@ -1011,7 +1009,7 @@ public sealed partial class RemotePair
     }
 
     /// <summary>A <c>dgc:retire ro+N</c>: the remote deleted an object this kernel imported (and dropped).</summary>
-    private void ApplyRetireOfImport(BatchFrame batch, DgcOp op, bool senderSessionValid, bool localSessionValid, List<string> importsRetired, HashSet<long> retiring, List<string> refused)
+    private void ApplyRetireOfImport(BatchFrame batch, DgcOp op, bool senderSessionValid, bool localSessionValid, HashSet<long> retiring, List<string> refused)
     {
         if (op.Kind != DgcOpKind.Retire)
         {
@@ -1042,10 +1040,10 @@ public sealed partial class RemotePair
         {
             refused.Add($"{Remote} retired {op.Ref} ({entry.Kref}) while this kernel still reaches it.");
         }
-        else if (retiring.Add(op.Ref.Id))
+        else
         {
             // Forgotten with the rest of the batch, once every export owner took it (see ApplyBatchAsync).
-            importsRetired.Add(entry.Kref);
+            retiring.Add(op.Ref.Id);
         }
     }
 
@@ -1290,16 +1288,18 @@ public sealed partial class RemotePair
     {
         if (krefs.Count > 0 || kind == EffectKind.SessionEnded)
         {
-            var effect = new PendingEffect($"{Remote}/{State.Stream}/{State.NextEffect++}", kind, [.. krefs], why, causeStream, causeSeq);
-            State.Outbox.Add(effect);
-            _fresh.Add(effect.Id);
+            Record(new PendingEffect(NextEffectId(), kind, [.. krefs], why, causeStream, causeSeq));
         }
     }
 
     /// <summary>Records the delivery of an application message as an effect (see <see cref="Enqueue"/>): its id names the message on every delivery.</summary>
-    private void EnqueueMessage(AppFrame message, string[] krefs)
+    private void EnqueueMessage(AppFrame message, string[] krefs) =>
+        Record(new PendingEffect(NextEffectId(), EffectKind.MessageDelivered, krefs, Method: message.Method, Body: message.Body));
+
+    private string NextEffectId() => $"{Remote}/{State.Stream}/{State.NextEffect++}";
+
+    private void Record(PendingEffect effect)
     {
-        var effect = new PendingEffect($"{Remote}/{State.Stream}/{State.NextEffect++}", EffectKind.MessageDelivered, krefs, Method: message.Method, Body: message.Body);
         State.Outbox.Add(effect);
         _fresh.Add(effect.Id);
     }

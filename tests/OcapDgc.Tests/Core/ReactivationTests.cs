@@ -14,10 +14,7 @@ public sealed class ReactivationTests(DgcClusterFixture fx)
     [Fact]
     public async Task A_batch_whose_application_fails_part_way_is_applied_once_and_nothing_refused_when_resent()
     {
-        var (a, b) = await fx.NewPairAsync();
-        var objects = await a.Grain.CreateObjectsAsync(3);
-        await a.Grain.SendAsync(b.Id, objects);
-        await fx.SettleAsync(a, b);
+        var (a, b, objects) = await fx.PairSharingAsync(3);
 
         // b drops and retires all three in one batch; at a, the second export-grain call of its application fails
         // (as when that grain's silo dies), so the batch is applied to some exports only and not recorded. b resends
@@ -42,10 +39,7 @@ public sealed class ReactivationTests(DgcClusterFixture fx)
     [Fact]
     public async Task A_send_after_a_batch_failed_part_way_waits_for_that_batch_so_its_resend_cannot_release_the_new_hold()
     {
-        var (a, b) = await fx.NewPairAsync();
-        var objects = await a.Grain.CreateObjectsAsync(2);
-        await a.Grain.SendAsync(b.Id, objects);
-        await fx.SettleAsync(a, b);
+        var (a, b, objects) = await fx.PairSharingAsync(2);
 
         // b drops and retires both in one batch. At a, the first export's owner applies it (b forgot that object),
         // the second's call fails: the batch is applied in part and not recorded.
