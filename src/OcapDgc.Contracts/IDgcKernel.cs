@@ -41,7 +41,10 @@ public interface IDgcKernel : IGrain
     [Alias("imports-revoked"), AlwaysInterleave]
     Task OnImportsRevokedAsync(string remote, string effectId, string[] krefs);
 
-    /// <summary><paramref name="remote"/> deleted these objects; the import krefs name nothing any more. An effect (see <see cref="OnExportsDroppedAsync"/>).</summary>
+    /// <summary>
+    /// <paramref name="remote"/> deleted these objects, or the only message that carried them waited and was refused; the
+    /// import krefs name nothing any more (one may be a kref this kernel was never delivered: ignore it). An effect (see <see cref="OnExportsDroppedAsync"/>).
+    /// </summary>
     [Alias("imports-retired"), AlwaysInterleave]
     Task OnImportsRetiredAsync(string remote, string effectId, string[] krefs);
 

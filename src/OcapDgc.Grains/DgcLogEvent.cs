@@ -38,4 +38,7 @@ public enum DgcLogEvent
 
     /// <summary>Reconciliation fenced off lost messages and released their sends.</summary>
     LostSendsReleased = 3012,
+
+    /// <summary>A message that waited to be delivered was refused: an object it sends back may have been let go.</summary>
+    LateMessageRefused = 3013,
 }

@@ -15,7 +15,7 @@ public sealed partial class RemoteHandleGrain
     private void Log(PairEvent e)
     {
         var (local, remote) = (_pair.Local, _pair.Remote);
-        if (e is LeaseLapsed or PeerRestarted or SessionEnded or ReconcileFailed or LostSendsReleased)
+        if (e is LeaseLapsed or PeerRestarted or SessionEnded or ReconcileFailed or LostSendsReleased or LateMessageRefused)
         {
             // On the span in progress (a lease check, an inbound frame), if one is being recorded.
             System.Diagnostics.Activity.Current?.AddEvent(new System.Diagnostics.ActivityEvent(
@@ -41,6 +41,10 @@ public sealed partial class RemoteHandleGrain
                     _refusalsUnlogged += r.Count;
                 }
 
+                break;
+            case LateMessageRefused m:
+                DgcMetrics.OpsRejected.Add(1);
+                LogLateMessageRefused(logger, local, remote, m.MessageId, m.Returned, m.Reason);
                 break;
             case StaleIgnored s:
                 LogStale(logger, local, remote, s.Reason);
@@ -86,6 +90,9 @@ public sealed partial class RemoteHandleGrain
 
     [LoggerMessage(EventId = (int)DgcLogEvent.InboundRefused, Level = LogLevel.Warning, Message = "{Local}<-{Remote}: refused {Count} inbound operation(s), and {Unlogged} more since the last such line: {Reason}")]
     private static partial void LogInboundRejected(ILogger logger, string local, string remote, int count, long unlogged, string reason);
+
+    [LoggerMessage(EventId = (int)DgcLogEvent.LateMessageRefused, Level = LogLevel.Warning, Message = "{Local}<-{Remote}: refused message {MessageId}, which waited to be delivered and sends back {Returned}: {Reason}")]
+    private static partial void LogLateMessageRefused(ILogger logger, string local, string remote, string messageId, string returned, string reason);
 
     [LoggerMessage(EventId = (int)DgcLogEvent.NoKernel, Level = LogLevel.Warning, Message = "Kernel {Local} has not registered with its RemoteManager; callback skipped")]
     private static partial void LogNoKernel(ILogger logger, string local);

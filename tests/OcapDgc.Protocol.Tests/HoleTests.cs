@@ -290,6 +290,143 @@ public sealed class HoleTests
         Assert.DoesNotContain(Bob.StateOf("alice")?.Outbox ?? [], e => e.Krefs.Contains(import));
     }
 
+    /// <summary>Found by the crash simulation at 1,000,000 steps (seed 6jDfD_FfbW81).</summary>
+    [Fact]
+    public void Hole11_a_message_that_waited_is_refused_if_the_object_it_sends_back_was_let_go_meanwhile_and_its_imports_are_released()
+    {
+        var w = new World(honest: 3, withMallory: false);
+        var (alice, bob, carol) = (w["alice"], w["bob"], w["carol"]);
+
+        // alice shares x with bob and carol, and keeps it only while a remote can reach it.
+        var x = alice.NewObject();
+        w.Send("alice", "bob", x);
+        w.Send("alice", "carol", x);
+        w.Drain();
+        w.Release("alice", x);
+
+        // bob sends x back to alice with one of his own objects, y; alice's kernel cannot hear her pair towards bob,
+        // so the message waits in that pair's outbox. Then bob drops x: carol still reaches it.
+        alice.DeafTo.Add("bob");
+        var y = bob.NewObject();
+        var atBob = bob.Imports.Single().Key;
+        w.Send("bob", "alice", atBob, y);
+        w.Drain();
+        w.Release("bob", atBob);
+        w.Release("bob", y);
+        w.EndStep();
+        w.Tick(checkLeases: false);
+        w.Drain();
+        Assert.Contains(alice.StateOf("bob")!.Outbox, e => e.Kind == EffectKind.MessageDelivered);
+
+        // carol drops x too: alice hears "dropped" from her pair towards carol and frees x.
+        w.Release("carol", carol.Imports.Single().Key);
+        w.EndStep();
+        w.Tick(checkLeases: false);
+        w.Drain();
+        w.EndStep();
+        Assert.True(alice.Own[x].Freed, "alice should have freed x once no remote reached it");
+
+        // alice hears bob's pair again. Delivering the waiting message would hand her x, freed: the oracle throws "dangling".
+        alice.DeafTo.Clear();
+        w.Tick(checkLeases: false);
+        w.Drain();
+
+        Assert.Equal(1, alice.Pair("bob").Counters.LateMessagesRefused);
+        Assert.Contains(alice.Events, e => e is LateMessageRefused r && r.Returned == x);
+        Assert.DoesNotContain(alice.Imports.Values, i => i.Identity == new ObjId("bob", y));
+
+        // The receipt of y the refused message carried is released at bob, so y is reclaimed there.
+        w.RunQuietly(leases: 2);
+        Assert.False(bob.Ledgers.ContainsKey(y), "bob still counts alice's receipt of y from the refused message");
+        Assert.Empty(alice.Store);
+    }
+
+    [Fact]
+    public void Hole11_a_message_that_waited_is_still_delivered_when_only_its_sender_released_the_object_it_sends_back()
+    {
+        // bob alone holds alice's x; he sends it back while alice's kernel cannot hear that pair, then drops it.
+        var x = Alice.NewObject();
+        _w.Send("alice", "bob", x);
+        _w.Drain();
+        _w.Release("alice", x);
+        Alice.DeafTo.Add("bob");
+        var atBob = Bob.Imports.Single().Key;
+        _w.Send("bob", "alice", atBob);
+        _w.Drain();
+        _w.Release("bob", atBob);
+        _w.EndStep();
+        _w.Tick(checkLeases: false);
+        _w.Drain();
+        Assert.False(Alice.Ledgers[x].Reachable);
+
+        // bob's release made x unreachable, after the message: alice hears "dropped" only after the message, so x
+        // is alive when it is delivered, and the message is not refused.
+        var delivered = _w.MessagesDelivered;
+        Alice.DeafTo.Clear();
+        _w.Tick(checkLeases: false);
+        _w.Drain();
+
+        Assert.Equal(0, Alice.Pair("bob").Counters.LateMessagesRefused);
+        Assert.Equal(delivered + 1, _w.MessagesDelivered);
+        Assert.DoesNotContain(Alice.StateOf("bob")!.Outbox, e => e.Kind == EffectKind.MessageDelivered);
+    }
+
+    /// <summary>Found by the crash simulation at 1,000,000 steps (seed 8tJlA2Kf9LP1).</summary>
+    [Fact]
+    public void Hole12_a_kernel_that_deletes_an_object_first_finishes_the_batch_applied_in_part_that_released_it()
+    {
+        var w = new World(honest: 3, withMallory: false);
+        var (alice, bob, carol) = (w["alice"], w["bob"], w["carol"]);
+        var x = alice.NewObject();
+        w.Send("alice", "bob", x);
+        w.Send("alice", "carol", x);
+        w.Drain();
+        w.Tick(checkLeases: false);
+        w.Drain();
+        w.Release("alice", x);
+
+        // bob drops x. Applying his batch, the call to x's owner takes effect and then fails (its silo died): the
+        // pair lives on with the batch applied at the owner only.
+        w.Release("bob", bob.Imports.Single().Key);
+        w.EndStep();
+        w.Tick(checkLeases: false);
+        alice.FailApply = (true, true);
+        w.Deliver(w.Net.Find("bob", "alice", "dgc:batch"));
+        Assert.NotNull(alice.StateOf("bob")!.Applying);
+        Assert.False(alice.Ledgers[x].Holds["bob"].Count > 0, "bob's drop took effect at x's owner");
+
+        // alice and bob lose touch for a while, so bob does not resend the batch yet.
+        w.Net.Cut("alice", "bob");
+        foreach (var (from, to) in new[] { ("alice", "bob"), ("bob", "alice") })
+        {
+            while (w.Net.Find(from, to, "") is var i and >= 0)
+            {
+                w.Lose(i);
+            }
+        }
+
+        // carol drops x too: now no remote reaches it, alice hears "dropped" from her pair towards carol and deletes x.
+        w.Release("carol", carol.Imports.Single().Key);
+        w.EndStep();
+        w.Tick(checkLeases: false);
+        w.Drain();
+        w.Delete("alice", x);
+        Assert.True(alice.Own[x].Freed);
+
+        // bob resends his batch. Had alice's pair forgotten x before recording the batch, its dropRef would name an
+        // object the pair no longer knows: refused (the oracle throws "refused what an honest kernel sent").
+        w.Net.Heal("alice", "bob");
+        w.Advance(TimeSpan.FromSeconds(5));
+        w.Tick(checkLeases: false);
+        w.Drain();
+
+        Assert.Equal(0, alice.Pair("bob").Counters.Rejected);
+        Assert.Null(alice.StateOf("bob")?.Applying);
+        w.RunQuietly(leases: 2);
+        Assert.Empty(alice.Store);
+        Assert.Empty(bob.Imports);
+    }
+
     /// <summary>alice asks bob for his import list, as its lease check does when their views have not agreed for a lease.</summary>
     private void AskForImportList()
     {

@@ -23,6 +23,7 @@ public sealed class SimulationTests
         // Plans average about PlanLength / 2 steps; a tenth more plans make sure the target is reached.
         var plans = (int)Math.Max(1, target * 11 / 10 / (PlanLength / 2));
         long steps = 0;
+        var lateBefore = Plans.LateRefusals;
         var started = DateTime.UtcNow;
         Gen.Select(Plans.Step.Array[1, PlanLength], Gen.Int).Sample(
             t => { Interlocked.Add(ref steps, Plans.Run(t.Item1, t.Item2)); },
@@ -30,7 +31,7 @@ public sealed class SimulationTests
             threads: 1,
             print: t => $"seed {t.Item2}:{Environment.NewLine}{string.Join(Environment.NewLine, t.Item1.Select((s, i) => $"{i}: {s}"))}");
 
-        var line = string.Create(CultureInfo.InvariantCulture, $"simulation: {steps} steps in {plans} plans of up to {PlanLength}, {(DateTime.UtcNow - started).TotalSeconds:F1} s, no violation");
+        var line = string.Create(CultureInfo.InvariantCulture, $"simulation: {steps} steps in {plans} plans of up to {PlanLength}, {(DateTime.UtcNow - started).TotalSeconds:F1} s, no violation; {Plans.LateRefusals - lateBefore} waiting messages refused late");
         if (Environment.GetEnvironmentVariable("DGC_SIM_REPORT") is { Length: > 0 } report)
         {
             File.AppendAllText(report, line + Environment.NewLine);

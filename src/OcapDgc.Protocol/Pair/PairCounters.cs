@@ -35,4 +35,7 @@ public sealed class PairCounters
 
     /// <summary>Application messages that arrived again and were not delivered.</summary>
     public long DuplicateMessages { get; set; }
+
+    /// <summary>Application messages refused at a late delivery: an object of this kernel they send back may have been let go.</summary>
+    public long LateMessagesRefused { get; set; }
 }

@@ -28,6 +28,12 @@ public sealed record CallRefused(DgcError Code, string Reason) : PairEvent;
 /// <summary>Inbound operations or a frame from the remote were refused.</summary>
 public sealed record InboundRefused(int Count, string Reason) : PairEvent;
 
+/// <summary>
+/// An application message that waited to be delivered (its callback failed) was refused at a later delivery: it sends
+/// back <see cref="Returned"/>, one of this kernel's own objects, which the kernel may have let go meanwhile.
+/// </summary>
+public sealed record LateMessageRefused(string MessageId, string Returned, string Reason) : PairEvent;
+
 /// <summary>Inbound operations named an ended session and were ignored.</summary>
 public sealed record StaleIgnored(int Count, string Reason) : PairEvent;
 

@@ -26,7 +26,9 @@ public enum EffectKind
 /// One effect the kernel must hear, kept in the pair's state until its callback returns: what applying a
 /// batch, ending a session or revoking did, or an application message that arrived. <see cref="Id"/>
 /// is unique (the remote, the pair's batch stream, a number), so a kernel that hears it twice (after a
-/// crash between delivering it and recording that) can ignore the repeat.
+/// crash between delivering it and recording that) can ignore the repeat. For a message, <see cref="Returned"/>
+/// lists the krefs among its refs that are this kernel's own objects sent back (null when none): a message that
+/// waits must still find them alive when it is delivered.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("ocap-dgc.PendingEffect")]
 public sealed record PendingEffect(
@@ -37,7 +39,8 @@ public sealed record PendingEffect(
     [property: Id(4)] long CauseStream = 0,
     [property: Id(5)] long CauseSeq = 0,
     [property: Id(6)] string? Method = null,
-    [property: Id(7)] string? Body = null)
+    [property: Id(7)] string? Body = null,
+    [property: Id(8)] string[]? Returned = null)
 {
     /// <summary>The notice the kernel hears for it.</summary>
     public KernelNotice ToNotice() => Kind switch

@@ -370,13 +370,27 @@ public sealed partial class RemotePair
     public async Task RetireExportsAsync(string[] krefs)
     {
         ArgumentNullException.ThrowIfNull(krefs);
+        var exported = new List<(string Kref, long Id)>();
         foreach (var kref in krefs)
         {
             if (CList.TryGetExportId(kref, out var id))
             {
-                CList.ForgetExport(id);
-                Outbound.Enqueue(new DgcOp(DgcOpKind.Retire, WireRef.ToSenderExport(id)));
+                exported.Add((kref, id));
             }
+        }
+
+        // The batch that made an object deletable may be applied at its owner and not yet here; once the export is
+        // forgotten, that batch's resend would name an object this pair no longer knows (refused). Finishing it finds
+        // the owner's record deleted and forgets the export too; the remote is told to retire it all the same.
+        await FinishPartAppliedAsync();
+        foreach (var (kref, id) in exported)
+        {
+            if (CList.TryGetExportId(kref, out var still) && still == id)
+            {
+                CList.ForgetExport(id);
+            }
+
+            Outbound.Enqueue(new DgcOp(DgcOpKind.Retire, WireRef.ToSenderExport(id)));
         }
 
         await SaveAndMaybeFlushAsync();
@@ -519,13 +533,8 @@ public sealed partial class RemotePair
             throw Refuse(DgcError.QuotaExceeded, $"{newExports} new exports to {Remote} would pass this pair's quota of {_settings.Limits.MaxExports} live exports (Dgc:Limits:MaxExports).");
         }
 
-        if (State.Applying is { } applying)
-        {
-            // A batch of the remote was applied in part (an export owner's call failed) and not recorded. Finish it
-            // first: once this send made a new hold, the batch's resend would be applied to that hold again.
-            await FinishApplyingAsync(applying);
-        }
-
+        // Once this send made a new hold, the batch's resend would be applied to that hold again.
+        await FinishPartAppliedAsync();
         await EnsureSessionAsync();
         NoteRefsMoved(krefs);
         if (State.Exports.Count == 0)
@@ -991,6 +1000,12 @@ public sealed partial class RemotePair
     }
 
     /// <summary>
+    /// A batch of the remote applied in part (an export owner's call failed) and not recorded is finished before a kernel
+    /// call changes the exports it names: a new hold, or a forgotten export, would make its resend apply wrongly.
+    /// </summary>
+    private Task FinishPartAppliedAsync() => State.Applying is { } applying ? FinishApplyingAsync(applying) : Task.CompletedTask;
+
+    /// <summary>
     /// Finishes applying the inbound batch a crash interrupted (<see cref="PairState.Applying"/>): the export
     /// owners take it again (each skips what it already applied) and the pair records it, before this
     /// activation does anything else. A batch already recorded, or of a stream left since, is only forgotten.
@@ -1293,8 +1308,11 @@ public sealed partial class RemotePair
     }
 
     /// <summary>Records the delivery of an application message as an effect (see <see cref="Enqueue"/>): its id names the message on every delivery.</summary>
-    private void EnqueueMessage(AppFrame message, string[] krefs) =>
-        Record(new PendingEffect(NextEffectId(), EffectKind.MessageDelivered, krefs, Method: message.Method, Body: message.Body));
+    private void EnqueueMessage(AppFrame message, string[] krefs)
+    {
+        var returned = krefs.Where((_, i) => !message.Refs[i].SenderExport).Distinct(StringComparer.Ordinal).ToArray();
+        Record(new PendingEffect(NextEffectId(), EffectKind.MessageDelivered, krefs, Method: message.Method, Body: message.Body, Returned: returned.Length > 0 ? returned : null));
+    }
 
     private string NextEffectId() => $"{Remote}/{State.Stream}/{State.NextEffect++}";
 
@@ -1310,7 +1328,8 @@ public sealed partial class RemotePair
     /// Removing a delivered effect is not written by itself: a crash before the next write repeats it,
     /// under the same id, which the kernel ignores. A late "dropped" or "retired" (not delivered when it
     /// happened) may have gone stale: the kernel may have sent the export again since, so it is checked
-    /// against the export's owner and says only what still holds.
+    /// against the export's owner and says only what still holds. A late message that sends one of the kernel's
+    /// own objects back is refused if the kernel may have let that object go meanwhile (see <see cref="ReturnedGoneAsync"/>).
     /// </summary>
     private async Task DeliverEffectsAsync()
     {
@@ -1320,11 +1339,20 @@ public sealed partial class RemotePair
         }
 
         _delivering = true;
+        var refusedAny = false;
         try
         {
             while (State.Outbox.Count > 0)
             {
                 var effect = State.Outbox[0];
+                if (effect is { Kind: EffectKind.MessageDelivered, Returned.Length: > 0 } && !_fresh.Contains(effect.Id)
+                    && await ReturnedGoneAsync(effect.Returned) is { } gone)
+                {
+                    RefuseWaitingMessage(effect, gone);
+                    refusedAny = true;
+                    continue;
+                }
+
                 if (effect.Kind is EffectKind.ExportsDropped or EffectKind.ExportsRetired)
                 {
                     // A later effect of the same kind says it for these exports again (they were sent and
@@ -1344,12 +1372,89 @@ public sealed partial class RemotePair
 
                 State.Outbox.RemoveAll(e => e.Id == effect.Id);
             }
+
+            if (refusedAny)
+            {
+                // The released receipts are queued for the remote: durable before they can be sent.
+                await WriteAsync();
+            }
         }
         finally
         {
             _delivering = false;
             _fresh.Clear();
         }
+    }
+
+    /// <summary>
+    /// The first of <paramref name="returned"/> (this kernel's own objects, sent back in a message that waited) that the
+    /// kernel may have let go since the message arrived, or null. When it arrived the remote held each of them (it is
+    /// refused otherwise), so each was alive. One is alive still if some remote reaches it now (a freed object is never
+    /// sent again), or if the remote's own release is what made it unreachable: that release came after the message,
+    /// so the kernel hears it from this pair's outbox, after the message. Otherwise another remote's release (or the
+    /// export being forgotten by all) may have told the kernel it was dropped, and the kernel may have freed it.
+    /// </summary>
+    private async Task<string?> ReturnedGoneAsync(string[] returned)
+    {
+        foreach (var kref in returned)
+        {
+            var now = await _env.GetExportAsync(kref);
+            if (!now.Reachable && !(now.Recognizable && now.DroppedBy == Remote))
+            {
+                return kref;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Refuses a message that waited to be delivered and sends back an object the kernel may have let go
+    /// (<paramref name="gone"/>), as it would have been refused had it arrived after that release. Its imports' receipts
+    /// are released at the exporter (dropRef); an import left with none is retired there and forgotten here, and the
+    /// kernel, which may never have heard of it, is told it names nothing any more (imports retired). A revoked import
+    /// kept only for this message is forgotten in the same way.
+    /// </summary>
+    private void RefuseWaitingMessage(PendingEffect message, string gone)
+    {
+        State.Outbox.RemoveAll(e => e.Id == message.Id);
+        var returned = message.Returned!.ToHashSet(StringComparer.Ordinal);
+        var pending = PendingDeliveries();
+        var forgotten = new List<string>();
+        foreach (var group in message.Krefs.Where(k => !returned.Contains(k)).GroupBy(k => k, StringComparer.Ordinal))
+        {
+            if (CList.TryGetImportId(group.Key, out var id))
+            {
+                var entry = State.Imports[id];
+                var release = Math.Min(group.Count(), entry.Receipts);
+                if (release > 0)
+                {
+                    Outbound.Enqueue(new DgcOp(DgcOpKind.DropRef, WireRef.ToReceiverExport(id), release));
+                    entry.Receipts -= release;
+                }
+
+                if (entry.Receipts == 0)
+                {
+                    Outbound.Enqueue(new DgcOp(DgcOpKind.Retire, WireRef.ToReceiverExport(id)));
+                    CList.ForgetImport(id);
+                    forgotten.Add(group.Key);
+                }
+                else
+                {
+                    CList.TouchedImport(id);
+                }
+            }
+            else if (State.Revoked.Contains(group.Key) && !pending.ContainsKey(group.Key))
+            {
+                State.Revoked.Remove(group.Key);
+                State.Changes.Unrevoked(group.Key);
+                forgotten.Add(group.Key);
+            }
+        }
+
+        Enqueue(EffectKind.ImportsRetired, forgotten);
+        Counters.LateMessagesRefused++;
+        _env.Report(new LateMessageRefused(message.Id, gone, $"{Remote} released it after the message arrived and no remote reaches it now, so the kernel may have let it go; refused as if it had arrived after that release. The receipts of its imports were released; {forgotten.Count} import(s) only it carried were retired"));
     }
 
     private async Task EnsureSessionAsync()

@@ -114,6 +114,9 @@ public sealed partial class SimKernel(World world, string id, bool hostile = fal
     /// <summary>How many of the next effect callbacks fail (the kernel's silo is down, say): the DGC must deliver them again.</summary>
     public int FailCallbacks { get; set; }
 
+    /// <summary>Remotes whose pairs' effect callbacks fail while they are listed here (the kernel cannot hear those pairs).</summary>
+    public HashSet<string> DeafTo { get; } = new(StringComparer.Ordinal);
+
     /// <summary>
     /// Whether the next export owner's call of an inbound batch's application fails (its silo died), and whether it
     /// took effect before failing: the batch is then applied in part, and the pair lives on.
@@ -329,9 +332,9 @@ public sealed partial class SimKernel(World world, string id, bool hostile = fal
 
         public Task<bool> NotifyKernelAsync(KernelNotice notice)
         {
-            if (notice.EffectId.Length > 0 && kernel.FailCallbacks > 0)
+            if (notice.EffectId.Length > 0 && (kernel.FailCallbacks > 0 || kernel.DeafTo.Contains(remote)))
             {
-                kernel.FailCallbacks--;
+                kernel.FailCallbacks -= kernel.DeafTo.Contains(remote) ? 0 : 1;
                 world.Note($"  {kernel.Id}<-{remote} callback failed: {notice}");
                 return Task.FromResult(false);
             }

@@ -266,6 +266,11 @@ public static class Plans
         (Cycles ? 2 : 0, K.Select(k => (Step)new LinkStep(k))),
         (Cycles ? 2 : 0, K.Select(k => (Step)new TraceStep(k))));
 
+    private static long _lateRefusals;
+
+    /// <summary>Late messages refused across every plan run so far (see <see cref="World.LateRefusals"/>).</summary>
+    public static long LateRefusals => Interlocked.Read(ref _lateRefusals);
+
     /// <summary>Runs a plan from <paramref name="seed"/>: every step, the oracle between steps, then quiescence.</summary>
     public static int Run(Step[] plan, int seed)
     {
@@ -301,6 +306,8 @@ public static class Plans
         {
             throw new SimulationViolationException($"quiescence after {plan.Length} steps: {e.Message}{Traced(w)}");
         }
+
+        Interlocked.Add(ref _lateRefusals, w.LateRefusals);
 
         return plan.Length;
     }

@@ -72,6 +72,9 @@ public sealed partial class World
 
     public long Deliveries { get; private set; }
 
+    /// <summary>Application messages of honest kernels delivered to their receivers' kernels (each once).</summary>
+    public int MessagesDelivered => _delivered.Count;
+
     public long Refusals { get; private set; }
 
     /// <summary>Effects delivered again (same id) and ignored by their kernel.</summary>
@@ -79,6 +82,9 @@ public sealed partial class World
 
     /// <summary>Pair crashes injected at writes.</summary>
     public long Crashes { get; private set; }
+
+    /// <summary>Messages that waited (their callback failed) and were refused at a later delivery: an object they send back may have been let go.</summary>
+    public long LateRefusals { get; private set; }
 
     /// <summary>After a crash at a write: the crashed pair's grain is gone (its memory lost) and comes back from its last write.</summary>
     public void Recover()
@@ -183,6 +189,7 @@ public sealed partial class World
             return;
         }
 
+        Note($"  {kernel} deletes {kref}");
         string[] recognizers = [];
         if (k.Ledgers.TryGetValue(kref, out var state))
         {
@@ -783,6 +790,9 @@ public sealed partial class World
                     throw new SimulationViolationException($"availability: {k.Id} let {remote}'s lease lapse ({l.Silent} by its clock) although it heard from {remote} {heard} ago and has exported to it for only {exporting}; lease {Settings.Lease}");
                 }
 
+                break;
+            case LateMessageRefused:
+                LateRefusals++;
                 break;
             case InboundRefused r when watched:
                 throw new SimulationViolationException($"{k.Id}<-{remote}: refused what an honest kernel sent: {r.Reason}");
