@@ -294,15 +294,8 @@ public sealed class HoleTests
     [Fact]
     public void Hole11_a_message_that_waited_is_refused_if_the_object_it_sends_back_was_let_go_meanwhile_and_its_imports_are_released()
     {
-        var w = new World(honest: 3, withMallory: false);
+        var (w, x) = AliceSharesOneWithBobAndCarol(settle: false);
         var (alice, bob, carol) = (w["alice"], w["bob"], w["carol"]);
-
-        // alice shares x with bob and carol, and keeps it only while a remote can reach it.
-        var x = alice.NewObject();
-        w.Send("alice", "bob", x);
-        w.Send("alice", "carol", x);
-        w.Drain();
-        w.Release("alice", x);
 
         // bob sends x back to alice with one of his own objects, y; alice's kernel cannot hear her pair towards bob,
         // so the message waits in that pair's outbox. Then bob drops x: carol still reaches it.
@@ -375,15 +368,8 @@ public sealed class HoleTests
     [Fact]
     public void Hole12_a_kernel_that_deletes_an_object_first_finishes_the_batch_applied_in_part_that_released_it()
     {
-        var w = new World(honest: 3, withMallory: false);
+        var (w, x) = AliceSharesOneWithBobAndCarol(settle: true);
         var (alice, bob, carol) = (w["alice"], w["bob"], w["carol"]);
-        var x = alice.NewObject();
-        w.Send("alice", "bob", x);
-        w.Send("alice", "carol", x);
-        w.Drain();
-        w.Tick(checkLeases: false);
-        w.Drain();
-        w.Release("alice", x);
 
         // bob drops x. Applying his batch, the call to x's owner takes effect and then fails (its silo died): the
         // pair lives on with the batch applied at the owner only.
@@ -425,6 +411,27 @@ public sealed class HoleTests
         w.RunQuietly(leases: 2);
         Assert.Empty(alice.Store);
         Assert.Empty(bob.Imports);
+    }
+
+    /// <summary>
+    /// In a world of alice, bob and carol, alice shares a new object x with bob and carol (with <paramref name="settle"/>,
+    /// their addRefs are applied too) and keeps it only while a remote can reach it.
+    /// </summary>
+    private static (World W, string X) AliceSharesOneWithBobAndCarol(bool settle)
+    {
+        var w = new World(honest: 3, withMallory: false);
+        var x = w["alice"].NewObject();
+        w.Send("alice", "bob", x);
+        w.Send("alice", "carol", x);
+        w.Drain();
+        if (settle)
+        {
+            w.Tick(checkLeases: false);
+            w.Drain();
+        }
+
+        w.Release("alice", x);
+        return (w, x);
     }
 
     /// <summary>alice asks bob for his import list, as its lease check does when their views have not agreed for a lease.</summary>
