@@ -75,6 +75,10 @@ public interface IReferenceKernelGrain : IDgcKernel, ICycleKernel, IGrainWithStr
     [Alias("fail-callbacks")]
     Task FailNextCallbacksAsync(int count);
 
+    /// <summary>While <paramref name="fail"/> holds, every message delivery from <paramref name="remote"/> fails (throws), as if this kernel could not be reached from that remote's handle: the DGC keeps the messages waiting.</summary>
+    [Alias("fail-deliveries-from")]
+    Task FailDeliveriesFromAsync(string remote, bool fail);
+
     /// <summary>
     /// What this kernel itself holds of <paramref name="kref"/>, in one sentence: an own object with or
     /// without its local reference (and which kernels it was sent to), an import (from whom, with its label),

@@ -30,6 +30,7 @@ public sealed partial class ReferenceKernelGrain(
 
     // Not persisted: a test's fault injection.
     private int _failCallbacks;
+    private readonly HashSet<string> _failDeliveriesFrom = new(StringComparer.Ordinal);
 
     // Not persisted: own objects with a send under way, and how many.
     private readonly Dictionary<string, int> _sending = new(StringComparer.Ordinal);
@@ -362,6 +363,11 @@ public sealed partial class ReferenceKernelGrain(
     /// <inheritdoc />
     public async Task DeliverAsync(string fromKernel, string messageId, string method, string body, string[] krefs)
     {
+        if (_failDeliveriesFrom.Contains(fromKernel))
+        {
+            throw new InvalidOperationException($"{Me}: delivery of message {messageId} from {fromKernel} failed on purpose (a test's fault injection).");
+        }
+
         // A repeat is not counted (or acted on) again, but its refs are this kernel's again: the DGC kept their
         // receipts while the message waited, so an import let go since is held once more (the loop below is idempotent).
         if (!Repeat(messageId))
@@ -567,6 +573,13 @@ public sealed partial class ReferenceKernelGrain(
     public Task FailNextCallbacksAsync(int count)
     {
         _failCallbacks = count;
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public Task FailDeliveriesFromAsync(string remote, bool fail)
+    {
+        _ = fail ? _failDeliveriesFrom.Add(remote) : _failDeliveriesFrom.Remove(remote);
         return Task.CompletedTask;
     }
 

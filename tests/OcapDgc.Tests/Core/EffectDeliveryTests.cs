@@ -80,4 +80,45 @@ public sealed class EffectDeliveryTests(DgcClusterFixture fx)
         await fx.ReleaseAllAsync(b, a);
         Assert.Equal(1, (await a.LedgerAsync()).ExportsDroppedEvents);
     }
+
+    [Fact]
+    public async Task A_waiting_message_that_sends_back_an_object_another_remote_let_go_meanwhile_is_refused_and_its_imports_released()
+    {
+        var k = await fx.NewKernelsAsync("a", "b", "c");
+        var (a, b, c) = (k[0], k[1], k[2]);
+        var o = await a.CreateAsync();
+        await a.Grain.SendAsync(b.Id, [o]);
+        await a.Grain.SendAsync(c.Id, [o]);
+        await fx.SettleAsync(a, b, c);
+        var atB = Assert.Single(await b.Grain.GetHeldImportsAsync(a.Id));
+        var p = await b.CreateAsync();
+
+        // a's kernel cannot take deliveries from its handle to b: b's message sending o back, with p, waits there.
+        await a.Grain.FailDeliveriesFromAsync(b.Id, true);
+        await b.Grain.SendAsync(a.Id, [atB, p]);
+        await fx.IdleAsync();
+        var received = (await a.LedgerAsync()).MessagesReceived;
+
+        // b drops o, then c does: c's release makes it unreachable, and a's kernel hears "dropped" through its handle to c.
+        await b.Grain.DropAsync(a.Id, [atB], retire: true);
+        await fx.SettleAsync(a, b);
+        await c.Grain.DropAllAsync(a.Id, retire: true);
+        await fx.SettleAsync(a, c);
+        Assert.False((await a.Export(o).GetSnapshotAsync()).Reachable);
+        Assert.Equal(1, (await a.LedgerAsync()).ExportsDroppedEvents);
+
+        // Deliveries from b work again: the waiting message would hand a's kernel an object it may have let go, so it is
+        // refused; a's kernel is told that p's import (which it never heard of) names nothing, and p's receipt goes back to b.
+        await a.Grain.FailDeliveriesFromAsync(b.Id, false);
+        await a.InternalHandleTo(b).CheckLeaseAsync();
+        await fx.IdleAsync();
+        Assert.Equal(1, (await a.HandleTo(b).GetFiguresAsync()).LateMessagesRefused);
+        var ledger = await a.LedgerAsync();
+        Assert.Equal(received, ledger.MessagesReceived);
+        Assert.Equal(1, ledger.ImportsRetiredByExporter);
+
+        await fx.SettleAsync(a, b, c);
+        Assert.False((await b.Export(p).GetSnapshotAsync()).Recognizable);
+        await fx.AssertNothingLeftAsync(a, b, c);
+    }
 }
