@@ -107,6 +107,21 @@ public sealed partial class ReferenceKernelGrain(
             await SaveAsync();
             await Handle(toKernel).SendAsync(DeliverMethod, JsonSerializer.Serialize(labels), krefs);
         }
+        catch
+        {
+            // The send may have been counted before it failed (a silo died under it): as after one that returned, a
+            // "dropped" heard during it reported the release before it, or of it, and is not held against the next one.
+            foreach (var k in own)
+            {
+                if (S.Own.TryGetValue(k, out var o))
+                {
+                    o.ToldDropped = false;
+                }
+            }
+
+            await SaveAsync();
+            throw;
+        }
         finally
         {
             foreach (var k in own)
