@@ -58,13 +58,6 @@ public static class SiloSetup
                     o.Invariant = PostgresConnection.Invariant;
                     o.ConnectionString = connectionString;
                 });
-
-                // The DGC relies on one activation per grain (a handle acts on its state before its next write could
-                // find it stale). Orleans' default directory allows a duplicate activation for a while after a silo
-                // dies; its strongly consistent in-cluster directory does not.
-#pragma warning disable ORLEANSEXP003 // marked experimental in Orleans 10
-                silo.AddDistributedGrainDirectory();
-#pragma warning restore ORLEANSEXP003
                 break;
             default:
                 silo.UseLocalhostClustering(siloPort: siloPort, gatewayPort: gatewayPort, serviceId: serviceId, clusterId: clusterId);
