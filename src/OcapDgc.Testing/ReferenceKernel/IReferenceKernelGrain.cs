@@ -35,7 +35,10 @@ public interface IReferenceKernelGrain : IDgcKernel, ICycleKernel, IGrainWithStr
     [Alias("import-labels")]
     Task<Dictionary<string, string>> GetImportLabelsAsync(string fromKernel);
 
-    /// <summary>Drops every hold on these imports from <paramref name="fromKernel"/>; with <paramref name="retire"/>, forgets them too.</summary>
+    /// <summary>
+    /// Drops every hold on these imports from <paramref name="fromKernel"/>; with <paramref name="retire"/>, forgets them too.
+    /// Krefs this kernel no longer knows (revoked, heard and retired since the caller looked) are skipped.
+    /// </summary>
     [Alias("drop")]
     Task DropAsync(string fromKernel, string[] krefs, bool retire);
 

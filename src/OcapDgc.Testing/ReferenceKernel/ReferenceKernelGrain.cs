@@ -245,9 +245,16 @@ public sealed partial class ReferenceKernelGrain(
     /// <inheritdoc />
     public async Task DropAsync(string fromKernel, string[] krefs, bool retire)
     {
+        // Only what this kernel holds is dropped, and only what it still knows (held, or dropped or revoked and not yet
+        // retired) is retired: the caller's view may be older than the DGC's callbacks (an import revoked, heard, and
+        // retired since names nothing any more, and the DGC would refuse it as unknown).
+        S.ImportsByRemote.TryGetValue(fromKernel, out var imports);
+        var held = krefs.Where(k => imports?.ContainsKey(k) == true).Distinct(StringComparer.Ordinal).ToArray();
+        var known = krefs.Where(k => imports?.ContainsKey(k) == true || ToRetire(fromKernel).Contains(k)).Distinct(StringComparer.Ordinal).ToArray();
+
         // Ground truth first (and durable first): once the drop is on its way, this kernel no longer holds the
         // imports. A crash in between can only leave the DGC holding what the kernel forgot, never the reverse.
-        if (S.ImportsByRemote.TryGetValue(fromKernel, out var imports))
+        if (imports is not null)
         {
             foreach (var k in krefs)
             {
@@ -271,10 +278,14 @@ public sealed partial class ReferenceKernelGrain(
 
         await SaveAsync();
         var handle = Handle(fromKernel);
-        await handle.DropImportsAsync(krefs);
-        if (retire)
+        if (held.Length > 0)
         {
-            await handle.RetireImportsAsync(krefs);
+            await handle.DropImportsAsync(held);
+        }
+
+        if (retire && known.Length > 0)
+        {
+            await handle.RetireImportsAsync(known);
         }
     }
 
