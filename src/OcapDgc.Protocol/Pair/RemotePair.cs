@@ -1310,8 +1310,17 @@ public sealed partial class RemotePair
     /// <summary>Records the delivery of an application message as an effect (see <see cref="Enqueue"/>): its id names the message on every delivery.</summary>
     private void EnqueueMessage(AppFrame message, string[] krefs)
     {
-        var returned = krefs.Where((_, i) => !message.Refs[i].SenderExport).Distinct(StringComparer.Ordinal).ToArray();
-        Record(new PendingEffect(NextEffectId(), EffectKind.MessageDelivered, krefs, Method: message.Method, Body: message.Body, Returned: returned.Length > 0 ? returned : null));
+        // Most messages send nothing back: no allocation for them.
+        string[]? returned = null;
+        for (var i = 0; i < krefs.Length && returned is null; i++)
+        {
+            if (!message.Refs[i].SenderExport)
+            {
+                returned = krefs.Where((_, j) => !message.Refs[j].SenderExport).Distinct(StringComparer.Ordinal).ToArray();
+            }
+        }
+
+        Record(new PendingEffect(NextEffectId(), EffectKind.MessageDelivered, krefs, Method: message.Method, Body: message.Body, Returned: returned));
     }
 
     private string NextEffectId() => $"{Remote}/{State.Stream}/{State.NextEffect++}";
