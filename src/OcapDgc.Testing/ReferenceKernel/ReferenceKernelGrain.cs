@@ -45,6 +45,20 @@ public sealed partial class ReferenceKernelGrain(
     private IRemoteManagerGrain Manager => GrainFactory.GetGrain<IRemoteManagerGrain>(Me);
 
     /// <inheritdoc />
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        // A send under way when this kernel's silo died may have been counted by the DGC: as after one that failed, a
+        // "dropped" heard during it reported the release before it, or of it, and is not held against the next one.
+        foreach (var o in S.Own.Values.Where(o => o.SendsUnderWay > 0))
+        {
+            o.ToldDropped = false;
+            o.SendsUnderWay = 0;
+        }
+
+        return base.OnActivateAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
     public Task StartAsync() => Manager.RegisterKernelAsync(this.AsReference<IReferenceKernelGrain>());
 
     /// <inheritdoc />
@@ -99,6 +113,7 @@ public sealed partial class ReferenceKernelGrain(
             S.Own[k].SentTo.Add(toKernel);
             S.Own[k].EndedFor.Remove(toKernel);
             S.Own[k].Sends++;
+            S.Own[k].SendsUnderWay++;
             _sending[k] = _sending.GetValueOrDefault(k) + 1;
         }
 
@@ -129,6 +144,11 @@ public sealed partial class ReferenceKernelGrain(
                 if (--_sending[k] == 0)
                 {
                     _sending.Remove(k);
+                }
+
+                if (S.Own.TryGetValue(k, out var o) && o.SendsUnderWay > 0)
+                {
+                    o.SendsUnderWay--;
                 }
             }
         }

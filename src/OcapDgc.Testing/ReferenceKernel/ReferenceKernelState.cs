@@ -123,6 +123,10 @@ public sealed class OwnObject
     /// <summary>Sends of it started.</summary>
     [Id(5)]
     public int Sends { get; set; }
+
+    /// <summary>Sends of it under way (started, not yet returned or failed); left above 0 if this kernel's silo died during one.</summary>
+    [Id(6)]
+    public int SendsUnderWay { get; set; }
 }
 
 /// <summary>How the reference kernel keeps its ground truth. Bound from <c>Dgc:ReferenceKernel</c>.</summary>
