@@ -567,6 +567,12 @@ public sealed partial class ReferenceKernelGrain(
     {
         if (Repeat(effectId))
         {
+            // Not counted again, but applied again: a repeated message delivered just before it (both were repeated
+            // after a crash) handed back imports it revoked. Forgetting is idempotent; those are to be retired again.
+            var heldAgain = krefs.Where(k => S.ImportsByRemote.GetValueOrDefault(remote)?.ContainsKey(k) == true).ToArray();
+            ForgetImports(remote, heldAgain);
+            ToRetire(remote).UnionWith(heldAgain);
+            await SaveAsync();
             return;
         }
 
@@ -583,6 +589,10 @@ public sealed partial class ReferenceKernelGrain(
     {
         if (Repeat(effectId))
         {
+            // Applied again, not counted again (see OnImportsRevokedAsync).
+            ForgetImports(remote, krefs);
+            ToRetire(remote).ExceptWith(krefs);
+            await SaveAsync();
             return;
         }
 
