@@ -686,6 +686,26 @@ public sealed partial class World
                 // receipts while it waited): an import let go since is held once more, as the kernel contract says.
                 HoldAgain(k, remote, long.Parse(repeated.Body, System.Globalization.CultureInfo.InvariantCulture), repeated.Krefs);
             }
+            else if (notice is ImportsRevoked revokedAgain)
+            {
+                // Applied again (the kernel contract): a repeated message just before it may have handed those imports back.
+                foreach (var kref in revokedAgain.Krefs)
+                {
+                    if (k.Imports.TryGetValue(kref, out var imp))
+                    {
+                        imp.Revoked = true;
+                    }
+                }
+
+                _gcPending.Add(k.Id);
+            }
+            else if (notice is ImportsRetired retiredAgain)
+            {
+                foreach (var kref in retiredAgain.Krefs)
+                {
+                    k.Imports.Remove(kref);
+                }
+            }
 
             return; // heard before: ignored, as a kernel should
         }
