@@ -658,12 +658,14 @@ public sealed partial class RemotePair
         var newKrefs = fresh.Count > 0 ? await _env.AllocateKrefsAsync(fresh.Count) : [];
         var next = 0;
         var krefs = new string[refs.Length];
+        HashSet<string>? returned = null; // this kernel's own objects sent back (most messages have none)
         for (var i = 0; i < refs.Length; i++)
         {
             var r = refs[i];
             if (!r.SenderExport)
             {
                 krefs[i] = State.Exports[r.Id].Kref;
+                (returned ??= new(StringComparer.Ordinal)).Add(krefs[i]);
                 continue;
             }
 
@@ -682,7 +684,7 @@ public sealed partial class RemotePair
         NoteRefsMoved(krefs);
         if (message is not null)
         {
-            EnqueueMessage(message, krefs);
+            EnqueueMessage(message, krefs, returned);
         }
 
         _env.Report(new RefsImported(refs.Length));
@@ -1307,21 +1309,9 @@ public sealed partial class RemotePair
         }
     }
 
-    /// <summary>Records the delivery of an application message as an effect (see <see cref="Enqueue"/>): its id names the message on every delivery.</summary>
-    private void EnqueueMessage(AppFrame message, string[] krefs)
-    {
-        // Most messages send nothing back: no allocation for them.
-        string[]? returned = null;
-        for (var i = 0; i < krefs.Length && returned is null; i++)
-        {
-            if (!message.Refs[i].SenderExport)
-            {
-                returned = krefs.Where((_, j) => !message.Refs[j].SenderExport).Distinct(StringComparer.Ordinal).ToArray();
-            }
-        }
-
-        Record(new PendingEffect(NextEffectId(), EffectKind.MessageDelivered, krefs, Method: message.Method, Body: message.Body, Returned: returned));
-    }
+    /// <summary>Records the delivery of an application message as an effect (see <see cref="Enqueue"/>): its id names the message on every delivery; <paramref name="returned"/> are the krefs of this kernel's own objects it sends back.</summary>
+    private void EnqueueMessage(AppFrame message, string[] krefs, HashSet<string>? returned) =>
+        Record(new PendingEffect(NextEffectId(), EffectKind.MessageDelivered, krefs, Method: message.Method, Body: message.Body, Returned: returned?.ToArray()));
 
     private string NextEffectId() => $"{Remote}/{State.Stream}/{State.NextEffect++}";
 
