@@ -41,4 +41,7 @@ public enum DgcLogEvent
 
     /// <summary>A message that waited to be delivered was refused: an object it sends back may have been let go.</summary>
     LateMessageRefused = 3013,
+
+    /// <summary>A remote handle's write was refused because another activation of it wrote since: this one deactivates.</summary>
+    HandleSuperseded = 3014,
 }

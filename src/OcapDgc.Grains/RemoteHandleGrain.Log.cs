@@ -94,6 +94,9 @@ public sealed partial class RemoteHandleGrain
     [LoggerMessage(EventId = (int)DgcLogEvent.LateMessageRefused, Level = LogLevel.Warning, Message = "{Local}<-{Remote}: refused message {MessageId}, which waited to be delivered and sends back {Returned}: {Reason}")]
     private static partial void LogLateMessageRefused(ILogger logger, string local, string remote, string messageId, string returned, string reason);
 
+    [LoggerMessage(EventId = (int)DgcLogEvent.HandleSuperseded, Level = LogLevel.Warning, Message = "{Local}->{Remote}: another activation of this handle wrote its state since this one read it; this one deactivates without writing again: {Reason}")]
+    private static partial void LogSuperseded(ILogger logger, string local, string remote, string reason);
+
     [LoggerMessage(EventId = (int)DgcLogEvent.NoKernel, Level = LogLevel.Warning, Message = "Kernel {Local} has not registered with its RemoteManager; callback skipped")]
     private static partial void LogNoKernel(ILogger logger, string local);
 

@@ -44,6 +44,7 @@ public sealed partial class RemoteHandleGrain(
     private IGrainTimer? _lapseTimer;
     private DateTimeOffset? _lapseTimerAt;
     private PairJournal _journal = null!;
+    private bool _superseded;     // a write was refused on its ETag: this activation deactivates without writing again
 
     // Observability, per activation: what this handle publishes to the silo's registry, and what the
     // histograms need to tell a new batch or renewal from one already recorded.
@@ -94,7 +95,10 @@ public sealed partial class RemoteHandleGrain(
     {
         try
         {
-            await _pair.DeactivateAsync(); // final flush, so queued drops are not left waiting for the next activation
+            if (!_superseded)
+            {
+                await _pair.DeactivateAsync(); // final flush, so queued drops are not left waiting for the next activation
+            }
         }
         finally
         {
@@ -281,6 +285,11 @@ public sealed partial class RemoteHandleGrain(
             ArmFlushTimer();
             ArmLapseTimer();
         }
+        catch (InconsistentStateException e)
+        {
+            Supersede(e);
+            throw;
+        }
         finally
         {
             Publish();
@@ -296,9 +305,30 @@ public sealed partial class RemoteHandleGrain(
             ArmLapseTimer();
             return result;
         }
+        catch (InconsistentStateException e)
+        {
+            Supersede(e);
+            throw;
+        }
         finally
         {
             Publish();
+        }
+    }
+
+    /// <summary>
+    /// A write was refused on its ETag: another activation of this handle (a duplicate Orleans kept after a
+    /// silo died) wrote since this one read. Its state is stale, so it writes nothing more, not even the final
+    /// flush, and goes; the next call activates it afresh from what is stored. Timers come here too, which
+    /// Orleans would not deactivate for.
+    /// </summary>
+    private void Supersede(InconsistentStateException e)
+    {
+        if (!_superseded)
+        {
+            _superseded = true;
+            LogSuperseded(logger, _pair.Local, _pair.Remote, e.Message);
+            DeactivateOnIdle();
         }
     }
 

@@ -14,7 +14,7 @@ namespace OcapDgc.Storage;
 /// in grains, so a read or write is a dictionary operation rather than a grain call; such a store must not
 /// be used by a cluster of more than one silo (each silo would have its own).
 /// </summary>
-public sealed class DgcMemoryGrainStorage(IGrainFactory grains, Serializer serializer, bool singleSilo = false) : IGrainStorage
+public sealed class DgcMemoryGrainStorage(IGrainFactory grains, Serializer serializer, bool singleSilo = false) : IGrainStorage, IDgcJournalStorage
 {
     /// <summary>Partitions of the store; each applies its operations one at a time.</summary>
     public const int Partitions = 16;
@@ -77,6 +77,26 @@ public sealed class DgcMemoryGrainStorage(IGrainFactory grains, Serializer seria
 
         grainState.ETag = null;
         grainState.RecordExists = false;
+    }
+
+    /// <inheritdoc />
+    public async Task AppendAsync<THead, TEntry>(GrainId grainId, string headName, IGrainState<THead> head, string entryName, IGrainState<TEntry> entry)
+    {
+        ArgumentNullException.ThrowIfNull(head);
+        ArgumentNullException.ThrowIfNull(entry);
+        var data = serializer.SerializeToArray(entry.State);
+        var tags = head.ETag is not { } headTag
+            ? null
+            : _local is { } local
+                ? local[PartitionOf(grainId)].Append((headName, grainId), headTag, (entryName, grainId), data)
+                : await Partition(grainId).AppendAsync(Key(headName, grainId), headTag, Key(entryName, grainId), new StoredState(data, null)).ConfigureAwait(false);
+        if (tags is null)
+        {
+            throw new InconsistentStateException($"ETag mismatch appending {Key(entryName, grainId)}: {headName} changed since this activation read or wrote it.", "unknown", head.ETag ?? "none");
+        }
+
+        Interlocked.Add(ref _bytesWritten, data.Length);
+        (head.ETag, entry.ETag, entry.RecordExists) = (tags.Head, tags.Entry, true);
     }
 
     /// <summary>States held (for tests and inspection).</summary>

@@ -21,6 +21,14 @@ public interface IDgcMemoryStoreGrain : IGrainWithIntegerKey
     [Alias("clear")]
     Task<bool> ClearAsync(string key, string? etag);
 
+    /// <summary>
+    /// If <paramref name="headEtag"/> is the current ETag of <paramref name="headKey"/> (a stored state): gives it
+    /// a new ETag and stores <paramref name="entry"/> under <paramref name="entryKey"/> (replacing what is there),
+    /// both at once. Returns the two new ETags, or null on a mismatch (nothing changed).
+    /// </summary>
+    [Alias("append")]
+    Task<AppendedTags?> AppendAsync(string headKey, string headEtag, string entryKey, StoredState entry);
+
     /// <summary>How many states this partition holds (for tests and inspection).</summary>
     [Alias("count")]
     Task<int> CountAsync();
@@ -29,6 +37,10 @@ public interface IDgcMemoryStoreGrain : IGrainWithIntegerKey
 /// <summary>A serialized grain state and its ETag. Immutable: passed between grains without a copy.</summary>
 [GenerateSerializer, Immutable, Alias("ocap-dgc.StoredState")]
 public sealed record StoredState([property: Id(0)] ReadOnlyMemory<byte> Data, [property: Id(1)] string? ETag);
+
+/// <summary>The new ETags of a fenced append (<see cref="IDgcJournalStorage"/>): the head's and the entry's.</summary>
+[GenerateSerializer, Immutable, Alias("ocap-dgc.AppendedTags")]
+public sealed record AppendedTags([property: Id(0)] string Head, [property: Id(1)] string Entry);
 
 /// <inheritdoc cref="IDgcMemoryStoreGrain" />
 [KeepAlive]
@@ -43,6 +55,9 @@ internal sealed class DgcMemoryStoreGrain : Grain, IDgcMemoryStoreGrain
         Task.FromResult(_partition.Write(key, etag, data.Data.ToArray()));
 
     public Task<bool> ClearAsync(string key, string? etag) => Task.FromResult(_partition.Clear(key, etag));
+
+    public Task<AppendedTags?> AppendAsync(string headKey, string headEtag, string entryKey, StoredState entry) =>
+        Task.FromResult(_partition.Append(headKey, headEtag, entryKey, entry.Data.ToArray()));
 
     public Task<int> CountAsync() => Task.FromResult(_partition.Count);
 }
@@ -93,6 +108,28 @@ internal sealed class MemoryPartition<TKey>(IEqualityComparer<TKey>? comparer = 
 
             _states[key] = (data, ++_version);
             return Tag(_version);
+        }
+    }
+
+    /// <summary>
+    /// If <paramref name="headEtag"/> is the current ETag of <paramref name="headKey"/>: a new version for it, and
+    /// <paramref name="data"/> stored under <paramref name="entryKey"/> whatever is there; the two new ETags, or
+    /// null on a mismatch.
+    /// </summary>
+    public AppendedTags? Append(TKey headKey, string headEtag, TKey entryKey, byte[] data)
+    {
+        lock (_lock)
+        {
+            if (!Matches(headKey, headEtag))
+            {
+                return null;
+            }
+
+            var head = _states[headKey];
+            _states[headKey] = (head.Data, ++_version);
+            var headTag = Tag(_version);
+            _states[entryKey] = (data, ++_version);
+            return new AppendedTags(headTag, Tag(_version));
         }
     }
 

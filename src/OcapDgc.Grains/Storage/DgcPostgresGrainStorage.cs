@@ -15,7 +15,7 @@ namespace OcapDgc.Storage;
 /// committed. Rows live in the <c>dgc_state</c> table (<c>silo-config/postgresql/05-dgc-storage.sql</c>);
 /// a cleared state deletes its row.
 /// </summary>
-public sealed class DgcPostgresGrainStorage : IGrainStorage, IAsyncDisposable
+public sealed class DgcPostgresGrainStorage : IGrainStorage, IDgcJournalStorage, IAsyncDisposable
 {
     /// <summary>Most operations in one round trip.</summary>
     public const int MaxBatch = 1000;
@@ -98,6 +98,28 @@ public sealed class DgcPostgresGrainStorage : IGrainStorage, IAsyncDisposable
 
         grainState.ETag = null;
         grainState.RecordExists = false;
+    }
+
+    /// <inheritdoc />
+    public async Task AppendAsync<THead, TEntry>(GrainId grainId, string headName, IGrainState<THead> head, string entryName, IGrainState<TEntry> entry)
+    {
+        ArgumentNullException.ThrowIfNull(head);
+        ArgumentNullException.ThrowIfNull(entry);
+        var key = grainId.ToString();
+        if (head.ETag is null)
+        {
+            throw new InconsistentStateException($"Cannot append {entryName} of {key}: this activation has no {headName} row to fence it with.", "unknown", "none");
+        }
+
+        var op = await RunAsync(new Op(OpKind.Append, key, headName, Version(head.ETag), _serializer.SerializeToArray(entry.State), entryName)).ConfigureAwait(false);
+        if (op.Version is null)
+        {
+            throw new InconsistentStateException($"ETag mismatch appending {entryName} of {key}: {headName} changed since this activation read or wrote it.", "unknown", head.ETag);
+        }
+
+        head.ETag = Tag(op.Version);
+        entry.ETag = Tag(op.EntryVersion);
+        entry.RecordExists = true;
     }
 
     /// <inheritdoc />
@@ -196,6 +218,10 @@ public sealed class DgcPostgresGrainStorage : IGrainStorage, IAsyncDisposable
                     {
                         op.Payload = (byte[])reader.GetValue(1);
                     }
+                    else if (op.Kind == OpKind.Append)
+                    {
+                        op.EntryVersion = reader.GetInt64(1);
+                    }
                 }
 
                 await reader.NextResultAsync().ConfigureAwait(false);
@@ -217,6 +243,21 @@ public sealed class DgcPostgresGrainStorage : IGrainStorage, IAsyncDisposable
                 "INSERT INTO dgc_state (service_id, grain_id, state_name, version, payload) VALUES ($1, $2, $3, nextval('dgc_state_version'), $4) ON CONFLICT DO NOTHING RETURNING version"),
             OpKind.Write => new NpgsqlBatchCommand(
                 "UPDATE dgc_state SET version = nextval('dgc_state_version'), payload = $4 WHERE service_id = $1 AND grain_id = $2 AND state_name = $3 AND version = $5 RETURNING version"),
+
+            // The head gets a new version only if it still has the expected one, and the entry is written only
+            // if it did (no row from the CTE, no insert): one statement, so both or neither.
+            OpKind.Append => new NpgsqlBatchCommand(
+                """
+                WITH head AS (
+                    UPDATE dgc_state SET version = nextval('dgc_state_version'), modified_on = now()
+                    WHERE service_id = $1 AND grain_id = $2 AND state_name = $3 AND version = $5
+                    RETURNING version)
+                INSERT INTO dgc_state (service_id, grain_id, state_name, version, payload)
+                SELECT $1, $2, $6, nextval('dgc_state_version'), $4 FROM head
+                ON CONFLICT (service_id, grain_id, state_name)
+                    DO UPDATE SET version = EXCLUDED.version, payload = EXCLUDED.payload, modified_on = now()
+                RETURNING (SELECT version FROM head), version
+                """),
             _ => new NpgsqlBatchCommand(
                 "DELETE FROM dgc_state WHERE service_id = $1 AND grain_id = $2 AND state_name = $3 AND version = $4 RETURNING version"),
         };
@@ -225,11 +266,16 @@ public sealed class DgcPostgresGrainStorage : IGrainStorage, IAsyncDisposable
         command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = op.StateName });
         switch (op.Kind)
         {
-            case OpKind.Write:
+            case OpKind.Write or OpKind.Append:
                 command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Bytea, Value = op.Data! });
                 if (op.Expected is { } expected)
                 {
                     command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Bigint, Value = expected });
+                }
+
+                if (op.Kind == OpKind.Append)
+                {
+                    command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = op.EntryName! });
                 }
 
                 break;
@@ -246,11 +292,16 @@ public sealed class DgcPostgresGrainStorage : IGrainStorage, IAsyncDisposable
         Read,
         Write,
         Clear,
+        Append,
     }
 
-    /// <summary>One queued operation and, once its round trip is done, its result (<see cref="Version"/> null: not found, or an ETag mismatch).</summary>
-    private sealed class Op(OpKind kind, string grainId, string stateName, long? expected, byte[]? data)
+    /// <summary>One queued operation and, once its round trip is done, its result (<see cref="Version"/> null: not found, or an ETag mismatch; for an append, the head's).</summary>
+    private sealed class Op(OpKind kind, string grainId, string stateName, long? expected, byte[]? data, string? entryName = null)
     {
+        public string? EntryName => entryName;
+
+        public long? EntryVersion { get; set; }
+
         public OpKind Kind => kind;
 
         public string GrainId => grainId;

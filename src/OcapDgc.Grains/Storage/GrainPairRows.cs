@@ -8,6 +8,10 @@ namespace OcapDgc.Storage;
 /// A remote handle's rows in the DGC's grain storage: the snapshot under <see cref="DgcStateNames.RemoteHandle"/>
 /// and journal entry N under <see cref="DgcStateNames.RemoteHandleEntry"/>, all keyed by the handle's grain id.
 /// Keeps each row's ETag, so every write and delete is checked against what this activation read or wrote.
+/// Where the storage offers it (<see cref="IDgcJournalStorage"/>: both of the DGC's own do), an entry is
+/// appended fenced by the snapshot row, which gets a new ETag with it: so once another activation of the
+/// same handle wrote anything, this one can write nothing more, not even an entry (see
+/// <see cref="IDgcJournalStorage"/>).
 /// </summary>
 /// <param name="storage">The DGC's grain storage.</param>
 /// <param name="grainId">The remote handle.</param>
@@ -60,7 +64,15 @@ public sealed class GrainPairRows(IGrainStorage storage, GrainId grainId) : IPai
     public async Task WriteEntryAsync(long number, PairDelta delta)
     {
         var row = new GrainState<PairDelta>(delta);
-        await storage.WriteStateAsync(DgcStateNames.RemoteHandleEntry(number), grainId, row);
+        if (storage is IDgcJournalStorage journal && _snapshot.RecordExists)
+        {
+            await journal.AppendAsync(grainId, DgcStateNames.RemoteHandle, _snapshot, DgcStateNames.RemoteHandleEntry(number), row);
+        }
+        else
+        {
+            await storage.WriteStateAsync(DgcStateNames.RemoteHandleEntry(number), grainId, row);
+        }
+
         _entryTags[number] = row.ETag;
     }
 

@@ -19,7 +19,12 @@ public interface IPairRows
     /// <summary>Journal entry <paramref name="number"/>, or null if there is none.</summary>
     Task<PairDelta?> ReadEntryAsync(long number);
 
-    /// <summary>Writes journal entry <paramref name="number"/> (a new row).</summary>
+    /// <summary>
+    /// Writes journal entry <paramref name="number"/>. A store that can should do it fenced by the snapshot,
+    /// atomically: only if the snapshot is still the one last read or written through these rows, marking it
+    /// changed, and replacing any row of that number (only a stray could be there); otherwise it throws and
+    /// changes nothing. <see cref="PairJournal"/> writes an entry only after a snapshot exists.
+    /// </summary>
     Task WriteEntryAsync(long number, PairDelta delta);
 
     /// <summary>Deletes journal entry <paramref name="number"/>.</summary>
@@ -41,7 +46,9 @@ public interface IPairRows
 /// first writes a small snapshot marked <see cref="PairState.JournalClearing"/>, then deletes the entries,
 /// then the snapshot: a crash part way is finished by the next load, and no entry is ever left without a
 /// snapshot that accounts for it. A failed write makes the next one a snapshot (the journal cannot tell
-/// whether the failed entry was stored, so the snapshot covers its number too).
+/// whether the failed entry was stored, so the snapshot covers its number too). A new journal's first
+/// write is a snapshot, so every entry has a snapshot to be fenced by (see <see cref="IPairRows.WriteEntryAsync"/>):
+/// a second activation over the same rows cannot then interleave its entries with the first one's.
 /// </remarks>
 public sealed class PairJournal(IPairRows rows, int maxEntries = PairJournal.DefaultMaxEntries)
 {
@@ -56,6 +63,7 @@ public sealed class PairJournal(IPairRows rows, int maxEntries = PairJournal.Def
     private bool _broken;         // a write failed: the next write is a snapshot
     private bool _compacted;      // the entries the last snapshot includes were deleted (said in the next entry)
     private bool _exists;         // some row is stored
+    private bool _hasSnapshot;    // a snapshot row is stored (entries are written only after one)
 
     /// <summary>Entries after which the next write is a snapshot.</summary>
     public int MaxEntries => maxEntries;
@@ -77,7 +85,7 @@ public sealed class PairJournal(IPairRows rows, int maxEntries = PairJournal.Def
             state = null;
         }
 
-        _exists = state is not null;
+        _exists = _hasSnapshot = state is not null;
         state ??= new PairState();
         _snapshotVersion = _version = state.JournalVersion;
         _floor = state.JournalFloor is > 0 and var f ? f : _version + 1;
@@ -116,7 +124,7 @@ public sealed class PairJournal(IPairRows rows, int maxEntries = PairJournal.Def
         _version = number;
         try
         {
-            if (_broken || _weightSince + delta.Weight > Math.Max(Weight(state), 256) || number - _snapshotVersion > maxEntries)
+            if (_broken || !_hasSnapshot || _weightSince + delta.Weight > Math.Max(Weight(state), 256) || number - _snapshotVersion > maxEntries)
             {
                 await SnapshotAsync(state, number);
             }
@@ -152,7 +160,7 @@ public sealed class PairJournal(IPairRows rows, int maxEntries = PairJournal.Def
 
         _version = _snapshotVersion = _weightSince = 0;
         _floor = 1;
-        _broken = _compacted = _exists = false;
+        _broken = _compacted = _exists = _hasSnapshot = false;
     }
 
     private async Task SnapshotAsync(PairState state, long number)
@@ -161,6 +169,7 @@ public sealed class PairJournal(IPairRows rows, int maxEntries = PairJournal.Def
         state.JournalFloor = _floor;
         await rows.WriteSnapshotAsync(state);
         SnapshotsWritten++;
+        _hasSnapshot = true;
         _snapshotVersion = number;
         _weightSince = 0;
         _broken = false;

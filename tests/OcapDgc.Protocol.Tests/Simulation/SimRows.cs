@@ -61,6 +61,11 @@ public sealed class SimRows : IPairRows
             throw new InvalidOperationException($"journal entry {number} written twice");
         }
 
+        if (_snapshot is null)
+        {
+            throw new InvalidOperationException($"journal entry {number} written with no snapshot to fence it");
+        }
+
         var bytes = JsonSerializer.SerializeToUtf8Bytes(delta, Json);
         _entries[number] = bytes;
         (Writes, BytesWritten) = (Writes + 1, BytesWritten + bytes.Length);

@@ -74,4 +74,16 @@ public sealed class MemoryStorageTests(DgcClusterFixture fx)
         Assert.False(read.State.Holds.ContainsKey("carol"));
         await backend.ClearStateAsync(DgcStateNames.Export, id, read);
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_duplicate_handle_activation_cannot_write_after_the_other_cleared_the_pair(bool singleSilo) =>
+        await DuplicateJournalScenarios.A_duplicate_cannot_write_after_the_other_cleared(NewBackend(singleSilo));
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_duplicate_handle_activation_cannot_overwrite_the_other_ones_entries(bool singleSilo) =>
+        await DuplicateJournalScenarios.A_duplicate_cannot_overwrite_the_other_ones_entries(NewBackend(singleSilo));
 }

@@ -90,6 +90,24 @@ public sealed class DgcPostgresStorageTests(PostgresServer server)
         Assert.Equal(0, await RowsAsync(service));
     }
 
+    [Fact]
+    public async Task A_duplicate_handle_activation_cannot_write_after_the_other_cleared_the_pair()
+    {
+        var service = "pg-store-" + Guid.NewGuid().ToString("N")[..8];
+        await using var storage = NewStorage(service);
+        await Core.DuplicateJournalScenarios.A_duplicate_cannot_write_after_the_other_cleared(storage);
+        Assert.Equal(0, await RowsAsync(service));
+    }
+
+    [Fact]
+    public async Task A_duplicate_handle_activation_cannot_overwrite_the_other_ones_entries()
+    {
+        var service = "pg-store-" + Guid.NewGuid().ToString("N")[..8];
+        await using var storage = NewStorage(service);
+        await Core.DuplicateJournalScenarios.A_duplicate_cannot_overwrite_the_other_ones_entries(storage);
+        Assert.Equal(0, await RowsAsync(service));
+    }
+
     private async Task<long> RowsAsync(string service)
     {
         await using var connection = new NpgsqlConnection(server.ConnectionString);
