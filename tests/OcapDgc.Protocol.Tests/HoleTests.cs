@@ -440,4 +440,71 @@ public sealed class HoleTests
         var header = Alice.Pair("bob").Sessions.Header;
         World.Run(Bob.Pair("alice").ReceiveFrameAsync(WireCodec.Encode(new PongFrame(PongStatus.Mismatch) { Session = header })));
     }
+
+    [Fact]
+    public void Hole13_a_fence_that_reaches_a_pair_holding_nothing_still_refuses_the_fenced_message_after_a_reactivation()
+    {
+        // bob imports z from alice, so bob pings alice and alice can compare import lists with him.
+        var z = AliceSharesOneWithBob();
+
+        // alice sends x; the message is held up in the network (not lost: it will arrive, late).
+        var x = Alice.NewObject();
+        _w.Send("alice", "bob", x);
+        var late = _w.Net.Hold(_w.Net.Find("alice", "bob", "deliver"));
+        _w.Release("alice", x);
+
+        // A lease on, reconciliation declares it lost: alice fences it off. The fence is held up too.
+        InFlight? fence = null;
+        for (var i = 0; i < 40 && fence is null; i++)
+        {
+            _w.Advance(_w.Settings.PingInterval / 2);
+            _w.Tick(checkLeases: true);
+            while (_w.Net.Frames.Count > 0 && fence is null)
+            {
+                var at = _w.Net.Find("alice", "bob", WireCodec.FenceMethod);
+                if (at >= 0)
+                {
+                    fence = _w.Net.Hold(at);
+                }
+                else
+                {
+                    _w.Deliver(0);
+                }
+            }
+        }
+
+        Assert.NotNull(fence);
+
+        // Meanwhile bob lets z go: his pair with alice then holds nothing and clears its row.
+        _w.Release("bob", z);
+        _w.EndStep();
+        _w.Drain();
+        _w.Retire("bob", [z]);
+        _w.EndStep();
+        _w.Drain();
+        _w.Tick(checkLeases: false);
+        _w.Drain();
+        Assert.True(Bob.Pair("alice").State.IsEmpty);
+        Assert.False(Bob.Store.ContainsKey("alice"), "bob's pair with alice left a row");
+
+        // The fence arrives; bob answers with his (empty) list, and his pair, holding nothing, would clear itself and
+        // leave what it knows of alice (the fence included) with his manager; his silo dies just before.
+        _w.Net.Inject(fence);
+        Bob.CrashBeforeRemember = true;
+        Assert.Throws<SimCrashException>(() => _w.Drain());
+        _w.Recover();
+
+        // alice gets the list and releases the lost send of x.
+        _w.Drain();
+        Assert.False(Alice.Ledgers.ContainsKey(x), "alice still counts the fenced-off send of x");
+
+        // Then the late message arrives at bob's new activation. It was fenced off: refused, not delivered.
+        _w.Net.Inject(late);
+        _w.Drain(); // the oracle throws if bob's kernel gets x, which alice let go
+        Assert.Empty(Bob.Imports);
+
+        // The row bob's pair wrote to keep the fence goes once the pair settles, like any row of a pair holding nothing.
+        _w.RunQuietly(leases: 2);
+        _w.CheckNothingLeft();
+    }
 }

@@ -1122,16 +1122,15 @@ public sealed partial class RemotePair
     /// <summary>
     /// The exporter declared its messages up to the fence lost if not yet here: refuse them from now on
     /// (durably, before answering), then answer with the import list, which now reflects every one of
-    /// them that will ever be delivered.
+    /// them that will ever be delivered. Written even when the pair holds nothing (it clears its row again
+    /// when it settles, leaving the fence with its manager): otherwise a crash before that left the fence
+    /// nowhere, and the fenced message, arriving late, would be taken after the exporter let its refs go.
+    /// The write also stops a stale duplicate activation from answering: its write is refused on its ETag.
     /// </summary>
     private async Task AcceptFenceAsync(FenceFrame fence)
     {
         Messages.Fence(fence.Stream, fence.Seq);
-        if (!State.IsEmpty)
-        {
-            await WriteAsync();
-        }
-
+        await WriteAsync();
         await SendImportListAsync(fence);
     }
 
@@ -1287,9 +1286,11 @@ public sealed partial class RemotePair
 
         // Still dropped, and by what this effect reports: if another remote's release made it unreachable
         // later (after it was sent again), that one reports it, and this one is stale. An export nobody
-        // recognizes any more keeps no such record; "dropped" still holds for it.
+        // recognizes any more keeps no such record, so whether this "dropped" is stale cannot be told; it is
+        // withheld, and the "retired" that its being forgotten by all caused says it instead (retired says
+        // dropped too). Delivered, it could repeat what a later release already reported through another pair.
         var holds = effect.Kind == EffectKind.ExportsDropped
-            ? now.Where(x => !x.Recognizable || (!x.Reachable && x.DroppedBy == Remote && x.DroppedByStream == effect.CauseStream && x.DroppedBySeq == effect.CauseSeq))
+            ? now.Where(x => !x.Reachable && x.DroppedBy == Remote && x.DroppedByStream == effect.CauseStream && x.DroppedBySeq == effect.CauseSeq)
             : now.Where(x => !x.Recognizable);
         return effect with { Krefs = [.. holds.Select(x => x.Kref)] };
     }

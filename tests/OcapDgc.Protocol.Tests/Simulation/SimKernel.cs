@@ -126,6 +126,9 @@ public sealed partial class SimKernel(World world, string id, bool hostile = fal
     /// <summary>The next pair of this kernel that clears its state dies right after the row is gone (before its manager hears).</summary>
     public bool CrashAfterClear { get; set; }
 
+    /// <summary>The next pair of this kernel that leaves what it knows of its remote with the manager dies just before (its manager never hears).</summary>
+    public bool CrashBeforeRemember { get; set; }
+
     /// <summary>Set while the world delivers a frame to one of this kernel's pairs (the only time <see cref="FailApply"/> acts).</summary>
     public bool Delivering { get; set; }
 
@@ -244,6 +247,13 @@ public sealed partial class SimKernel(World world, string id, bool hostile = fal
 
         public Task RememberRemoteAsync(PeerMemory memory)
         {
+            if (kernel.CrashBeforeRemember)
+            {
+                kernel.CrashBeforeRemember = false;
+                kernel.Crashed = remote;
+                throw new SimCrashException($"{kernel.Id}/{remote} crashed before its manager heard what it knew of {remote}");
+            }
+
             kernel.Memories[remote] = memory;
             return Task.CompletedTask;
         }

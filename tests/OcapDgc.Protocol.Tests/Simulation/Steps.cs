@@ -176,6 +176,23 @@ public sealed record CrashStep(int Kernel, int AtWrite) : Step
     public override void Apply(World w, Random r) => w[Pick(w.Names, Kernel)].CrashAtWrite = 1 + (Math.Abs(AtWrite) % 2);
 }
 
+/// <summary>The next pair of a kernel that clears its row dies around it: just before its manager hears what it knew of the remote (kept on the row until then), or just after the row went.</summary>
+public sealed record CrashAroundClearStep(int Kernel, bool BeforeRemember) : Step
+{
+    public override void Apply(World w, Random r)
+    {
+        var k = w[Pick(w.Names, Kernel)];
+        if (BeforeRemember)
+        {
+            k.CrashBeforeRemember = true;
+        }
+        else
+        {
+            k.CrashAfterClear = true;
+        }
+    }
+}
+
 /// <summary>A kernel's next effect callbacks fail; the DGC must deliver them again, and the kernel hear each once.</summary>
 public sealed record FailCallbacksStep(int Kernel, int Count) : Step
 {
@@ -260,6 +277,7 @@ public static class Plans
         (1, K.Select(k => (Step)new ForgeStep(k))),
         (1, K.Select(k => (Step)new MisuseStep(k))),
         (Crashes ? 1 : 0, Gen.Select(K, Gen.Int[0, 3], (k, n) => (Step)new CrashStep(k, n))),
+        (Crashes ? 1 : 0, Gen.Select(K, Gen.Bool, (k, b) => (Step)new CrashAroundClearStep(k, b))),
         (1, Gen.Select(K, Gen.Int[0, 2], (k, n) => (Step)new FailCallbacksStep(k, n))),
         (3, Gen.Select(K, Gen.Bool, (k, e) => (Step)new FailApplyStep(k, e))),
         (Cycles ? 2 : 0, Gen.Select(K, K, K, (a, b, c) => (Step)new CycleStep(a, b, c))),

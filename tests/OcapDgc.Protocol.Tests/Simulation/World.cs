@@ -505,7 +505,7 @@ public sealed partial class World
     {
         foreach (var k in Kernels.Values)
         {
-            (k.CrashAtWrite, k.FailCallbacks) = (0, 0);
+            (k.CrashAtWrite, k.FailCallbacks, k.CrashBeforeRemember, k.CrashAfterClear) = (0, 0, false, false);
         }
 
         Net.HealAll();
@@ -721,10 +721,9 @@ public sealed partial class World
                 {
                     CheckNotPremature(k, kref);
                     var wasReachable = k.Own.TryGetValue(kref, out var own) ? own.RemotelyReachable : k.Imports.TryGetValue(kref, out var proxy) ? proxy.RemotelyReachable : (bool?)null;
-                    // Once no remote even recognizes the export, its ledger row is gone, and with it the record of
-                    // what dropped it: a crash in that window may repeat "dropped" for an export that is retired
-                    // as well (redundant, never stale). Otherwise a second "dropped" without a send is a bug.
-                    if (wasReachable == false && !k.Hostile && k.Ledgers.ContainsKey(kref))
+                    // A second "dropped" without a send in between is a bug, also for an export nobody recognizes any
+                    // more (a late "dropped" is then withheld: "retired" says it).
+                    if (wasReachable == false && !k.Hostile)
                     {
                         throw new SimulationViolationException($"exactly once: {k.Id} was told {kref} is dropped twice, with no send in between (effect {d.EffectId})");
                     }

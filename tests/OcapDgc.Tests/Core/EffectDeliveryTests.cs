@@ -13,11 +13,14 @@ public sealed class EffectDeliveryTests(DgcClusterFixture fx)
         var (a, b, o) = await fx.PairSharingOneAsync();
         await a.Grain.FailNextCallbacksAsync(1);
 
-        await b.Grain.DropAllAsync(a.Id, retire: true);
+        var imported = Assert.Single(await b.Grain.GetHeldImportsAsync(a.Id));
+        await b.Grain.DropAsync(a.Id, [imported], retire: false);
         await fx.SettleAsync(a, b);
 
-        // The export is released in the DGC; the kernel's "dropped" callback failed and waits in a's outbox.
-        Assert.False((await a.Export(o).GetSnapshotAsync()).Recognizable);
+        // The export is unreachable in the DGC (b still recognizes it); the kernel's "dropped" callback failed and waits in a's outbox.
+        var snapshot = await a.Export(o).GetSnapshotAsync();
+        Assert.False(snapshot.Reachable);
+        Assert.True(snapshot.Recognizable);
         Assert.Equal(0, (await a.LedgerAsync()).ExportsDroppedEvents);
 
         await a.InternalHandleTo(b).CheckLeaseAsync(); // the next lease check (or flush tick) delivers it again
@@ -25,9 +28,72 @@ public sealed class EffectDeliveryTests(DgcClusterFixture fx)
 
         var ledger = await a.LedgerAsync();
         Assert.Equal(1, ledger.ExportsDroppedEvents);
+        Assert.Equal(0, ledger.ToldTwice);
+
+        await b.Grain.RetireAsync(a.Id, [imported]);
+        await fx.SettleAsync(a, b);
+        ledger = await a.LedgerAsync();
+        Assert.Equal(1, ledger.ExportsDroppedEvents);
+        Assert.Equal(1, ledger.ExportsRetired);
+        await fx.AssertNothingLeftAsync(a, b);
+    }
+
+    [Fact]
+    public async Task A_failed_dropped_callback_whose_export_was_retired_meanwhile_is_said_by_retired_alone()
+    {
+        var (a, b, o) = await fx.PairSharingOneAsync();
+        await a.Grain.FailNextCallbacksAsync(1);
+
+        await b.Grain.DropAllAsync(a.Id, retire: true);
+        await fx.SettleAsync(a, b);
+
+        // The export is forgotten in the DGC; the kernel's "dropped" callback failed and waits in a's outbox, "retired" behind it.
+        Assert.False((await a.Export(o).GetSnapshotAsync()).Recognizable);
+        Assert.Equal(0, (await a.LedgerAsync()).ExportsDroppedEvents);
+
+        await a.InternalHandleTo(b).CheckLeaseAsync(); // the next lease check (or flush tick) delivers what still holds
+        await fx.IdleAsync();
+
+        // Nobody recognizes the export any more, so whether the waiting "dropped" is stale cannot be told: "retired" says it.
+        var ledger = await a.LedgerAsync();
+        Assert.Equal(0, ledger.ExportsDroppedEvents);
         Assert.Equal(1, ledger.ExportsRetired);
         Assert.Equal(0, ledger.ToldTwice);
         await fx.AssertNothingLeftAsync(a, b);
+    }
+
+    [Fact]
+    public async Task A_dropped_that_waited_while_the_export_went_round_again_through_another_remote_is_not_heard_twice()
+    {
+        var (a, b, o) = await fx.PairSharingOneAsync();
+        var c = (await fx.NewKernelsAsync("c"))[0];
+        var fromB = Assert.Single(await b.Grain.GetHeldImportsAsync(a.Id));
+
+        // b drops o; a's kernel fails to hear it, so that "dropped" waits in the a->b outbox.
+        await a.Grain.FailNextCallbacksAsync(1);
+        await b.Grain.DropAsync(a.Id, [fromB], retire: false);
+        await fx.SettleAsync(a, b);
+        Assert.Equal(0, (await a.LedgerAsync()).ExportsDroppedEvents);
+
+        // Meanwhile a sends o to c, which drops and retires it: that release is reported, through the a->c pair.
+        await a.Grain.SendAsync(c.Id, [o]);
+        await fx.SettleAsync(a, c);
+        await c.Grain.DropAllAsync(a.Id, retire: true);
+        await fx.SettleAsync(a, c);
+        Assert.Equal(1, (await a.LedgerAsync()).ExportsDroppedEvents);
+
+        // b retires o: nobody recognizes it any more. The old "dropped" waiting for a->b is stale (the kernel heard the
+        // later release already), and nothing left can tell it so: it is withheld, and "retired" is said.
+        await b.Grain.RetireAsync(a.Id, [fromB]);
+        await fx.SettleAsync(a, b);
+        await a.InternalHandleTo(b).CheckLeaseAsync();
+        await fx.IdleAsync();
+
+        var ledger = await a.LedgerAsync();
+        Assert.Equal(0, ledger.ToldTwice);
+        Assert.Equal(1, ledger.ExportsDroppedEvents);
+        Assert.Equal(1, ledger.ExportsRetired);
+        await fx.AssertNothingLeftAsync(a, b, c);
     }
 
     [Fact]
