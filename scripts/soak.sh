@@ -86,6 +86,8 @@ settings=(
     --Dgc:Lease:Duration=00:00:08
     --Dgc:Lease:PingInterval=00:00:02
     --Dgc:Lease:CheckPeriod=00:00:02
+    # Each log line's header carries the time, so the silos' logs can be merged into one timeline.
+    "--Logging:Console:TimestampFormat=HH:mm:ss.fff "
     "${extra[@]}"
 )
 

@@ -123,10 +123,14 @@ public sealed partial class SimKernel(World world, string id, bool hostile = fal
     /// </summary>
     public (bool Fail, bool Executed) FailApply { get; set; }
 
-    /// <summary>The next pair of this kernel that clears its state dies right after the row is gone (before its manager hears).</summary>
+    /// <summary>
+    /// The next pair of this kernel that clears its state while taking a frame dies right after the row is gone
+    /// (before its manager hears). Only while taking a frame: a kernel call that died after its change was stored
+    /// would leave the simulated kernel unsure whether it took effect, which it does not model.
+    /// </summary>
     public bool CrashAfterClear { get; set; }
 
-    /// <summary>The next pair of this kernel that leaves what it knows of its remote with the manager dies just before (its manager never hears).</summary>
+    /// <summary>The next pair of this kernel that leaves what it knows of its remote with the manager while taking a frame dies just before (its manager never hears); see <see cref="CrashAfterClear"/>.</summary>
     public bool CrashBeforeRemember { get; set; }
 
     /// <summary>Set while the world delivers a frame to one of this kernel's pairs (the only time <see cref="FailApply"/> acts).</summary>
@@ -185,7 +189,7 @@ public sealed partial class SimKernel(World world, string id, bool hostile = fal
     public void Restart()
     {
         // A crash in the middle of a restart is not modelled (see the closing note of the durable-effects work).
-        CrashAtWrite = 0;
+        (CrashAtWrite, CrashBeforeRemember, CrashAfterClear) = (0, false, false);
         Incarnation++;
         foreach (var remote in PairedRemotes())
         {
@@ -247,7 +251,7 @@ public sealed partial class SimKernel(World world, string id, bool hostile = fal
 
         public Task RememberRemoteAsync(PeerMemory memory)
         {
-            if (kernel.CrashBeforeRemember)
+            if (kernel.CrashBeforeRemember && kernel.Delivering)
             {
                 kernel.CrashBeforeRemember = false;
                 kernel.Crashed = remote;
@@ -326,7 +330,7 @@ public sealed partial class SimKernel(World world, string id, bool hostile = fal
                 kernel.Store.Remove(remote);
             }
 
-            if (kernel.CrashAfterClear)
+            if (kernel.CrashAfterClear && kernel.Delivering)
             {
                 kernel.CrashAfterClear = false;
                 kernel.Crashed = remote;
