@@ -277,25 +277,9 @@ public sealed partial class RemoteHandleGrain(
     void IPairEnvironment.Report(PairEvent e) => Log(e);
 
     /// <summary>Runs one input of the pair, then starts or stops the flush timer to match what is left to send.</summary>
-    private async Task Run(Task input)
-    {
-        try
-        {
-            await input;
-            ArmFlushTimer();
-            ArmLapseTimer();
-        }
-        catch (InconsistentStateException e)
-        {
-            Supersede(e);
-            throw;
-        }
-        finally
-        {
-            Publish();
-        }
-    }
+    private Task<bool> Run(Task input) => Run(Completed(input));
 
+    /// <inheritdoc cref="Run(Task)" />
     private async Task<T> Run<T>(Task<T> input)
     {
         try
@@ -314,6 +298,12 @@ public sealed partial class RemoteHandleGrain(
         {
             Publish();
         }
+    }
+
+    private static async Task<bool> Completed(Task input)
+    {
+        await input;
+        return true;
     }
 
     /// <summary>

@@ -185,11 +185,14 @@ public sealed partial class SimKernel(World world, string id, bool hostile = fal
         }
     }
 
+    /// <summary>No crash is armed any more (one armed and not yet fired is forgotten).</summary>
+    public void DisarmCrashes() => (CrashAtWrite, CrashBeforeRemember, CrashAfterClear) = (0, false, false);
+
     /// <summary>The kernel restarts without its memory: a new incarnation; its pairs reset; its objects and imports are gone.</summary>
     public void Restart()
     {
         // A crash in the middle of a restart is not modelled (see the closing note of the durable-effects work).
-        (CrashAtWrite, CrashBeforeRemember, CrashAfterClear) = (0, false, false);
+        DisarmCrashes();
         Incarnation++;
         foreach (var remote in PairedRemotes())
         {

@@ -505,7 +505,8 @@ public sealed partial class World
     {
         foreach (var k in Kernels.Values)
         {
-            (k.CrashAtWrite, k.FailCallbacks, k.CrashBeforeRemember, k.CrashAfterClear) = (0, 0, false, false);
+            k.DisarmCrashes();
+            k.FailCallbacks = 0;
         }
 
         Net.HealAll();

@@ -19,10 +19,13 @@ public sealed class DgcPostgresStorageTests(PostgresServer server)
 
     private DgcPostgresGrainStorage NewStorage(string serviceId) => new(server.ConnectionString, Serializer, serviceId);
 
+    /// <summary>A service id of its own, so each test counts only its own rows.</summary>
+    private static string NewServiceId() => "pg-store-" + Guid.NewGuid().ToString("N")[..8];
+
     [Fact]
     public async Task A_state_reads_back_as_written_and_a_clear_deletes_its_row()
     {
-        var service = "pg-store-" + Guid.NewGuid().ToString("N")[..8];
+        var service = NewServiceId();
         await using var storage = NewStorage(service);
         var id = GrainId.Create("export", "alice/ko1");
         var state = new ExportState();
@@ -48,7 +51,7 @@ public sealed class DgcPostgresStorageTests(PostgresServer server)
     [Fact]
     public async Task A_stale_etag_is_refused_and_changes_nothing_also_across_a_delete_and_a_new_row()
     {
-        var service = "pg-store-" + Guid.NewGuid().ToString("N")[..8];
+        var service = NewServiceId();
         await using var storage = NewStorage(service);
         var id = GrainId.Create("export", "alice/ko2");
         var first = new GrainState<ExportState>(new ExportState());
@@ -73,7 +76,7 @@ public sealed class DgcPostgresStorageTests(PostgresServer server)
     [Fact]
     public async Task Writes_of_many_grains_at_once_share_round_trips_and_each_lands()
     {
-        var service = "pg-store-" + Guid.NewGuid().ToString("N")[..8];
+        var service = NewServiceId();
         await using var storage = NewStorage(service);
         var states = Enumerable.Range(0, 2_000).Select(i => (Id: GrainId.Create("export", $"alice/ko{i}"), State: new GrainState<ExportState>(new ExportState()))).ToList();
         foreach (var (_, s) in states)
@@ -93,7 +96,7 @@ public sealed class DgcPostgresStorageTests(PostgresServer server)
     [Fact]
     public async Task A_duplicate_handle_activation_cannot_write_after_the_other_cleared_the_pair()
     {
-        var service = "pg-store-" + Guid.NewGuid().ToString("N")[..8];
+        var service = NewServiceId();
         await using var storage = NewStorage(service);
         await Core.DuplicateJournalScenarios.A_duplicate_cannot_write_after_the_other_cleared(storage);
         Assert.Equal(0, await RowsAsync(service));
@@ -102,7 +105,7 @@ public sealed class DgcPostgresStorageTests(PostgresServer server)
     [Fact]
     public async Task A_duplicate_handle_activation_cannot_overwrite_the_other_ones_entries()
     {
-        var service = "pg-store-" + Guid.NewGuid().ToString("N")[..8];
+        var service = NewServiceId();
         await using var storage = NewStorage(service);
         await Core.DuplicateJournalScenarios.A_duplicate_cannot_overwrite_the_other_ones_entries(storage);
         Assert.Equal(0, await RowsAsync(service));
