@@ -487,10 +487,11 @@ public sealed partial class ReferenceKernelGrain(
                 if (told.ToldDropped && !_sending.ContainsKey(k))
                 {
                     S.ToldTwice++;
-                    LogToldTwice(logger, Me, k, effectId);
+                    LogToldTwice(logger, Me, k, effectId, told.ToldDroppedBy ?? "unknown");
                 }
 
                 told.ToldDropped = true;
+                told.ToldDroppedBy = effectId;
             }
         }
 
@@ -754,6 +755,6 @@ public sealed partial class ReferenceKernelGrain(
     [LoggerMessage(EventId = 9001, Level = LogLevel.Warning, Message = "{Kernel}: {Labels} reported dropped (effect {EffectId}) while {Peer} still holds them in session {Epoch} and the DGC does not count its hold (premature)")]
     private static partial void LogPremature(ILogger logger, string kernel, string labels, string effectId, string peer, long epoch);
 
-    [LoggerMessage(EventId = 9002, Level = LogLevel.Warning, Message = "{Kernel}: {Kref} reported dropped again (effect {EffectId}) without being sent since it was last reported dropped")]
-    private static partial void LogToldTwice(ILogger logger, string kernel, string kref, string effectId);
+    [LoggerMessage(EventId = 9002, Level = LogLevel.Warning, Message = "{Kernel}: {Kref} reported dropped again (effect {EffectId}) without being sent since it was last reported dropped (by effect {Before})")]
+    private static partial void LogToldTwice(ILogger logger, string kernel, string kref, string effectId, string before);
 }

@@ -127,6 +127,10 @@ public sealed class OwnObject
     /// <summary>Sends of it under way (started, not yet returned or failed); left above 0 if this kernel's silo died during one.</summary>
     [Id(6)]
     public int SendsUnderWay { get; set; }
+
+    /// <summary>The effect that last told it "dropped" (for the log line of a second one).</summary>
+    [Id(7)]
+    public string? ToldDroppedBy { get; set; }
 }
 
 /// <summary>How the reference kernel keeps its ground truth. Bound from <c>Dgc:ReferenceKernel</c>.</summary>
