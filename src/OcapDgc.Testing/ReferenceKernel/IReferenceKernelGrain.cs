@@ -62,6 +62,13 @@ public interface IReferenceKernelGrain : IDgcKernel, ICycleKernel, IGrainWithStr
     [Alias("holds"), AlwaysInterleave]
     Task<string[]> WhichHeldAsync(string[] labels, string exporter, long exporterEpoch);
 
+    /// <summary>
+    /// For a diagnosis: how this kernel holds <paramref name="label"/> as an import from <paramref name="exporter"/>
+    /// (its kref, and what its DGC handle says of that kref), in one line; "not held" when it does not.
+    /// </summary>
+    [Alias("trace-import"), AlwaysInterleave, ReadOnly]
+    Task<string> TraceImportAsync(string label, string exporter);
+
     /// <summary>Simulates a crash and restart: forgets every object and import, and tells the DGC it is a new incarnation.</summary>
     [Alias("restart")]
     Task RestartAsync();

@@ -353,6 +353,33 @@ public sealed partial class ReferenceKernelGrain(
         return [.. labels.Where(held.Contains)];
     }
 
+    /// <summary>Logs both sides' DGC views of each prematurely released object, so the log tells which side forgot what. Best effort: a failure here must not fail the callback.</summary>
+    private async Task LogPrematureDetailsAsync(string peer, IReferenceKernelGrain peerKernel, string[] labels)
+    {
+        foreach (var label in labels)
+        {
+            try
+            {
+                var kref = label[(Me.Length + 1)..];
+                var mine = await Handle(peer).TraceRefAsync(kref);
+                var theirs = await peerKernel.TraceImportAsync(label, Me);
+                var counts = (await GrainFactory.GetGrain<IExportGrain>(DgcIds.ExportKey(Me, kref)).GetSnapshotAsync()).CountsByRemote;
+                LogPrematureDetail(logger, Me, label, string.Join(" ", counts.Select(c => $"{c.Key}={c.Value}")), mine.ToString(), theirs);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                LogPrematureDetail(logger, Me, label, "?", "?", $"could not be traced: {e.Message}");
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<string> TraceImportAsync(string label, string exporter)
+    {
+        var kref = S.ImportsByRemote.GetValueOrDefault(exporter)?.FirstOrDefault(i => i.Value == label).Key;
+        return kref is null ? "not held" : $"held as {kref}; {Me}'s handle: {await Handle(exporter).TraceRefAsync(kref)}";
+    }
+
     /// <inheritdoc />
     public Task<string> DescribeRefAsync(string kref)
     {
@@ -543,6 +570,7 @@ public sealed partial class ReferenceKernelGrain(
                 if (early.Length > 0)
                 {
                     LogPremature(logger, Me, string.Join(", ", early), effectId, peer, epoch);
+                    await LogPrematureDetailsAsync(peer, peerKernel, early);
                 }
 
             }
@@ -754,6 +782,9 @@ public sealed partial class ReferenceKernelGrain(
 
     [LoggerMessage(EventId = 9001, Level = LogLevel.Warning, Message = "{Kernel}: {Labels} reported dropped (effect {EffectId}) while {Peer} still holds them in session {Epoch} and the DGC does not count its hold (premature)")]
     private static partial void LogPremature(ILogger logger, string kernel, string labels, string effectId, string peer, long epoch);
+
+    [LoggerMessage(EventId = 9003, Level = LogLevel.Warning, Message = "{Kernel}: premature {Label}: counts {Counts}; exporter's handle: {Mine}; importer: {Theirs}")]
+    private static partial void LogPrematureDetail(ILogger logger, string kernel, string label, string counts, string mine, string theirs);
 
     [LoggerMessage(EventId = 9002, Level = LogLevel.Warning, Message = "{Kernel}: {Kref} reported dropped again (effect {EffectId}) without being sent since it was last reported dropped (by effect {Before})")]
     private static partial void LogToldTwice(ILogger logger, string kernel, string kref, string effectId, string before);

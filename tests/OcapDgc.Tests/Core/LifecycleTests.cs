@@ -141,4 +141,19 @@ public sealed class LifecycleTests(DgcClusterFixture fx)
             fx.Faults.Capture = false;
         }
     }
+
+    [Fact]
+    public async Task The_reference_kernel_traces_an_import_it_holds_through_its_handle_and_says_when_it_holds_none()
+    {
+        var (a, b, o) = await fx.PairSharingOneAsync();
+        var label = $"{a.Id}/{o}";
+
+        var held = await b.Grain.TraceImportAsync(label, a.Id);
+        var kref = Assert.Single(await b.Grain.GetHeldImportsAsync(a.Id));
+        Assert.StartsWith($"held as {kref};", held, StringComparison.Ordinal);
+        Assert.Contains($"Role = {RefRole.Import}", held, StringComparison.Ordinal);
+
+        await fx.ReleaseAllAsync(b, a);
+        Assert.Equal("not held", await b.Grain.TraceImportAsync(label, a.Id));
+    }
 }
