@@ -29,6 +29,10 @@ public sealed partial class ExportGrain(
     public async Task<ExportApplyResult> ApplyAsync(string remote, long stream, long seq, DgcOpKind[] ops, long[] counts)
     {
         var result = Ledger.Apply(remote, stream, seq, ops, counts, out var changed);
+        if (!changed && await ReloadedAsync())
+        {
+            result = Ledger.Apply(remote, stream, seq, ops, counts, out changed);
+        }
         foreach (var e in result.Errors)
         {
             LogRejected(logger, remote, seq, e);
@@ -42,6 +46,11 @@ public sealed partial class ExportGrain(
     {
         DgcIds.ValidateKernelId(remote, nameof(remote));
         var result = Ledger.ExpireRemote(remote, out var changed);
+        if (!changed && await ReloadedAsync())
+        {
+            result = Ledger.ExpireRemote(remote, out changed);
+        }
+
         return changed ? await SaveAsync(result) : result;
     }
 
@@ -50,12 +59,19 @@ public sealed partial class ExportGrain(
     {
         DgcIds.ValidateKernelId(remote, nameof(remote));
         var result = Ledger.ReleaseLostSends(remote, forget, out var changed);
+        if (!changed && await ReloadedAsync())
+        {
+            result = Ledger.ReleaseLostSends(remote, forget, out changed);
+        }
+
         return changed ? await SaveAsync(result) : result;
     }
 
     /// <inheritdoc />
     public async Task<string[]> DeleteAsync()
     {
+        // Whether a remote still reaches it is decided on what is stored, not on what this activation last saw.
+        await state.ReadStateAsync();
         var recognizers = Ledger.Delete();
         if (state.RecordExists)
         {
@@ -76,6 +92,20 @@ public sealed partial class ExportGrain(
         }
 
         return Task.FromResult(Ledger.Snapshot());
+    }
+
+    /// <summary>
+    /// Re-reads the stored state; whether it differed from this activation's. A call that would change nothing (a
+    /// replay, or a remote this activation has no hold for) writes nothing, so no ETag check would catch a stale
+    /// activation answering it: after a silo dies, Orleans can briefly keep a second activation of this grain, whose
+    /// state misses what the other one wrote since. It would report "nothing to release" and the hold would stay
+    /// counted for good. So such a call looks again before it answers (rare: replays and repeats only).
+    /// </summary>
+    private async Task<bool> ReloadedAsync()
+    {
+        var before = state.Etag;
+        await state.ReadStateAsync();
+        return !string.Equals(before, state.Etag, StringComparison.Ordinal);
     }
 
     /// <summary>Writes the state, or clears it (no row left) once no remote recognizes the object.</summary>

@@ -1,0 +1,66 @@
+using Microsoft.Extensions.DependencyInjection;
+using OcapDgc.Hosting;
+using OcapDgc.Storage;
+using Orleans.Serialization;
+
+namespace OcapDgc.Tests.Core;
+
+/// <summary>
+/// An export grain answering from a state older than what is stored (as a second activation Orleans kept after a
+/// silo died would): a call that would change nothing by its own state looks at the stored one first, so a hold
+/// another activation recorded is released, not left counted for good.
+/// </summary>
+[Collection(DgcCluster.Name)]
+public sealed class StaleExportActivationTests(DgcClusterFixture fx)
+{
+    // The silo's own store (the same partition grains), to write behind the activation's back.
+    private DgcMemoryGrainStorage Store => new(fx.Grains, ((IClusterClient)fx.Grains).ServiceProvider.GetRequiredService<Serializer>());
+
+    /// <summary>Records a hold of <paramref name="remote"/> in the stored state only, as another activation would have.</summary>
+    private async Task HoldBehindItsBackAsync(IAddressable export, string remote)
+    {
+        var row = new GrainState<ExportState>(new ExportState());
+        await Store.ReadStateAsync(DgcStateNames.Export, export.GetGrainId(), row);
+        row.State!.Holds[remote] = new RemoteHold { Count = 1 };
+        await Store.WriteStateAsync(DgcStateNames.Export, export.GetGrainId(), row);
+    }
+
+    private async Task<Dictionary<string, RemoteHold>> StoredHoldsAsync(IAddressable export)
+    {
+        var row = new GrainState<ExportState>(new ExportState());
+        await Store.ReadStateAsync(DgcStateNames.Export, export.GetGrainId(), row);
+        return row.RecordExists ? row.State!.Holds : [];
+    }
+
+    [Fact]
+    public async Task A_session_end_releases_a_hold_the_activation_has_not_seen()
+    {
+        var (a, b, o) = await fx.PairSharingOneAsync();
+        var export = a.Export(o);
+        Assert.Equal(1, (await export.GetSnapshotAsync()).CountsByRemote[b.Id]);
+        await HoldBehindItsBackAsync(export, "carol");
+
+        var result = await export.ExpireRemoteAsync("carol");
+
+        Assert.False((await StoredHoldsAsync(export)).ContainsKey("carol"), "carol's hold stayed counted");
+        Assert.False(result.Replay, "answered as a repeat from the activation's own, older state");
+        Assert.Equal(1, (await export.GetSnapshotAsync()).CountsByRemote[b.Id]);
+        await fx.ReleaseAllAsync(b, a);
+        await fx.AssertNothingLeftAsync(a, b);
+    }
+
+    [Fact]
+    public async Task A_release_of_lost_sends_releases_a_hold_the_activation_has_not_seen()
+    {
+        var (a, b, o) = await fx.PairSharingOneAsync();
+        var export = a.Export(o);
+        await export.GetSnapshotAsync();
+        await HoldBehindItsBackAsync(export, "carol");
+
+        await export.ReleaseLostSendsAsync("carol", forget: true);
+
+        Assert.False((await StoredHoldsAsync(export)).ContainsKey("carol"), "carol's hold stayed counted");
+        await fx.ReleaseAllAsync(b, a);
+        await fx.AssertNothingLeftAsync(a, b);
+    }
+}
