@@ -69,6 +69,10 @@ public interface IReferenceKernelGrain : IDgcKernel, ICycleKernel, IGrainWithStr
     [Alias("trace-import"), AlwaysInterleave, ReadOnly]
     Task<string> TraceImportAsync(string label, string exporter);
 
+    /// <summary>The ids of every effect and application message this kernel has heard (for a test that repeats one late).</summary>
+    [Alias("heard-ids"), AlwaysInterleave, ReadOnly]
+    Task<string[]> GetHeardIdsAsync();
+
     /// <summary>Simulates a crash and restart: forgets every object and import, and tells the DGC it is a new incarnation.</summary>
     [Alias("restart")]
     Task RestartAsync();

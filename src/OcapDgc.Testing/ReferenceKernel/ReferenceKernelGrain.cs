@@ -443,7 +443,11 @@ public sealed partial class ReferenceKernelGrain(
 
         // A repeat is not counted (or acted on) again, but its refs are this kernel's again: the DGC kept their
         // receipts while the message waited, so an import let go since is held once more (the loop below is idempotent).
-        if (!Repeat(messageId))
+        // Unless the repeat comes late: a call that reported failure but ran after all, or a second activation of the
+        // handle left by a silo crash, can bring it after the drop, revocation or retirement that followed it. An import
+        // let go since is held again only if the DGC still counts it as reached (it kept the message's receipts).
+        var repeat = Repeat(messageId);
+        if (!repeat)
         {
             S.Messages++;
         }
@@ -454,8 +458,14 @@ public sealed partial class ReferenceKernelGrain(
             S.ImportsByRemote[fromKernel] = imports = new(StringComparer.Ordinal);
         }
 
+        var gone = repeat ? await NoLongerImportedAsync(fromKernel, krefs.Where(k => !S.Own.ContainsKey(k) && !imports.ContainsKey(k))) : [];
         for (var i = 0; i < krefs.Length; i++)
         {
+            if (gone.Contains(krefs[i]))
+            {
+                continue;
+            }
+
             if (S.Own.ContainsKey(krefs[i]))
             {
                 // One of ours, sent back: the kref must name the very object the label says.
@@ -667,6 +677,25 @@ public sealed partial class ReferenceKernelGrain(
         _ = fail ? _failDeliveriesFrom.Add(remote) : _failDeliveriesFrom.Remove(remote);
         return Task.CompletedTask;
     }
+
+    /// <summary>Which of <paramref name="krefs"/> the pair with <paramref name="remote"/> no longer has as imports the kernel reaches (dropped, revoked, retired or unknown).</summary>
+    private async Task<HashSet<string>> NoLongerImportedAsync(string remote, IEnumerable<string> krefs)
+    {
+        var handle = Handle(remote);
+        var gone = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var kref in krefs.Distinct(StringComparer.Ordinal))
+        {
+            if ((await handle.TraceRefAsync(kref)) is not { Role: RefRole.Import, Reachable: true })
+            {
+                gone.Add(kref);
+            }
+        }
+
+        return gone;
+    }
+
+    /// <inheritdoc />
+    public Task<string[]> GetHeardIdsAsync() => Task.FromResult(S.SeenEffects.Order(StringComparer.Ordinal).ToArray());
 
     /// <summary>Which of <paramref name="labels"/> (own objects) the DGC counts as sent to <paramref name="peer"/> now.</summary>
     private async Task<HashSet<string>> CountedForAsync(string peer, IEnumerable<string> labels)

@@ -187,4 +187,47 @@ public sealed class EffectDeliveryTests(DgcClusterFixture fx)
         Assert.False((await b.Export(p).GetSnapshotAsync()).Recognizable);
         await fx.AssertNothingLeftAsync(a, b, c);
     }
+    /// <summary>How the importing kernel let go of the import before the late repeat came.</summary>
+    public enum LetGo { Dropped, Retired, RevokedAndRetired }
+
+    [Theory]
+    [InlineData(LetGo.Dropped)]
+    [InlineData(LetGo.Retired)]
+    [InlineData(LetGo.RevokedAndRetired)]
+    public async Task A_message_repeated_late_after_its_import_was_let_go_does_not_hand_the_import_back(LetGo how)
+    {
+        var (a, b) = await fx.NewPairAsync();
+        var o = await a.CreateAsync();
+        var heardBefore = await b.Grain.GetHeardIdsAsync();
+        await a.Grain.SendAsync(b.Id, [o]);
+        await fx.SettleAsync(a, b);
+        var messageId = Assert.Single((await b.Grain.GetHeardIdsAsync()).Except(heardBefore));
+        var imported = Assert.Single(await b.Grain.GetHeldImportsAsync(a.Id));
+
+        switch (how)
+        {
+            case LetGo.Dropped or LetGo.Retired:
+                await b.Grain.DropAsync(a.Id, [imported], retire: how == LetGo.Retired);
+                break;
+            case LetGo.RevokedAndRetired:
+                await a.Grain.RestartAsync(); // a's session ends: b's import is revoked at the next contact
+                await fx.SettleAsync(a, b);
+                Assert.Equal(1, (await b.LedgerAsync()).ImportsRevoked);
+                await b.Grain.DropAllAsync(a.Id, retire: true);
+                break;
+        }
+
+        await fx.SettleAsync(a, b);
+        Assert.False(await b.HandleTo(a).TraceRefAsync(imported) is { Role: RefRole.Import, Reachable: true });
+
+        // The same delivery again, late (a call that reported failure but ran after all, or one made by a second
+        // activation of b's handle after a silo crash): the DGC no longer counts the import as b's, so b does not take it back.
+        await b.Grain.DeliverAsync(a.Id, messageId, "deliver", $"[\"{a.Id}/{o}\"]", [imported]);
+
+        Assert.Empty(await b.Grain.GetHeldImportsAsync(a.Id));
+        var ledger = await b.LedgerAsync();
+        Assert.Equal(1, ledger.MessagesReceived);
+        Assert.Equal(1, ledger.EffectRepeats);
+        await fx.ReleaseAllAsync(b, a);
+    }
 }
