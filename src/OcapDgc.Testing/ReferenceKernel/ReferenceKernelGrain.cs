@@ -459,6 +459,11 @@ public sealed partial class ReferenceKernelGrain(
         }
 
         var gone = repeat ? await NoLongerImportedAsync(fromKernel, krefs.Where(k => !S.Own.ContainsKey(k) && !imports.ContainsKey(k))) : [];
+        if (gone.Count > 0)
+        {
+            LogLateRepeat(logger, Me, messageId, fromKernel, gone);
+        }
+
         for (var i = 0; i < krefs.Length; i++)
         {
             if (gone.Contains(krefs[i]))
@@ -814,6 +819,9 @@ public sealed partial class ReferenceKernelGrain(
 
     [LoggerMessage(EventId = 9003, Level = LogLevel.Warning, Message = "{Kernel}: premature {Label}: counts {Counts}; exporter's handle: {Mine}; importer: {Theirs}")]
     private static partial void LogPrematureDetail(ILogger logger, string kernel, string label, string counts, string mine, string theirs);
+
+    [LoggerMessage(EventId = 9004, Level = LogLevel.Information, Message = "{Kernel}: message {MessageId} from {Remote} came again after its imports {Krefs} were let go; the DGC no longer counts them, so they are not taken back")]
+    private static partial void LogLateRepeat(ILogger logger, string kernel, string messageId, string remote, IEnumerable<string> krefs);
 
     [LoggerMessage(EventId = 9002, Level = LogLevel.Warning, Message = "{Kernel}: {Kref} reported dropped again (effect {EffectId}) without being sent since it was last reported dropped (by effect {Before})")]
     private static partial void LogToldTwice(ILogger logger, string kernel, string kref, string effectId, string before);
