@@ -94,6 +94,13 @@ public sealed partial class ExportGrain(
         return Task.FromResult(Ledger.Snapshot());
     }
 
+    /// <inheritdoc />
+    public async Task<ExportSnapshot> GetStoredSnapshotAsync()
+    {
+        await state.ReadStateAsync();
+        return await GetSnapshotAsync();
+    }
+
     /// <summary>
     /// Re-reads the stored state; whether it differed from this activation's. A call that would change nothing (a
     /// replay, or a remote this activation has no hold for) writes nothing, so no ETag check would catch a stale

@@ -203,7 +203,7 @@ public sealed partial class RemoteHandleGrain(
     Task<ExportApplyResult> IPairEnvironment.ReleaseLostSendsAsync(string kref, bool forget) =>
         Export(kref).ReleaseLostSendsAsync(_pair.Remote, forget);
 
-    Task<ExportSnapshot> IPairEnvironment.GetExportAsync(string kref) => Export(kref).GetSnapshotAsync();
+    Task<ExportSnapshot> IPairEnvironment.GetExportAsync(string kref) => Export(kref).GetStoredSnapshotAsync();
 
     async Task IPairEnvironment.WriteStateAsync(PairState pairState)
     {

@@ -54,4 +54,13 @@ public interface IExportGrain : IGrainWithStringKey
     /// <summary>A snapshot for inspection and tests. Read-only, so it interleaves with a call in progress.</summary>
     [Alias("snapshot"), Orleans.Concurrency.AlwaysInterleave, Orleans.Concurrency.ReadOnly]
     Task<ExportSnapshot> GetSnapshotAsync();
+
+    /// <summary>
+    /// A snapshot of the stored state, read again first: what a decision may rest on (whether a late "dropped" still
+    /// holds, whether a waiting message may still be delivered). After a silo dies, Orleans can briefly keep a second
+    /// activation of this grain whose state misses what the other one wrote; <see cref="GetSnapshotAsync"/> would
+    /// answer from it. Not interleaved: the read replaces the activation's state, so it waits for a call in progress.
+    /// </summary>
+    [Alias("stored-snapshot")]
+    Task<ExportSnapshot> GetStoredSnapshotAsync();
 }

@@ -40,7 +40,7 @@ public interface IPairEnvironment
     /// <summary>Releases the lost sends of one export (see <see cref="ExportLedger.ReleaseLostSends"/>).</summary>
     Task<ExportApplyResult> ReleaseLostSendsAsync(string kref, bool forget);
 
-    /// <summary>One export's state as its owner has it now (to tell whether a late "dropped" or "retired" still holds).</summary>
+    /// <summary>One export's state as its owner has it stored now, read again (to tell whether a late "dropped" or "retired" still holds, or a waiting message may still be delivered): never an older copy a second activation of the owner kept.</summary>
     Task<ExportSnapshot> GetExportAsync(string kref);
 
     /// <summary>Writes the pair's state durably.</summary>

@@ -363,7 +363,7 @@ public sealed partial class ReferenceKernelGrain(
                 var kref = label[(Me.Length + 1)..];
                 var mine = await Handle(peer).TraceRefAsync(kref);
                 var theirs = await peerKernel.TraceImportAsync(label, Me);
-                var counts = (await GrainFactory.GetGrain<IExportGrain>(DgcIds.ExportKey(Me, kref)).GetSnapshotAsync()).CountsByRemote;
+                var counts = (await GrainFactory.GetGrain<IExportGrain>(DgcIds.ExportKey(Me, kref)).GetStoredSnapshotAsync()).CountsByRemote;
                 LogPrematureDetail(logger, Me, label, string.Join(" ", counts.Select(c => $"{c.Key}={c.Value}")), mine.ToString(), theirs);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
@@ -521,7 +521,7 @@ public sealed partial class ReferenceKernelGrain(
                 // it arrived (through another remote's pair): if the DGC has it reachable now, this report is of an
                 // earlier release, and says nothing about the one to come.
                 if (told.Sends > 1 && !_sending.ContainsKey(k)
-                    && (await GrainFactory.GetGrain<IExportGrain>(DgcIds.ExportKey(Me, k)).GetSnapshotAsync()).Reachable)
+                    && (await GrainFactory.GetGrain<IExportGrain>(DgcIds.ExportKey(Me, k)).GetStoredSnapshotAsync()).Reachable)
                 {
                     continue;
                 }
@@ -707,7 +707,7 @@ public sealed partial class ReferenceKernelGrain(
     {
         var prefix = $"{Me}/";
         var snapshots = await Task.WhenAll(labels.Select(l =>
-            GrainFactory.GetGrain<IExportGrain>(DgcIds.ExportKey(Me, l[prefix.Length..])).GetSnapshotAsync()));
+            GrainFactory.GetGrain<IExportGrain>(DgcIds.ExportKey(Me, l[prefix.Length..])).GetStoredSnapshotAsync()));
         return [.. labels.Zip(snapshots).Where(z => z.Second.CountsByRemote.GetValueOrDefault(peer) > 0).Select(z => z.First)];
     }
 

@@ -63,4 +63,33 @@ public sealed class StaleExportActivationTests(DgcClusterFixture fx)
         await fx.ReleaseAllAsync(b, a);
         await fx.AssertNothingLeftAsync(a, b);
     }
+
+    [Fact]
+    public async Task A_waiting_dropped_is_checked_against_the_stored_state_and_withheld_when_another_activation_made_the_export_reachable()
+    {
+        var (a, b, o) = await fx.PairSharingOneAsync();
+        var export = a.Export(o);
+        var fromB = Assert.Single(await b.Grain.GetHeldImportsAsync(a.Id));
+
+        // b drops o; a's kernel fails to hear it, so that "dropped" waits in the a->b outbox.
+        await a.Grain.FailNextCallbacksAsync(1);
+        await b.Grain.DropAsync(a.Id, [fromB], retire: false);
+        await fx.SettleAsync(a, b);
+        Assert.False((await export.GetSnapshotAsync()).Reachable);
+
+        // Another activation of the export grain (one Orleans kept after a silo died) recorded a send to carol since:
+        // stored, o is reachable again; this activation's own state still says it is not.
+        await HoldBehindItsBackAsync(export, "carol");
+        await a.InternalHandleTo(b).CheckLeaseAsync(); // the waiting "dropped" is checked again before it is delivered
+        await fx.IdleAsync();
+
+        Assert.Equal(0, (await a.LedgerAsync()).ExportsDroppedEvents);
+        Assert.True((await export.GetSnapshotAsync()).Reachable);
+
+        await export.ExpireRemoteAsync("carol");
+        await b.Grain.RetireAsync(a.Id, [fromB]);
+        await fx.SettleAsync(a, b);
+        Assert.Equal(1, (await a.LedgerAsync()).ExportsRetired);
+        await fx.AssertNothingLeftAsync(a, b);
+    }
 }
