@@ -76,7 +76,7 @@ public sealed partial class RemoteHandleGrain(
         _gauge = stats.Register();
         try
         {
-            await _pair.ActivateAsync();
+            await _pair.ActivateAsync(deliverNow: false);
         }
         catch
         {
@@ -88,6 +88,20 @@ public sealed partial class RemoteHandleGrain(
 
         ArmLapseTimer();
         Publish();
+
+        // Effects an earlier activation left for the kernel go out once this activation is done: the kernel's callback
+        // may call back into this handle, which would wait for the activation to finish (and time out).
+        if (_pair.State.Outbox.Count > 0)
+        {
+            IGrainTimer? once = null;
+            once = this.RegisterGrainTimer(
+                _ =>
+                {
+                    once?.Dispose();
+                    return Run(_pair.DeliverWaitingEffectsAsync());
+                },
+                new GrainTimerCreationOptions(TimeSpan.Zero, Timeout.InfiniteTimeSpan));
+        }
     }
 
     /// <inheritdoc />
@@ -213,6 +227,14 @@ public sealed partial class RemoteHandleGrain(
     }
 
     Task IPairEnvironment.ClearStateAsync() => _journal.ClearAsync();
+
+    async Task IPairEnvironment.EnsureCurrentAsync()
+    {
+        if (!await _journal.IsCurrentAsync())
+        {
+            throw new InconsistentStateException($"remotehandle/{_pair.Local}/{_pair.Remote} was written by another activation since this one read or wrote it; it delivers no waiting effect from its older state.", "unknown", "unknown");
+        }
+    }
 
     Task IPairEnvironment.SendFrameAsync(string json) => transport.SendAsync(_pair.Local, _pair.Remote, json);
 

@@ -99,6 +99,13 @@ public sealed class DgcMemoryGrainStorage(IGrainFactory grains, Serializer seria
         (head.ETag, entry.ETag, entry.RecordExists) = (tags.Head, tags.Entry, true);
     }
 
+    /// <inheritdoc />
+    public async Task<string?> ReadTagAsync(string stateName, GrainId grainId)
+    {
+        var (found, _, etag) = await ReadAsync(stateName, grainId).ConfigureAwait(false);
+        return found ? etag : null;
+    }
+
     /// <summary>States held (for tests and inspection).</summary>
     public async Task<int> CountAsync() =>
         _local is { } local ? local.Sum(p => p.Count) : (await Task.WhenAll(_partitions.Select(p => p.CountAsync()))).Sum();

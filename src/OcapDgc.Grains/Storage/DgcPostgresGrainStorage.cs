@@ -123,6 +123,13 @@ public sealed class DgcPostgresGrainStorage : IGrainStorage, IDgcJournalStorage,
     }
 
     /// <inheritdoc />
+    public async Task<string?> ReadTagAsync(string stateName, GrainId grainId)
+    {
+        var op = await RunAsync(new Op(OpKind.Read, grainId.ToString(), stateName, null, null)).ConfigureAwait(false);
+        return op.Payload is null ? null : Tag(op.Version);
+    }
+
+    /// <inheritdoc />
     public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
 
     private static string? Tag(long? version) => version?.ToString(System.Globalization.CultureInfo.InvariantCulture);

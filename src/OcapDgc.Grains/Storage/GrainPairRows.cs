@@ -47,6 +47,12 @@ public sealed class GrainPairRows(IGrainStorage storage, GrainId grainId) : IPai
     }
 
     /// <inheritdoc />
+    /// <remarks>Only a storage that can read a row's ETag alone (<see cref="IDgcJournalStorage"/>) can tell; any other answers true.</remarks>
+    public async Task<bool> IsCurrentAsync() =>
+        storage is not IDgcJournalStorage journal
+        || string.Equals(await journal.ReadTagAsync(DgcStateNames.RemoteHandle, grainId), _snapshot.RecordExists ? _snapshot.ETag : null, StringComparison.Ordinal);
+
+    /// <inheritdoc />
     public async Task<PairDelta?> ReadEntryAsync(long number)
     {
         var row = new GrainState<PairDelta>();

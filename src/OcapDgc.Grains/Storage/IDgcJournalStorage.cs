@@ -20,4 +20,7 @@ public interface IDgcJournalStorage
     /// <see cref="InconsistentStateException"/> and changes nothing.
     /// </summary>
     Task AppendAsync<THead, TEntry>(GrainId grainId, string headName, IGrainState<THead> head, string entryName, IGrainState<TEntry> entry);
+
+    /// <summary>The ETag the stored <paramref name="stateName"/> row of <paramref name="grainId"/> has now, or null if there is none (its payload is not deserialized).</summary>
+    Task<string?> ReadTagAsync(string stateName, GrainId grainId);
 }

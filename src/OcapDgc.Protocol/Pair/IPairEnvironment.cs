@@ -46,6 +46,13 @@ public interface IPairEnvironment
     /// <summary>Writes the pair's state durably.</summary>
     Task WriteStateAsync(PairState state);
 
+    /// <summary>
+    /// Throws, changing nothing, if another activation of this pair wrote its state since this one last read or
+    /// wrote it (a duplicate a silo crash left behind): what this one holds in memory is stale. Called before
+    /// effects that wait from earlier are delivered to the kernel, which a stale activation must not do.
+    /// </summary>
+    Task EnsureCurrentAsync();
+
     /// <summary>Deletes the pair's stored state, if any (the pair holds nothing).</summary>
     Task ClearStateAsync();
 

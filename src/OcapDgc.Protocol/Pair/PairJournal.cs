@@ -29,6 +29,12 @@ public interface IPairRows
 
     /// <summary>Deletes journal entry <paramref name="number"/>.</summary>
     Task DeleteEntryAsync(long number);
+
+    /// <summary>
+    /// Whether the stored snapshot is still the one last read or written through these rows (no other activation
+    /// of the same pair wrote since). A store that cannot tell cheaply answers true.
+    /// </summary>
+    Task<bool> IsCurrentAsync();
 }
 
 /// <summary>
@@ -114,6 +120,9 @@ public sealed class PairJournal(IPairRows rows, int maxEntries = PairJournal.Def
         state.Changes.Reset(state);
         return state;
     }
+
+    /// <summary>Whether no other activation of the pair wrote its rows since this journal last read or wrote them (<see cref="IPairRows.IsCurrentAsync"/>).</summary>
+    public Task<bool> IsCurrentAsync() => rows.IsCurrentAsync();
 
     /// <summary>Writes what changed in <paramref name="state"/> since it was loaded or last written.</summary>
     public async Task WriteAsync(PairState state)

@@ -119,9 +119,34 @@ public sealed partial class RemotePair
 
     /// <summary>
     /// Call once after creating the pair: a pair with no state of its own recalls what its manager kept of
-    /// the remote; one that holds anything turns its lease reminder on.
+    /// the remote; one that holds anything turns its lease reminder on. Effects waiting for the kernel are
+    /// delivered at the end, unless <paramref name="deliverNow"/> is false: a host that activates the pair
+    /// inside its own activation (a grain's <c>OnActivateAsync</c>) must not call the kernel from there, since
+    /// a callback that calls back into the pair would wait for that activation to finish. It then calls
+    /// <see cref="DeliverWaitingEffectsAsync"/> once activated.
     /// </summary>
-    public async Task ActivateAsync()
+    public async Task ActivateAsync(bool deliverNow = true)
+    {
+        _delivering = !deliverNow; // holds back the deliveries that finishing a crashed activation's work would start
+        try
+        {
+            await ActivateCoreAsync();
+        }
+        finally
+        {
+            _delivering = false;
+        }
+
+        if (deliverNow)
+        {
+            await DeliverEffectsAsync();
+        }
+    }
+
+    /// <summary>Delivers the effects waiting for the kernel (after <c>ActivateAsync(deliverNow: false)</c>).</summary>
+    public Task DeliverWaitingEffectsAsync() => DeliverEffectsAsync();
+
+    private async Task ActivateCoreAsync()
     {
         if (!Sessions.Open && State.PeerIncarnation == 0 && await _env.RecallRemoteAsync() is { } memory)
         {
@@ -150,8 +175,8 @@ public sealed partial class RemotePair
             await SyncReminderAsync(true);
         }
 
-        // Effects a previous activation wrote but the kernel may not have heard (it crashed, or the callback failed).
-        await DeliverEffectsAsync();
+        // Effects a previous activation wrote but the kernel may not have heard (it crashed, or the callback failed)
+        // are delivered by the caller (ActivateAsync).
     }
 
     /// <summary>Final flush when the host deactivates the pair.</summary>
@@ -1340,11 +1365,21 @@ public sealed partial class RemotePair
 
         _delivering = true;
         var refusedAny = false;
+        var current = false;
         try
         {
             while (State.Outbox.Count > 0)
             {
                 var effect = State.Outbox[0];
+                if (!current && !_fresh.Contains(effect.Id))
+                {
+                    // An effect that waited from earlier (its callback failed, or an earlier activation wrote it): a
+                    // second activation of this pair may have delivered it since, and what followed it, so this one
+                    // makes sure it still owns the state before telling the kernel anything from it.
+                    await _env.EnsureCurrentAsync();
+                    current = true;
+                }
+
                 if (effect is { Kind: EffectKind.MessageDelivered, Returned.Length: > 0 } && !_fresh.Contains(effect.Id)
                     && await ReturnedGoneAsync(effect.Returned) is { } gone)
                 {

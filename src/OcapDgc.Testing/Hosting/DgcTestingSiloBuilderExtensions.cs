@@ -59,7 +59,7 @@ public static class DgcTestingSiloBuilderExtensions
         }
 
         services.AddKeyedSingleton<IGrainStorage>(DgcStorage.Name, (sp, _) =>
-            new TrackingGrainStorage(inner(sp), sp.GetRequiredService<DgcStorageTracker>()));
+            TrackingGrainStorage.Wrap(inner(sp), sp.GetRequiredService<DgcStorageTracker>()));
         return builder;
     }
 

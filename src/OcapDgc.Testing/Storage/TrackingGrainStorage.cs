@@ -59,9 +59,19 @@ public sealed class DgcStorageTracker
     private static string Key(string stateName, GrainId id) => stateName + "|" + id;
 }
 
-/// <summary>Passes every call to the backend storage and records live entries in <see cref="DgcStorageTracker"/>.</summary>
-public sealed class TrackingGrainStorage(IGrainStorage backend, DgcStorageTracker tracker) : IGrainStorage
+/// <summary>
+/// Passes every call to the backend storage and records live entries in <see cref="DgcStorageTracker"/>. Made by
+/// <see cref="Wrap"/>, which keeps the backend's fenced journal appends (<see cref="IDgcJournalStorage"/>) where it has them.
+/// </summary>
+public class TrackingGrainStorage(IGrainStorage backend, DgcStorageTracker tracker) : IGrainStorage
 {
+    /// <summary>Where the operations are counted.</summary>
+    protected DgcStorageTracker Tracker => tracker;
+
+    /// <summary>A tracking storage over <paramref name="backend"/>: a <see cref="TrackingJournalStorage"/> if the backend appends journal entries fenced, so wrapping it does not turn that off.</summary>
+    public static TrackingGrainStorage Wrap(IGrainStorage backend, DgcStorageTracker tracker) =>
+        backend is IDgcJournalStorage journal ? new TrackingJournalStorage(backend, journal, tracker) : new TrackingGrainStorage(backend, tracker);
+
     public async Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         tracker.CountRead();
@@ -84,5 +94,25 @@ public sealed class TrackingGrainStorage(IGrainStorage backend, DgcStorageTracke
         tracker.CountClear();
         await backend.ClearStateAsync(stateName, grainId, grainState).ConfigureAwait(false);
         tracker.Remove(stateName, grainId);
+    }
+}
+
+/// <summary>A <see cref="TrackingGrainStorage"/> over a backend with fenced journal appends, which it passes on (counted as writes).</summary>
+public sealed class TrackingJournalStorage(IGrainStorage backend, IDgcJournalStorage journal, DgcStorageTracker tracker)
+    : TrackingGrainStorage(backend, tracker), IDgcJournalStorage
+{
+    /// <inheritdoc />
+    public async Task AppendAsync<THead, TEntry>(GrainId grainId, string headName, IGrainState<THead> head, string entryName, IGrainState<TEntry> entry)
+    {
+        Tracker.CountWrite();
+        await journal.AppendAsync(grainId, headName, head, entryName, entry).ConfigureAwait(false);
+        Tracker.Add(entryName, grainId);
+    }
+
+    /// <inheritdoc />
+    public Task<string?> ReadTagAsync(string stateName, GrainId grainId)
+    {
+        Tracker.CountRead();
+        return journal.ReadTagAsync(stateName, grainId);
     }
 }

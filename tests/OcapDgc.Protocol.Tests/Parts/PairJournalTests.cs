@@ -256,5 +256,7 @@ public sealed class PairJournalTests
         public Task WriteEntryAsync(long number, PairDelta delta) => Task.CompletedTask;
 
         public Task DeleteEntryAsync(long number) => Task.CompletedTask;
+
+        public Task<bool> IsCurrentAsync() => Task.FromResult(true);
     }
 }

@@ -300,6 +300,9 @@ public sealed partial class SimKernel(World world, string id, bool hostile = fal
         public Task<ExportSnapshot> GetExportAsync(string kref) =>
             Task.FromResult(new ExportLedger(kref, kernel.Ledgers.GetValueOrDefault(kref) ?? new ExportState()).Snapshot());
 
+        /// <summary>The simulation runs one activation of each pair at a time.</summary>
+        public Task EnsureCurrentAsync() => Task.CompletedTask;
+
         public async Task WriteStateAsync(PairState state)
         {
             // Crashes are injected at the writes that record a batch's application: after the batch changed the

@@ -50,6 +50,9 @@ public sealed class SimRows : IPairRows
         return Task.CompletedTask;
     }
 
+    /// <summary>The simulation runs one activation of each pair at a time: always current.</summary>
+    public Task<bool> IsCurrentAsync() => Task.FromResult(true);
+
     public Task<PairDelta?> ReadEntryAsync(long number) =>
         Task.FromResult(_entries.TryGetValue(number, out var b) ? JsonSerializer.Deserialize<PairDelta>(b, Json) : null);
 

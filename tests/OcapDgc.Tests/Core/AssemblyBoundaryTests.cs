@@ -18,7 +18,7 @@ public sealed class AssemblyBoundaryTests
     {
         string[] testOnly =
             ["ReferenceKernelGrain", "IReferenceKernelGrain", "KernelLedger", "ReferenceKernelOptions", "FaultInjectingTransport",
-             "DgcQuiescence", "TrackingGrainStorage", "DgcStorageTracker"];
+             "DgcQuiescence", "TrackingGrainStorage", "TrackingJournalStorage", "DgcStorageTracker"];
         foreach (var assembly in Production)
         {
             Assert.DoesNotContain(assembly.GetReferencedAssemblies(), a => a.Name == "OcapDgc.Testing");

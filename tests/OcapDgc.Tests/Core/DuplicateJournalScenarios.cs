@@ -73,6 +73,34 @@ internal static class DuplicateJournalScenarios
         Assert.Equal(0, await RowsOfAsync(storage, id));
     }
 
+    /// <summary>
+    /// Each activation can ask whether it still owns the rows (before it tells its kernel anything that waited from
+    /// earlier): only the one that wrote last does, also after it cleared them.
+    /// </summary>
+    public static async Task Only_the_activation_that_wrote_last_is_current(IGrainStorage storage)
+    {
+        var id = GrainId.Create("remote", "alice/dave-" + Guid.NewGuid().ToString("N")[..8]);
+        var first = new PairJournal(new GrainPairRows(storage, id));
+        var state = await first.LoadAsync();
+        Assert.True(await first.IsCurrentAsync()); // nothing stored, nothing known
+        state.NextSeq = 1;
+        await first.WriteAsync(state);
+
+        var duplicate = new PairJournal(new GrainPairRows(storage, id));
+        await duplicate.LoadAsync();
+        Assert.True(await first.IsCurrentAsync());
+        Assert.True(await duplicate.IsCurrentAsync());
+
+        state.NextSeq = 2;
+        await first.WriteAsync(state); // an entry, fenced by the snapshot row: its ETag changes
+        Assert.True(await first.IsCurrentAsync());
+        Assert.False(await duplicate.IsCurrentAsync());
+
+        await first.ClearAsync();
+        Assert.True(await first.IsCurrentAsync());
+        Assert.False(await duplicate.IsCurrentAsync());
+    }
+
     /// <summary>The rows stored for handle <paramref name="id"/>: its snapshot and its first entries (the scenarios write no more).</summary>
     private static async Task<int> RowsOfAsync(IGrainStorage storage, GrainId id)
     {

@@ -230,4 +230,29 @@ public sealed class EffectDeliveryTests(DgcClusterFixture fx)
         Assert.Equal(1, ledger.EffectRepeats);
         await fx.ReleaseAllAsync(b, a);
     }
+
+    [Fact]
+    public async Task A_dropped_an_earlier_activation_left_waiting_goes_out_after_reactivation_though_the_kernel_calls_back_into_the_handle()
+    {
+        var (a, b, o) = await fx.PairSharingOneAsync();
+        var fromB = Assert.Single(await b.Grain.GetHeldImportsAsync(a.Id));
+        await a.Grain.FailNextCallbacksAsync(1);
+        await b.Grain.DropAsync(a.Id, [fromB], retire: false);
+        await fx.SettleAsync(a, b);
+        Assert.Equal(0, (await a.LedgerAsync()).ExportsDroppedEvents);
+        await fx.DeactivateAsync(a.HandleTo(b));
+
+        // The next call activates the handle from its rows. The waiting "dropped" goes out once the activation is
+        // done: a's kernel, hearing it, asks this very handle for its figures (to check b's hold), which would wait for
+        // an activation still under way, and the call that activated it would time out.
+        await a.HandleTo(b).GetFiguresAsync();
+        await a.InternalHandleTo(b).CheckLeaseAsync();
+        var ledger = await a.LedgerAsync();
+        Assert.Equal(1, ledger.ExportsDroppedEvents);
+        Assert.Equal(0, ledger.Premature);
+
+        await b.Grain.RetireAsync(a.Id, [fromB]);
+        await fx.SettleAsync(a, b);
+        await fx.AssertNothingLeftAsync(a, b);
+    }
 }

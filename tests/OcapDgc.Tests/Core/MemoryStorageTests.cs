@@ -86,4 +86,10 @@ public sealed class MemoryStorageTests(DgcClusterFixture fx)
     [InlineData(true)]
     public async Task A_duplicate_handle_activation_cannot_overwrite_the_other_ones_entries(bool singleSilo) =>
         await DuplicateJournalScenarios.A_duplicate_cannot_overwrite_the_other_ones_entries(NewBackend(singleSilo));
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Only_the_handle_activation_that_wrote_last_is_current(bool singleSilo) =>
+        await DuplicateJournalScenarios.Only_the_activation_that_wrote_last_is_current(NewBackend(singleSilo));
 }

@@ -111,6 +111,15 @@ public sealed class DgcPostgresStorageTests(PostgresServer server)
         Assert.Equal(0, await RowsAsync(service));
     }
 
+    [Fact]
+    public async Task Only_the_handle_activation_that_wrote_last_is_current()
+    {
+        var service = NewServiceId();
+        await using var storage = NewStorage(service);
+        await Core.DuplicateJournalScenarios.Only_the_activation_that_wrote_last_is_current(storage);
+        Assert.Equal(0, await RowsAsync(service));
+    }
+
     private async Task<long> RowsAsync(string service)
     {
         await using var connection = new NpgsqlConnection(server.ConnectionString);

@@ -2,16 +2,18 @@ using Microsoft.Extensions.DependencyInjection;
 using OcapDgc.Hosting;
 using OcapDgc.Storage;
 using Orleans.Serialization;
+using Orleans.Storage;
 
 namespace OcapDgc.Tests.Core;
 
 /// <summary>
-/// An export grain answering from a state older than what is stored (as a second activation Orleans kept after a
-/// silo died would): a call that would change nothing by its own state looks at the stored one first, so a hold
-/// another activation recorded is released, not left counted for good.
+/// An export grain or a remote handle answering from a state older than what is stored (as a second activation
+/// Orleans kept after a silo died would). An export grain's call that would change nothing by its own state looks
+/// at the stored one first, so a hold another activation recorded is released, not left counted for good; a
+/// handle delivers nothing that waited from earlier once another activation wrote its rows.
 /// </summary>
 [Collection(DgcCluster.Name)]
-public sealed class StaleExportActivationTests(DgcClusterFixture fx)
+public sealed class StaleActivationTests(DgcClusterFixture fx)
 {
     // The silo's own store (the same partition grains), to write behind the activation's back.
     private DgcMemoryGrainStorage Store => new(fx.Grains, ((IClusterClient)fx.Grains).ServiceProvider.GetRequiredService<Serializer>());
@@ -90,6 +92,38 @@ public sealed class StaleExportActivationTests(DgcClusterFixture fx)
         await b.Grain.RetireAsync(a.Id, [fromB]);
         await fx.SettleAsync(a, b);
         Assert.Equal(1, (await a.LedgerAsync()).ExportsRetired);
+        await fx.AssertNothingLeftAsync(a, b);
+    }
+
+    [Fact]
+    public async Task A_handle_activation_whose_rows_another_one_wrote_delivers_no_waiting_effect_and_the_next_one_does()
+    {
+        var (a, b, o) = await fx.PairSharingOneAsync();
+        var fromB = Assert.Single(await b.Grain.GetHeldImportsAsync(a.Id));
+
+        // b drops o; a's kernel fails to hear it, so that "dropped" waits in the a->b outbox.
+        await a.Grain.FailNextCallbacksAsync(1);
+        await b.Grain.DropAsync(a.Id, [fromB], retire: false);
+        await fx.SettleAsync(a, b);
+        Assert.Equal(0, (await a.LedgerAsync()).ExportsDroppedEvents);
+
+        // Another activation of a's handle writes its rows (here: the same snapshot again, under a new ETag).
+        var handle = a.HandleTo(b).GetGrainId();
+        var row = new GrainState<PairState>();
+        await Store.ReadStateAsync(DgcStateNames.RemoteHandle, handle, row);
+        await Store.WriteStateAsync(DgcStateNames.RemoteHandle, handle, row);
+
+        // This activation's next retry finds it no longer owns the rows: it tells the kernel nothing, and goes.
+        await Assert.ThrowsAsync<InconsistentStateException>(() => a.InternalHandleTo(b).CheckLeaseAsync());
+        Assert.Equal(0, (await a.LedgerAsync()).ExportsDroppedEvents);
+
+        // The next call activates the handle afresh from the rows, and that activation delivers the waiting "dropped".
+        await a.InternalHandleTo(b).CheckLeaseAsync();
+        await fx.IdleAsync();
+        Assert.Equal(1, (await a.LedgerAsync()).ExportsDroppedEvents);
+
+        await b.Grain.RetireAsync(a.Id, [fromB]);
+        await fx.SettleAsync(a, b);
         await fx.AssertNothingLeftAsync(a, b);
     }
 }
