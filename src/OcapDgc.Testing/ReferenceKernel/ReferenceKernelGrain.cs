@@ -178,6 +178,7 @@ public sealed partial class ReferenceKernelGrain(
         S.Exported.Clear();
         S.Retired.Clear();
         S.ToRetire.Clear();
+        S.ImportOrigins.Clear();
         _restartWindow = [];
         try
         {
@@ -298,14 +299,27 @@ public sealed partial class ReferenceKernelGrain(
 
         await SaveAsync();
         var handle = Handle(fromKernel);
-        if (held.Length > 0)
+        try
         {
-            await handle.DropImportsAsync(held);
-        }
+            if (held.Length > 0)
+            {
+                await handle.DropImportsAsync(held);
+            }
 
-        if (retire && known.Length > 0)
+            if (retire && known.Length > 0)
+            {
+                await handle.RetireImportsAsync(known);
+            }
+        }
+        catch (DgcException e) when (e.Code == DgcError.UnknownRef)
         {
-            await handle.RetireImportsAsync(known);
+            // The kernel held (or was to retire) an import its DGC does not know: say where the kernel got it.
+            foreach (var k in known)
+            {
+                LogUnknownImport(logger, Me, k, fromKernel, S.ImportOrigins.GetValueOrDefault(k) ?? "no message recorded", (await handle.TraceRefAsync(k)).ToString());
+            }
+
+            throw;
         }
     }
 
@@ -484,6 +498,11 @@ public sealed partial class ReferenceKernelGrain(
 
             // A delivered ref is held by the kernel (a root) until it lets go of it again (DetachAsync).
             S.Detached.Remove(krefs[i]);
+            if (_durable)
+            {
+                S.ImportOrigins[krefs[i]] = repeat ? $"{messageId} (a repeat)" : messageId;
+            }
+
             if (imports.TryGetValue(krefs[i], out var known))
             {
                 if (known != labels[i])
@@ -819,6 +838,9 @@ public sealed partial class ReferenceKernelGrain(
 
     [LoggerMessage(EventId = 9003, Level = LogLevel.Warning, Message = "{Kernel}: premature {Label}: counts {Counts}; exporter's handle: {Mine}; importer: {Theirs}")]
     private static partial void LogPrematureDetail(ILogger logger, string kernel, string label, string counts, string mine, string theirs);
+
+    [LoggerMessage(EventId = 9005, Level = LogLevel.Warning, Message = "{Kernel}: a drop or retire of imports from {Remote} was refused as unknown; {Kref} came in {Origin}; its handle: {Trace}")]
+    private static partial void LogUnknownImport(ILogger logger, string kernel, string kref, string remote, string origin, string trace);
 
     [LoggerMessage(EventId = 9004, Level = LogLevel.Information, Message = "{Kernel}: message {MessageId} from {Remote} came again after its imports {Krefs} were let go; the DGC no longer counts them, so they are not taken back")]
     private static partial void LogLateRepeat(ILogger logger, string kernel, string messageId, string remote, IEnumerable<string> krefs);

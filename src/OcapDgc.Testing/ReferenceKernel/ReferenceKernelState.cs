@@ -94,6 +94,13 @@ public sealed class ReferenceKernelState
     /// <summary>Imports this kernel sent on to a third kernel: they count as exports (remotes may hold them).</summary>
     [Id(21)]
     public HashSet<string> SentOn { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// For a diagnosis (durable kernels only, so the memory benchmarks do not pay for it): which message last handed
+    /// this kernel each import, and whether as a repeat. Logged when the DGC refuses a drop or retire as unknown.
+    /// </summary>
+    [Id(22)]
+    public Dictionary<string, string> ImportOrigins { get; set; } = new(StringComparer.Ordinal);
 }
 
 /// <summary>One object the kernel owns.</summary>
