@@ -44,4 +44,13 @@ public enum DgcLogEvent
 
     /// <summary>A remote handle's write was refused because another activation of it wrote since: this one deactivates.</summary>
     HandleSuperseded = 3014,
+
+    /// <summary>An effect for the kernel was recorded (debug level).</summary>
+    EffectRecorded = 3015,
+
+    /// <summary>An effect was told to the kernel (debug level).</summary>
+    EffectTold = 3016,
+
+    /// <summary>An export became reachable or unreachable (debug level).</summary>
+    ExportReachability = 2002,
 }

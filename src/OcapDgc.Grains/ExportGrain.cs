@@ -21,13 +21,16 @@ public sealed partial class ExportGrain(
     public async Task RecordSentAsync(string remote, long count)
     {
         DgcIds.ValidateKernelId(remote, nameof(remote));
+        var was = state.State.Reachable;
         Ledger.RecordSent(remote, count);
         await state.WriteStateAsync();
+        TraceReachability(was, "a send", remote);
     }
 
     /// <inheritdoc />
     public async Task<ExportApplyResult> ApplyAsync(string remote, long stream, long seq, DgcOpKind[] ops, long[] counts)
     {
+        var was = state.State.Reachable;
         var result = Ledger.Apply(remote, stream, seq, ops, counts, out var changed);
         if (!changed && await ReloadedAsync())
         {
@@ -38,33 +41,35 @@ public sealed partial class ExportGrain(
             LogRejected(logger, remote, seq, e);
         }
 
-        return changed ? await SaveAsync(result) : result;
+        return changed ? await SaveAsync(result, was, $"batch {stream}/{seq}", remote) : result;
     }
 
     /// <inheritdoc />
     public async Task<ExportApplyResult> ExpireRemoteAsync(string remote)
     {
         DgcIds.ValidateKernelId(remote, nameof(remote));
+        var was = state.State.Reachable;
         var result = Ledger.ExpireRemote(remote, out var changed);
         if (!changed && await ReloadedAsync())
         {
             result = Ledger.ExpireRemote(remote, out changed);
         }
 
-        return changed ? await SaveAsync(result) : result;
+        return changed ? await SaveAsync(result, was, "a session end", remote) : result;
     }
 
     /// <inheritdoc />
     public async Task<ExportApplyResult> ReleaseLostSendsAsync(string remote, bool forget)
     {
         DgcIds.ValidateKernelId(remote, nameof(remote));
+        var was = state.State.Reachable;
         var result = Ledger.ReleaseLostSends(remote, forget, out var changed);
         if (!changed && await ReloadedAsync())
         {
             result = Ledger.ReleaseLostSends(remote, forget, out changed);
         }
 
-        return changed ? await SaveAsync(result) : result;
+        return changed ? await SaveAsync(result, was, "a release of lost sends", remote) : result;
     }
 
     /// <inheritdoc />
@@ -116,8 +121,9 @@ public sealed partial class ExportGrain(
     }
 
     /// <summary>Writes the state, or clears it (no row left) once no remote recognizes the object.</summary>
-    private async Task<ExportApplyResult> SaveAsync(ExportApplyResult result)
+    private async Task<ExportApplyResult> SaveAsync(ExportApplyResult result, bool wasReachable, string what, string remote)
     {
+        TraceReachability(wasReachable, what, remote);
         if (result.Retired)
         {
             await state.ClearStateAsync();
@@ -130,6 +136,22 @@ public sealed partial class ExportGrain(
 
         return result;
     }
+
+    /// <summary>For a diagnosis (debug level only): the export became reachable or unreachable, by what, and its holds now.</summary>
+    private void TraceReachability(bool wasReachable, string what, string remote)
+    {
+        if (wasReachable == state.State.Reachable || !logger.IsEnabled(LogLevel.Debug))
+        {
+            return;
+        }
+
+        var (export, now) = (this.GetPrimaryKeyString(), state.State.Reachable ? "reachable" : "unreachable");
+        var holds = string.Join(" ", state.State.Holds.Select(h => $"{h.Key}={h.Value.Count}"));
+        LogReachability(logger, export, now, what, remote, holds);
+    }
+
+    [LoggerMessage(EventId = (int)DgcLogEvent.ExportReachability, Level = LogLevel.Debug, Message = "{Export}: {Now} after {What} of {Remote}; holds {Holds}")]
+    private static partial void LogReachability(ILogger logger, string export, string now, string what, string remote, string holds);
 
     [LoggerMessage(EventId = (int)DgcLogEvent.ExportOpRefused, Level = LogLevel.Warning, Message = "Refused an operation of batch {Seq} from {Remote}: {Error}")]
     private static partial void LogRejected(ILogger logger, string remote, long seq, string error);

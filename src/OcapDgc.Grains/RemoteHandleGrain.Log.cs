@@ -42,6 +42,12 @@ public sealed partial class RemoteHandleGrain
                 }
 
                 break;
+            case EffectRecorded r:
+                LogEffectRecorded(logger, local, remote, r.Effect.Id, r.Effect.Kind, r.Effect.Krefs, r.Effect.CauseStream, r.Effect.CauseSeq);
+                break;
+            case EffectTold t:
+                LogEffectTold(logger, local, remote, t.Id, t.Kind, t.Krefs);
+                break;
             case LateMessageRefused m:
                 DgcMetrics.OpsRejected.Add(1);
                 LogLateMessageRefused(logger, local, remote, m.MessageId, m.Returned, m.Reason);
@@ -114,6 +120,12 @@ public sealed partial class RemoteHandleGrain
 
     [LoggerMessage(EventId = (int)DgcLogEvent.SessionEnded, Level = LogLevel.Information, Message = "{Local}->{Remote}: session ended ({Why}); {Exports} holds released, new epoch {Epoch}")]
     private static partial void LogSessionEnded(ILogger logger, string local, string remote, SessionEnd why, int exports, long epoch);
+
+    [LoggerMessage(EventId = (int)DgcLogEvent.EffectRecorded, Level = LogLevel.Debug, Message = "{Local}->{Remote}: effect {Id} recorded: {Kind} {Krefs} (cause {CauseStream}/{CauseSeq})")]
+    private static partial void LogEffectRecorded(ILogger logger, string local, string remote, string id, EffectKind kind, IEnumerable<string> krefs, long causeStream, long causeSeq);
+
+    [LoggerMessage(EventId = (int)DgcLogEvent.EffectTold, Level = LogLevel.Debug, Message = "{Local}->{Remote}: effect {Id} told: {Kind} {Krefs}")]
+    private static partial void LogEffectTold(ILogger logger, string local, string remote, string id, EffectKind kind, IEnumerable<string> krefs);
 
     [LoggerMessage(EventId = (int)DgcLogEvent.LostSendsReleased, Level = LogLevel.Information, Message = "{Local}<-{Remote}: reconciliation fenced off lost messages and released the lost sends of {Count} exports")]
     private static partial void LogLostSendsReleased(ILogger logger, string local, string remote, int count);

@@ -52,6 +52,12 @@ public sealed record ReconcileFailed(int Count, string First) : PairEvent;
 /// <summary>Reconciliation fenced off lost messages and released just their sends.</summary>
 public sealed record LostSendsReleased(int Count) : PairEvent;
 
+/// <summary>An effect for the kernel was recorded (written with the change that caused it), for a diagnosis.</summary>
+public sealed record EffectRecorded(PendingEffect Effect) : PairEvent;
+
+/// <summary>An effect was told to the kernel, with the krefs it still held when told (a late one may have been trimmed), for a diagnosis.</summary>
+public sealed record EffectTold(string Id, EffectKind Kind, string[] Krefs) : PairEvent;
+
 /// <summary>Refs were counted out to the remote.</summary>
 public sealed record RefsExported(int Count) : PairEvent;
 

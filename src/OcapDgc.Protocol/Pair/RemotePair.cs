@@ -1345,6 +1345,7 @@ public sealed partial class RemotePair
     {
         State.Outbox.Add(effect);
         _fresh.Add(effect.Id);
+        _env.Report(new EffectRecorded(effect));
     }
 
     /// <summary>
@@ -1405,6 +1406,7 @@ public sealed partial class RemotePair
                     break;
                 }
 
+                _env.Report(new EffectTold(effect.Id, effect.Kind, effect.Krefs));
                 State.Outbox.RemoveAll(e => e.Id == effect.Id);
             }
 
