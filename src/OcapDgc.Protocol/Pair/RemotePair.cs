@@ -560,6 +560,14 @@ public sealed partial class RemotePair
 
         // Once this send made a new hold, the batch's resend would be applied to that hold again.
         await FinishPartAppliedAsync();
+
+        // A session end that stopped part way is finished first: the refs then go out in the new session, not in
+        // the ended one, whose exports are about to be let go.
+        if (State.EndingSession.Count > 0)
+        {
+            await EndSessionAsync(State.EndingWhy);
+        }
+
         await EnsureSessionAsync();
         NoteRefsMoved(krefs);
         if (State.Exports.Count == 0)
@@ -811,6 +819,10 @@ public sealed partial class RemotePair
             _env.Report(new PeerRestarted(State.PeerIncarnation, h.Incarnation));
             if (State.Exports.Count > 0)
             {
+                // The new incarnation is adopted with the list of exports the session end lets go (one write): if the
+                // end stops part way, the remote's next frame is not taken for another restart, which would end the
+                // session that sends since then belong to (the end is finished by the next send or lease check).
+                State.PeerIncarnation = h.Incarnation;
                 await EndSessionAsync(SessionEnd.PeerRestarted);
             }
         }
@@ -1091,6 +1103,12 @@ public sealed partial class RemotePair
 
     private async Task CheckLeaseCoreAsync(bool forcePing)
     {
+        if (State.EndingSession.Count > 0)
+        {
+            // A session end that stopped part way (an export owner's call failed) is finished at the next check.
+            await EndSessionAsync(State.EndingWhy);
+        }
+
         var now = Now;
         if (State.Imports.Count > 0 && (forcePing || Lease.PingDue(now)))
         {
@@ -1234,6 +1252,18 @@ public sealed partial class RemotePair
             State.EndingSession = [.. State.Exports.Values.Select(e => e.Kref)];
             State.EndingWhy = why;
             await WriteAsync();
+        }
+        else
+        {
+            // An earlier end of this session stopped part way (an export owner's call failed) and is finished now.
+            // The session's exports are cleared below, so every export made since goes with it: its hold is let go too.
+            var ending = State.EndingSession.ToHashSet(StringComparer.Ordinal);
+            var since = State.Exports.Values.Select(e => e.Kref).Where(k => !ending.Contains(k)).Distinct(StringComparer.Ordinal).ToList();
+            if (since.Count > 0)
+            {
+                State.EndingSession.AddRange(since);
+                await WriteAsync();
+            }
         }
 
         var krefs = State.EndingSession.ToArray();

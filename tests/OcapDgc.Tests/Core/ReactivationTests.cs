@@ -149,4 +149,29 @@ public sealed class ReactivationTests(DgcClusterFixture fx)
             fx.Clock.Advance(DgcClusterFixture.PingInterval);
         }
     }
+
+    [Fact]
+    public async Task A_send_after_a_session_end_stopped_part_way_leaves_no_hold_behind()
+    {
+        var (a, b, o) = await fx.PairSharingOneAsync();
+
+        // b restarts: a ends b's session, but the export grain's call for o fails (as when its silo dies under the
+        // call), so the end stops part way, its list of exports written.
+        var failed = fx.ExportFaults.Failed;
+        fx.ExportFaults.FailExpiries(pass: 0, fail: 1);
+        await b.Grain.RestartAsync();
+        await fx.IdleAsync();
+        Assert.Equal(failed + 1, fx.ExportFaults.Failed);
+
+        // a's kernel sends a new object to b meanwhile. Before, it was exported in the session being ended, and when
+        // that end was finished from its old list, the pair forgot it with the rest while its owner still counted b.
+        var p = await a.CreateAsync();
+        await a.Grain.SendAsync(b.Id, [p]);
+        await fx.SettleAsync(a, b);
+        Assert.Equal(1, (await a.Export(p).GetSnapshotAsync()).CountsByRemote.GetValueOrDefault(b.Id));
+        Assert.False((await a.Export(o).GetSnapshotAsync()).Reachable);
+
+        await fx.ReleaseAllAsync(b, a);
+        Assert.False((await a.Export(p).GetSnapshotAsync()).Recognizable);
+    }
 }
