@@ -249,7 +249,7 @@ public sealed class DgcPostgresGrainStorage : IGrainStorage, IDgcJournalStorage,
             OpKind.Write when op.Expected is null => new NpgsqlBatchCommand(
                 "INSERT INTO dgc_state (service_id, grain_id, state_name, version, payload) VALUES ($1, $2, $3, nextval('dgc_state_version'), $4) ON CONFLICT DO NOTHING RETURNING version"),
             OpKind.Write => new NpgsqlBatchCommand(
-                "UPDATE dgc_state SET version = nextval('dgc_state_version'), payload = $4 WHERE service_id = $1 AND grain_id = $2 AND state_name = $3 AND version = $5 RETURNING version"),
+                "UPDATE dgc_state SET version = nextval('dgc_state_version'), payload = $4, modified_on = now() WHERE service_id = $1 AND grain_id = $2 AND state_name = $3 AND version = $5 RETURNING version"),
 
             // The head gets a new version only if it still has the expected one, and the entry is written only
             // if it did (no row from the CTE, no insert): one statement, so both or neither.

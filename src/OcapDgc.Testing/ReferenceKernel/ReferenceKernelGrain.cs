@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using OcapDgc.Hosting;
 using OcapDgc.Internal;
+using Orleans.Storage;
 
 namespace OcapDgc.ReferenceKernel;
 
@@ -539,20 +540,42 @@ public sealed partial class ReferenceKernelGrain(
                 // An object sent more than once may have been sent again after the release this reports and before
                 // it arrived (through another remote's pair): if the DGC has it reachable now, this report is of an
                 // earlier release, and says nothing about the one to come.
+                ExportSnapshot? now = null;
                 if (told.Sends > 1 && !_sending.ContainsKey(k)
-                    && (await GrainFactory.GetGrain<IExportGrain>(DgcIds.ExportKey(Me, k)).GetStoredSnapshotAsync()).Reachable)
+                    && (now = await GrainFactory.GetGrain<IExportGrain>(DgcIds.ExportKey(Me, k)).GetStoredSnapshotAsync()).Reachable)
                 {
                     continue;
                 }
 
+                // Which release the DGC has recorded as the last (for an object sent more than once, or by a durable
+                // kernel: a read per export, which the memory benchmarks' objects, sent once, do not pay). A second
+                // "dropped" for a different release means the object was sent in between by a send this activation did
+                // not see: Orleans can briefly run a second activation of this kernel after a silo dies, and a send it
+                // made reached the DGC while its write of the kernel's state was refused. Only the same release heard
+                // twice is the DGC's fault.
+                string? release = null;
+                if (_durable || told.Sends > 1)
+                {
+                    now ??= await GrainFactory.GetGrain<IExportGrain>(DgcIds.ExportKey(Me, k)).GetStoredSnapshotAsync();
+                    release = now.Reachable ? null : $"{now.DroppedBy} {now.DroppedByStream}/{now.DroppedBySeq}";
+                }
+
                 if (told.ToldDropped && !_sending.ContainsKey(k))
                 {
-                    S.ToldTwice++;
-                    LogToldTwice(logger, Me, k, effectId, told.ToldDroppedBy ?? "unknown");
+                    if (release is not null && told.ToldDroppedRelease is { } before && release != before)
+                    {
+                        LogUnseenSend(logger, Me, k, effectId, release, told.ToldDroppedBy ?? "unknown", before);
+                    }
+                    else
+                    {
+                        S.ToldTwice++;
+                        LogToldTwice(logger, Me, k, effectId, told.ToldDroppedBy ?? "unknown");
+                    }
                 }
 
                 told.ToldDropped = true;
                 told.ToldDroppedBy = effectId;
+                told.ToldDroppedRelease = release;
             }
         }
 
@@ -830,7 +853,18 @@ public sealed partial class ReferenceKernelGrain(
             // Whoever waited on the earlier write saw its error; this write carries its changes too.
         }
 
-        await state.WriteStateAsync();
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch (InconsistentStateException e)
+        {
+            // Another activation of this kernel (Orleans can briefly keep two after a silo dies) wrote its state since this
+            // one read it: this one's view is stale, so it goes; the next call activates the kernel from what is stored.
+            LogSuperseded(logger, Me, e.Message);
+            DeactivateOnIdle();
+            throw;
+        }
     }
 
     [LoggerMessage(EventId = 9001, Level = LogLevel.Warning, Message = "{Kernel}: {Labels} reported dropped (effect {EffectId}) while {Peer} still holds them in session {Epoch} and the DGC does not count its hold (premature)")]
@@ -841,6 +875,12 @@ public sealed partial class ReferenceKernelGrain(
 
     [LoggerMessage(EventId = 9005, Level = LogLevel.Warning, Message = "{Kernel}: a drop or retire of imports from {Remote} was refused as unknown; {Kref} came in {Origin}; its handle: {Trace}")]
     private static partial void LogUnknownImport(ILogger logger, string kernel, string kref, string remote, string origin, string trace);
+
+    [LoggerMessage(EventId = 9006, Level = LogLevel.Information, Message = "{Kernel}: {Kref} reported dropped again (effect {EffectId}, release {Release}) with no send this activation saw, but for another release than before (effect {Before}, release {BeforeRelease}): a send of it made elsewhere (a second activation of this kernel) reached the DGC")]
+    private static partial void LogUnseenSend(ILogger logger, string kernel, string kref, string effectId, string release, string before, string beforeRelease);
+
+    [LoggerMessage(EventId = 9007, Level = LogLevel.Warning, Message = "{Kernel}: another activation of this kernel wrote its state since this one read it; this one deactivates: {Reason}")]
+    private static partial void LogSuperseded(ILogger logger, string kernel, string reason);
 
     [LoggerMessage(EventId = 9004, Level = LogLevel.Information, Message = "{Kernel}: message {MessageId} from {Remote} came again after its imports {Krefs} were let go; the DGC no longer counts them, so they are not taken back")]
     private static partial void LogLateRepeat(ILogger logger, string kernel, string messageId, string remote, IEnumerable<string> krefs);

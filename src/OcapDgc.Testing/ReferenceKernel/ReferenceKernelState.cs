@@ -138,6 +138,13 @@ public sealed class OwnObject
     /// <summary>The effect that last told it "dropped" (for the log line of a second one).</summary>
     [Id(7)]
     public string? ToldDroppedBy { get; set; }
+
+    /// <summary>
+    /// For objects sent more than once, and by durable kernels: which release the DGC had recorded as the last one when "dropped" was last heard (who made the
+    /// export unreachable, and by which batch or session end), to tell the same release reported twice from a second one.
+    /// </summary>
+    [Id(8)]
+    public string? ToldDroppedRelease { get; set; }
 }
 
 /// <summary>How the reference kernel keeps its ground truth. Bound from <c>Dgc:ReferenceKernel</c>.</summary>

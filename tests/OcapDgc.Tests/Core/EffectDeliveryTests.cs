@@ -255,4 +255,30 @@ public sealed class EffectDeliveryTests(DgcClusterFixture fx)
         await fx.SettleAsync(a, b);
         await fx.AssertNothingLeftAsync(a, b);
     }
+
+    [Fact]
+    public async Task A_dropped_for_a_release_after_a_send_the_kernel_did_not_see_is_not_taken_for_the_same_release_twice()
+    {
+        var (a, b) = await fx.NewPairAsync();
+        var o = await a.CreateAsync();
+        await a.Grain.SendAsync(b.Id, [o]);
+        await a.Grain.SendAsync(b.Id, [o]);
+        await fx.SettleAsync(a, b);
+        await b.Grain.DropAllAsync(a.Id, retire: false);
+        await fx.SettleAsync(a, b);
+        Assert.Equal(1, (await a.LedgerAsync()).ExportsDroppedEvents);
+
+        // o is sent again, not through a's kernel but past it, as a second activation of that kernel (left for a moment
+        // by a silo crash) would send it, whose record of the send is then lost. b takes it and lets it go again.
+        await a.HandleTo(b).SendAsync("deliver", $"[\"{a.Id}/{o}\"]", [o]);
+        await fx.SettleAsync(a, b);
+        await b.Grain.DropAllAsync(a.Id, retire: true);
+        await fx.SettleAsync(a, b);
+
+        // Two releases, each reported once: a's kernel saw no send in between, but the DGC recorded another release.
+        var ledger = await a.LedgerAsync();
+        Assert.Equal(2, ledger.ExportsDroppedEvents);
+        Assert.Equal(0, ledger.ToldTwice);
+        await fx.AssertNothingLeftAsync(a, b);
+    }
 }

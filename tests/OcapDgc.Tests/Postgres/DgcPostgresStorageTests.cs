@@ -120,6 +120,30 @@ public sealed class DgcPostgresStorageTests(PostgresServer server)
         Assert.Equal(0, await RowsAsync(service));
     }
 
+    [Fact]
+    public async Task Each_write_stamps_the_row_with_the_time_it_was_written()
+    {
+        var service = NewServiceId();
+        await using var storage = NewStorage(service);
+        var id = GrainId.Create("export", "alice/ko9");
+        var state = new GrainState<ExportState>(new ExportState());
+        await storage.WriteStateAsync(DgcStateNames.Export, id, state);
+        var first = await ModifiedOnAsync(service);
+
+        // The server's clock moves on between two transactions (now() is the transaction's start).
+        await storage.WriteStateAsync(DgcStateNames.Export, id, state);
+        Assert.True(await ModifiedOnAsync(service) > first, "an update kept the time of the row's first write");
+    }
+
+    private async Task<DateTime> ModifiedOnAsync(string service)
+    {
+        await using var connection = new NpgsqlConnection(server.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("SELECT modified_on FROM dgc_state WHERE service_id = @s", connection);
+        command.Parameters.AddWithValue("s", service);
+        return (DateTime)(await command.ExecuteScalarAsync())!;
+    }
+
     private async Task<long> RowsAsync(string service)
     {
         await using var connection = new NpgsqlConnection(server.ConnectionString);
