@@ -1214,7 +1214,8 @@ public sealed partial class RemotePair
         {
             var forget = !theirs.ContainsKey(id);
             var entry = State.Exports[id];
-            return (Id: id, Kref: entry.Kref, Forget: forget, Result: await _env.ReleaseLostSendsAsync(entry.Kref, forget));
+            var reachable = entry.Reachable;
+            return (Id: id, Kref: entry.Kref, Forget: forget, Result: Unrepeated(await _env.ReleaseLostSendsAsync(entry.Kref, forget), reachable));
         }));
         var dropped = new List<string>();
         var retired = new List<string>();
@@ -1271,7 +1272,11 @@ public sealed partial class RemotePair
         var retired = new List<string>();
         foreach (var chunk in krefs.Chunk(ExpireChunk))
         {
-            var results = await Task.WhenAll(chunk.Select(async k => (Kref: k, Result: await _env.ExpireExportAsync(k))));
+            var results = await Task.WhenAll(chunk.Select(async k =>
+            {
+                var reachable = !CList.TryGetExportId(k, out var id) || State.Exports[id].Reachable;
+                return (Kref: k, Result: Unrepeated(await _env.ExpireExportAsync(k), reachable));
+            }));
             foreach (var (kref, result) in results)
             {
                 Collect(kref, result, dropped, retired);
@@ -1692,6 +1697,15 @@ public sealed partial class RemotePair
             _inCallback--;
         }
     }
+
+    /// <summary>
+    /// A release the export owner had already made for this remote (a session end or release of lost sends, which
+    /// record a constant cause) is said again as "dropped", for a pair that crashed before recording it. If this pair
+    /// had recorded it (the export was already unreachable from the remote here), its "dropped" was recorded then,
+    /// and saying it again would tell the kernel twice.
+    /// </summary>
+    private static ExportApplyResult Unrepeated(ExportApplyResult result, bool reachableHere) =>
+        result is { Replay: true, Dropped: true } && !reachableHere ? result with { Dropped = false } : result;
 
     private static void Collect(string kref, ExportApplyResult result, List<string> dropped, List<string> retired)
     {
