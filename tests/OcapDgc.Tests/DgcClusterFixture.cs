@@ -118,6 +118,21 @@ public sealed class DgcClusterFixture : IAsyncLifetime
         return (a, b, objects[0]);
     }
 
+    /// <summary>
+    /// a shares o with b (b's import: <c>FromB</c>); b drops it, and a's kernel fails to hear "dropped", so that
+    /// effect waits in the a->b outbox.
+    /// </summary>
+    public async Task<(Kernel A, Kernel B, string O, string FromB)> DroppedWaitingAsync()
+    {
+        var (a, b, o) = await PairSharingOneAsync();
+        var fromB = Assert.Single(await b.Grain.GetHeldImportsAsync(a.Id));
+        await a.Grain.FailNextCallbacksAsync(1);
+        await b.Grain.DropAsync(a.Id, [fromB], retire: false);
+        await SettleAsync(a, b);
+        Assert.Equal(0, (await a.LedgerAsync()).ExportsDroppedEvents);
+        return (a, b, o, fromB);
+    }
+
     /// <summary>Two fresh kernels, after a sent <paramref name="count"/> new objects to b in one message and everything settled.</summary>
     public async Task<(Kernel A, Kernel B, string[] Objects)> PairSharingAsync(int count)
     {

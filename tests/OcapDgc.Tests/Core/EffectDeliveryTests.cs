@@ -234,12 +234,7 @@ public sealed class EffectDeliveryTests(DgcClusterFixture fx)
     [Fact]
     public async Task A_dropped_an_earlier_activation_left_waiting_goes_out_after_reactivation_though_the_kernel_calls_back_into_the_handle()
     {
-        var (a, b, o) = await fx.PairSharingOneAsync();
-        var fromB = Assert.Single(await b.Grain.GetHeldImportsAsync(a.Id));
-        await a.Grain.FailNextCallbacksAsync(1);
-        await b.Grain.DropAsync(a.Id, [fromB], retire: false);
-        await fx.SettleAsync(a, b);
-        Assert.Equal(0, (await a.LedgerAsync()).ExportsDroppedEvents);
+        var (a, b, _, fromB) = await fx.DroppedWaitingAsync();
         await fx.DeactivateAsync(a.HandleTo(b));
 
         // The next call activates the handle from its rows. The waiting "dropped" goes out once the activation is

@@ -69,14 +69,9 @@ public sealed class StaleActivationTests(DgcClusterFixture fx)
     [Fact]
     public async Task A_waiting_dropped_is_checked_against_the_stored_state_and_withheld_when_another_activation_made_the_export_reachable()
     {
-        var (a, b, o) = await fx.PairSharingOneAsync();
-        var export = a.Export(o);
-        var fromB = Assert.Single(await b.Grain.GetHeldImportsAsync(a.Id));
-
         // b drops o; a's kernel fails to hear it, so that "dropped" waits in the a->b outbox.
-        await a.Grain.FailNextCallbacksAsync(1);
-        await b.Grain.DropAsync(a.Id, [fromB], retire: false);
-        await fx.SettleAsync(a, b);
+        var (a, b, o, fromB) = await fx.DroppedWaitingAsync();
+        var export = a.Export(o);
         Assert.False((await export.GetSnapshotAsync()).Reachable);
 
         // Another activation of the export grain (one Orleans kept after a silo died) recorded a send to carol since:
@@ -98,14 +93,8 @@ public sealed class StaleActivationTests(DgcClusterFixture fx)
     [Fact]
     public async Task A_handle_activation_whose_rows_another_one_wrote_delivers_no_waiting_effect_and_the_next_one_does()
     {
-        var (a, b, o) = await fx.PairSharingOneAsync();
-        var fromB = Assert.Single(await b.Grain.GetHeldImportsAsync(a.Id));
-
         // b drops o; a's kernel fails to hear it, so that "dropped" waits in the a->b outbox.
-        await a.Grain.FailNextCallbacksAsync(1);
-        await b.Grain.DropAsync(a.Id, [fromB], retire: false);
-        await fx.SettleAsync(a, b);
-        Assert.Equal(0, (await a.LedgerAsync()).ExportsDroppedEvents);
+        var (a, b, _, fromB) = await fx.DroppedWaitingAsync();
 
         // Another activation of a's handle writes its rows (here: the same snapshot again, under a new ETag).
         var handle = a.HandleTo(b).GetGrainId();
