@@ -540,6 +540,7 @@ public sealed partial class ReferenceKernelGrain(
                 // An object sent more than once may have been sent again after the release this reports and before
                 // it arrived (through another remote's pair): if the DGC has it reachable now, this report is of an
                 // earlier release, and says nothing about the one to come.
+                var sendsBefore = told.Sends;
                 ExportSnapshot? now = null;
                 if (told.Sends > 1 && !_sending.ContainsKey(k)
                     && (now = await GrainFactory.GetGrain<IExportGrain>(DgcIds.ExportKey(Me, k)).GetStoredSnapshotAsync()).Reachable)
@@ -558,6 +559,13 @@ public sealed partial class ReferenceKernelGrain(
                 {
                     now ??= await GrainFactory.GetGrain<IExportGrain>(DgcIds.ExportKey(Me, k)).GetStoredSnapshotAsync();
                     release = now.Reachable ? null : $"{now.DroppedBy} {now.DroppedByStream}/{now.DroppedBySeq}";
+                }
+
+                if (told.Sends != sendsBefore)
+                {
+                    // A send of it began while this callback waited on the reads above (callbacks interleave with
+                    // calls): this reports a release before that send, and says nothing about the one to come.
+                    continue;
                 }
 
                 if (told.ToldDropped && !_sending.ContainsKey(k))
