@@ -558,7 +558,14 @@ public sealed partial class ReferenceKernelGrain(
                 if (_durable || told.Sends > 1)
                 {
                     now ??= await GrainFactory.GetGrain<IExportGrain>(DgcIds.ExportKey(Me, k)).GetStoredSnapshotAsync();
-                    release = now.Reachable ? null : $"{now.DroppedBy} {now.DroppedByStream}/{now.DroppedBySeq}";
+                    if (now.Reachable)
+                    {
+                        // Sent again since the release this reports (perhaps by a send this activation did not see):
+                        // it cannot be told apart from the next release, so it is not held against it.
+                        continue;
+                    }
+
+                    release = $"{now.DroppedBy} {now.DroppedByStream}/{now.DroppedBySeq}";
                 }
 
                 if (told.Sends != sendsBefore)
