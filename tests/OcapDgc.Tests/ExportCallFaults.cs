@@ -19,6 +19,9 @@ public sealed class ExportCallFaults : IIncomingGrainCallFilter
     /// <summary>Lets the next <paramref name="pass"/> apply calls through, then fails <paramref name="fail"/>.</summary>
     public void FailApplies(int pass, int fail) => Arm(nameof(IExportGrain.ApplyAsync), pass, fail);
 
+    /// <summary>Lets the next <paramref name="pass"/> calls of any grain method named <paramref name="method"/> through, then fails <paramref name="fail"/> (a kernel's call to its handle, say).</summary>
+    public void FailCallsTo(string method, int pass, int fail) => Arm(method, pass, fail);
+
     /// <summary>Lets the next <paramref name="pass"/> session-end calls (<see cref="IExportGrain.ExpireRemoteAsync"/>) through, then fails <paramref name="fail"/>.</summary>
     public void FailExpiries(int pass, int fail) => Arm(nameof(IExportGrain.ExpireRemoteAsync), pass, fail);
 

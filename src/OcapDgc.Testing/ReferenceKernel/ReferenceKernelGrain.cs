@@ -302,6 +302,22 @@ public sealed partial class ReferenceKernelGrain(
         var handle = Handle(fromKernel);
         try
         {
+            if (retire)
+            {
+                // An import this kernel let go of in an earlier drop whose call to the DGC failed (its ground truth was
+                // written first) may still be reachable there: that drop is finished first, or the retire is refused.
+                var unfinished = new List<string>();
+                foreach (var k in known.Except(held, StringComparer.Ordinal))
+                {
+                    if (await handle.TraceRefAsync(k) is { Role: RefRole.Import, Reachable: true })
+                    {
+                        unfinished.Add(k);
+                    }
+                }
+
+                held = [.. held, .. unfinished];
+            }
+
             if (held.Length > 0)
             {
                 await handle.DropImportsAsync(held);

@@ -174,4 +174,24 @@ public sealed class ReactivationTests(DgcClusterFixture fx)
         await fx.ReleaseAllAsync(b, a);
         Assert.False((await a.Export(p).GetSnapshotAsync()).Recognizable);
     }
+
+    [Fact]
+    public async Task A_retire_after_a_drop_whose_call_to_the_DGC_failed_finishes_that_drop_first()
+    {
+        var (a, b, o) = await fx.PairSharingOneAsync();
+        var imported = Assert.Single(await b.Grain.GetHeldImportsAsync(a.Id));
+
+        // b's kernel drops the import; its ground truth is written first, then the call to its handle fails.
+        fx.ExportFaults.FailCallsTo(nameof(IRemoteHandleGrain.DropImportsAsync), pass: 0, fail: 1);
+        await Assert.ThrowsAnyAsync<Exception>(() => b.Grain.DropAsync(a.Id, [imported], retire: false));
+        Assert.Empty(await b.Grain.GetHeldImportsAsync(a.Id));
+        Assert.True((await b.HandleTo(a).TraceRefAsync(imported)).Reachable);
+
+        // Its caller drops and retires it again: the kernel no longer holds it, so before, only the retire went to the
+        // DGC, which refused it (RetireBeforeDrop: still reachable there). The unfinished drop now goes first.
+        await b.Grain.DropAsync(a.Id, [imported], retire: true);
+        await fx.SettleAsync(a, b);
+        Assert.False((await a.Export(o).GetSnapshotAsync()).Recognizable);
+        await fx.AssertNothingLeftAsync(a, b);
+    }
 }
