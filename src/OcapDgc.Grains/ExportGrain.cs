@@ -17,11 +17,14 @@ public sealed partial class ExportGrain(
 {
     private ExportLedger Ledger => new(DgcIds.SplitKey(this.GetPrimaryKeyString()).Second, state.State);
 
+    /// <summary>One change of the ledger: its result, and whether it changed the state (then it is written).</summary>
+    private delegate ExportApplyResult LedgerChange(ExportLedger ledger, out bool changed);
+
     /// <inheritdoc />
     public async Task RecordSentAsync(string remote, long count)
     {
         DgcIds.ValidateKernelId(remote, nameof(remote));
-        var was = state.State.Reachable;
+        var was = TracedReachability();
         Ledger.RecordSent(remote, count);
         await state.WriteStateAsync();
         TraceReachability(was, "a send", remote);
@@ -30,46 +33,44 @@ public sealed partial class ExportGrain(
     /// <inheritdoc />
     public async Task<ExportApplyResult> ApplyAsync(string remote, long stream, long seq, DgcOpKind[] ops, long[] counts)
     {
-        var was = state.State.Reachable;
-        var result = Ledger.Apply(remote, stream, seq, ops, counts, out var changed);
-        if (!changed && await ReloadedAsync())
-        {
-            result = Ledger.Apply(remote, stream, seq, ops, counts, out changed);
-        }
+        var result = await ChangeAsync((ExportLedger l, out bool c) => l.Apply(remote, stream, seq, ops, counts, out c), $"batch {stream}/{seq}", remote);
         foreach (var e in result.Errors)
         {
             LogRejected(logger, remote, seq, e);
         }
 
-        return changed ? await SaveAsync(result, was, $"batch {stream}/{seq}", remote) : result;
+        return result;
     }
 
     /// <inheritdoc />
-    public async Task<ExportApplyResult> ExpireRemoteAsync(string remote)
+    public Task<ExportApplyResult> ExpireRemoteAsync(string remote)
     {
         DgcIds.ValidateKernelId(remote, nameof(remote));
-        var was = state.State.Reachable;
-        var result = Ledger.ExpireRemote(remote, out var changed);
-        if (!changed && await ReloadedAsync())
-        {
-            result = Ledger.ExpireRemote(remote, out changed);
-        }
-
-        return changed ? await SaveAsync(result, was, "a session end", remote) : result;
+        return ChangeAsync((ExportLedger l, out bool c) => l.ExpireRemote(remote, out c), "a session end", remote);
     }
 
     /// <inheritdoc />
-    public async Task<ExportApplyResult> ReleaseLostSendsAsync(string remote, bool forget)
+    public Task<ExportApplyResult> ReleaseLostSendsAsync(string remote, bool forget)
     {
         DgcIds.ValidateKernelId(remote, nameof(remote));
-        var was = state.State.Reachable;
-        var result = Ledger.ReleaseLostSends(remote, forget, out var changed);
+        return ChangeAsync((ExportLedger l, out bool c) => l.ReleaseLostSends(remote, forget, out c), "a release of lost sends", remote);
+    }
+
+    /// <summary>
+    /// Applies <paramref name="change"/>; if it would change nothing by this activation's state, decides again on the
+    /// stored state (<see cref="ReloadedAsync"/>); writes the state if it changed.
+    /// </summary>
+    private async Task<ExportApplyResult> ChangeAsync(LedgerChange change, string what, string remote)
+    {
+        var was = TracedReachability();
+        var result = change(Ledger, out var changed);
         if (!changed && await ReloadedAsync())
         {
-            result = Ledger.ReleaseLostSends(remote, forget, out changed);
+            was = TracedReachability();
+            result = change(Ledger, out changed);
         }
 
-        return changed ? await SaveAsync(result, was, "a release of lost sends", remote) : result;
+        return changed ? await SaveAsync(result, was, what, remote) : result;
     }
 
     /// <inheritdoc />
@@ -121,7 +122,7 @@ public sealed partial class ExportGrain(
     }
 
     /// <summary>Writes the state, or clears it (no row left) once no remote recognizes the object.</summary>
-    private async Task<ExportApplyResult> SaveAsync(ExportApplyResult result, bool wasReachable, string what, string remote)
+    private async Task<ExportApplyResult> SaveAsync(ExportApplyResult result, bool? wasReachable, string what, string remote)
     {
         TraceReachability(wasReachable, what, remote);
         if (result.Retired)
@@ -137,10 +138,13 @@ public sealed partial class ExportGrain(
         return result;
     }
 
+    /// <summary>Whether the export is reachable now, when the debug-level trace is on (null otherwise: nothing to compare, nothing computed).</summary>
+    private bool? TracedReachability() => logger.IsEnabled(LogLevel.Debug) ? state.State.Reachable : null;
+
     /// <summary>For a diagnosis (debug level only): the export became reachable or unreachable, by what, and its holds now.</summary>
-    private void TraceReachability(bool wasReachable, string what, string remote)
+    private void TraceReachability(bool? wasReachable, string what, string remote)
     {
-        if (wasReachable == state.State.Reachable || !logger.IsEnabled(LogLevel.Debug))
+        if (wasReachable is not { } was || was == state.State.Reachable)
         {
             return;
         }

@@ -155,7 +155,7 @@ public sealed partial class RemotePair
         else if (State.EndingSession.Count > 0)
         {
             // The previous activation crashed while ending the remote's session: finish it.
-            await EndSessionAsync(State.EndingWhy);
+            await FinishEndingSessionAsync();
             await SaveAsync();
         }
         else if (Sessions.Open && State.IsEmpty)
@@ -563,10 +563,7 @@ public sealed partial class RemotePair
 
         // A session end that stopped part way is finished first: the refs then go out in the new session, not in
         // the ended one, whose exports are about to be let go.
-        if (State.EndingSession.Count > 0)
-        {
-            await EndSessionAsync(State.EndingWhy);
-        }
+        await FinishEndingSessionAsync();
 
         await EnsureSessionAsync();
         NoteRefsMoved(krefs);
@@ -1103,12 +1100,8 @@ public sealed partial class RemotePair
 
     private async Task CheckLeaseCoreAsync(bool forcePing)
     {
-        if (State.EndingSession.Count > 0)
-        {
-            // A session end that stopped part way (an export owner's call failed) is finished at the next check.
-            await EndSessionAsync(State.EndingWhy);
-        }
-
+        // A session end that stopped part way (an export owner's call failed) is finished at the next check.
+        await FinishEndingSessionAsync();
         var now = Now;
         if (State.Imports.Count > 0 && (forcePing || Lease.PingDue(now)))
         {
@@ -1307,6 +1300,9 @@ public sealed partial class RemotePair
         await DeliverEffectsAsync();
     }
 
+    /// <summary>Finishes a session end that is under way (recorded in <see cref="PairState.EndingSession"/>), if any.</summary>
+    private Task FinishEndingSessionAsync() => State.EndingSession.Count > 0 ? EndSessionAsync(State.EndingWhy) : Task.CompletedTask;
+
     private async Task RevokeImportsAsync(bool notify)
     {
         var krefs = State.Imports.Values.Select(i => i.Kref).ToArray();
@@ -1407,7 +1403,8 @@ public sealed partial class RemotePair
             while (State.Outbox.Count > 0)
             {
                 var effect = State.Outbox[0];
-                if (!current && !_fresh.Contains(effect.Id))
+                var waited = !_fresh.Contains(effect.Id);
+                if (waited && !current)
                 {
                     // An effect that waited from earlier (its callback failed, or an earlier activation wrote it): a
                     // second activation of this pair may have delivered it since, and what followed it, so this one
@@ -1416,7 +1413,7 @@ public sealed partial class RemotePair
                     current = true;
                 }
 
-                if (effect is { Kind: EffectKind.MessageDelivered, Returned.Length: > 0 } && !_fresh.Contains(effect.Id)
+                if (effect is { Kind: EffectKind.MessageDelivered, Returned.Length: > 0 } && waited
                     && await ReturnedGoneAsync(effect.Returned) is { } gone)
                 {
                     RefuseWaitingMessage(effect, gone);
@@ -1430,7 +1427,7 @@ public sealed partial class RemotePair
                     // released once more while this one waited): the kernel hears it once, from the later one.
                     var later = State.Outbox.Skip(1).Where(e => e.Kind == effect.Kind).SelectMany(e => e.Krefs).ToHashSet(StringComparer.Ordinal);
                     effect = effect with { Krefs = [.. effect.Krefs.Where(k => !later.Contains(k))] };
-                    if (!_fresh.Contains(effect.Id))
+                    if (waited)
                     {
                         effect = await StillTrueAsync(effect);
                     }

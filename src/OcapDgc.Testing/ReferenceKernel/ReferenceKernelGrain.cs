@@ -306,16 +306,7 @@ public sealed partial class ReferenceKernelGrain(
             {
                 // An import this kernel let go of in an earlier drop whose call to the DGC failed (its ground truth was
                 // written first) may still be reachable there: that drop is finished first, or the retire is refused.
-                var unfinished = new List<string>();
-                foreach (var k in known.Except(held, StringComparer.Ordinal))
-                {
-                    if (await handle.TraceRefAsync(k) is { Role: RefRole.Import, Reachable: true })
-                    {
-                        unfinished.Add(k);
-                    }
-                }
-
-                held = [.. held, .. unfinished];
+                held = [.. held, .. await StillReachedAsync(fromKernel, known.Except(held, StringComparer.Ordinal))];
             }
 
             if (held.Length > 0)
@@ -489,7 +480,8 @@ public sealed partial class ReferenceKernelGrain(
             S.ImportsByRemote[fromKernel] = imports = new(StringComparer.Ordinal);
         }
 
-        var gone = repeat ? await NoLongerImportedAsync(fromKernel, krefs.Where(k => !S.Own.ContainsKey(k) && !imports.ContainsKey(k))) : [];
+        var letGo = krefs.Where(k => !S.Own.ContainsKey(k) && !imports.ContainsKey(k)).Distinct(StringComparer.Ordinal).ToList();
+        var gone = repeat ? letGo.Except(await StillReachedAsync(fromKernel, letGo), StringComparer.Ordinal).ToHashSet(StringComparer.Ordinal) : [];
         if (gone.Count > 0)
         {
             LogLateRepeat(logger, Me, messageId, fromKernel, gone);
@@ -756,20 +748,20 @@ public sealed partial class ReferenceKernelGrain(
         return Task.CompletedTask;
     }
 
-    /// <summary>Which of <paramref name="krefs"/> the pair with <paramref name="remote"/> no longer has as imports the kernel reaches (dropped, revoked, retired or unknown).</summary>
-    private async Task<HashSet<string>> NoLongerImportedAsync(string remote, IEnumerable<string> krefs)
+    /// <summary>Which of <paramref name="krefs"/> the pair with <paramref name="remote"/> still has as imports the kernel reaches (not dropped, revoked, retired or unknown there).</summary>
+    private async Task<List<string>> StillReachedAsync(string remote, IEnumerable<string> krefs)
     {
         var handle = Handle(remote);
-        var gone = new HashSet<string>(StringComparer.Ordinal);
+        var reached = new List<string>();
         foreach (var kref in krefs.Distinct(StringComparer.Ordinal))
         {
-            if ((await handle.TraceRefAsync(kref)) is not { Role: RefRole.Import, Reachable: true })
+            if (await handle.TraceRefAsync(kref) is { Role: RefRole.Import, Reachable: true })
             {
-                gone.Add(kref);
+                reached.Add(kref);
             }
         }
 
-        return gone;
+        return reached;
     }
 
     /// <inheritdoc />
