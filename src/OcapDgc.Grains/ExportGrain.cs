@@ -9,7 +9,9 @@ namespace OcapDgc;
 /// <remarks>
 /// A shell over <see cref="ExportLedger"/>, which holds the rules: this grain validates the caller's
 /// arguments, persists the state after each change and clears it (and deactivates) once no remote
-/// recognizes the object.
+/// recognizes the object. It owns the row once the row is <see cref="ExportState.Shared"/> (two remotes came
+/// to recognize the object); before that the kernel's <see cref="ExportShardGrain"/> writes it, and this grain
+/// reads the row again before it answers or changes anything.
 /// </remarks>
 public sealed partial class ExportGrain(
     [PersistentState(DgcStateNames.Export, DgcStorage.Name)] IPersistentState<ExportState> state,
@@ -24,8 +26,10 @@ public sealed partial class ExportGrain(
     public async Task RecordSentAsync(string remote, long count)
     {
         DgcIds.ValidateKernelId(remote, nameof(remote));
+        await OwnAsync();
         var was = TracedReachability();
         Ledger.RecordSent(remote, count);
+        state.State.Shared = true;
         await state.WriteStateAsync();
         TraceReachability(was, "a send", remote);
     }
@@ -34,11 +38,7 @@ public sealed partial class ExportGrain(
     public async Task<ExportApplyResult> ApplyAsync(string remote, long stream, long seq, DgcOpKind[] ops, long[] counts)
     {
         var result = await ChangeAsync((ExportLedger l, out bool c) => l.Apply(remote, stream, seq, ops, counts, out c), $"batch {stream}/{seq}", remote);
-        foreach (var e in result.Errors)
-        {
-            LogRejected(logger, remote, seq, e);
-        }
-
+        ExportLog.Refused(logger, remote, seq, result);
         return result;
     }
 
@@ -62,6 +62,7 @@ public sealed partial class ExportGrain(
     /// </summary>
     private async Task<ExportApplyResult> ChangeAsync(LedgerChange change, string what, string remote)
     {
+        await OwnAsync();
         var was = TracedReachability();
         var result = change(Ledger, out var changed);
         if (!changed && await ReloadedAsync())
@@ -89,22 +90,29 @@ public sealed partial class ExportGrain(
     }
 
     /// <inheritdoc />
-    public Task<ExportSnapshot> GetSnapshotAsync()
+    public async Task<ExportSnapshot> GetSnapshotAsync()
     {
-        if (state.State.Holds.Count == 0)
-        {
-            // Looking at a released export must not keep an activation alive.
-            DeactivateOnIdle();
-        }
-
-        return Task.FromResult(Ledger.Snapshot());
+        // A row the export shard owns is written without this grain: read it again.
+        await OwnAsync();
+        return Answer();
     }
 
     /// <inheritdoc />
     public async Task<ExportSnapshot> GetStoredSnapshotAsync()
     {
         await state.ReadStateAsync();
-        return await GetSnapshotAsync();
+        return Answer();
+    }
+
+    private ExportSnapshot Answer()
+    {
+        if (state.State.Holds.Count == 0 || !state.State.Shared)
+        {
+            // Looking at a released export, or one its shard owns, must not keep an activation alive.
+            DeactivateOnIdle();
+        }
+
+        return Ledger.Snapshot();
     }
 
     /// <summary>
@@ -132,31 +140,27 @@ public sealed partial class ExportGrain(
         }
         else
         {
+            state.State.Shared = true;
             await state.WriteStateAsync();
         }
 
         return result;
     }
 
-    /// <summary>Whether the export is reachable now, when the debug-level trace is on (null otherwise: nothing to compare, nothing computed).</summary>
-    private bool? TracedReachability() => logger.IsEnabled(LogLevel.Debug) ? state.State.Reachable : null;
+    private bool? TracedReachability() => ExportLog.Traced(logger, state.State);
 
-    /// <summary>For a diagnosis (debug level only): the export became reachable or unreachable, by what, and its holds now.</summary>
-    private void TraceReachability(bool? wasReachable, string what, string remote)
+    private void TraceReachability(bool? wasReachable, string what, string remote) =>
+        ExportLog.Reachability(logger, this.GetPrimaryKeyString(), state.State, wasReachable, what, remote);
+
+    /// <summary>
+    /// Before a change: while the row is not <see cref="ExportState.Shared"/>, the kernel's export shard owns it and
+    /// writes it without this grain, so this activation's copy may be old; it reads the row again.
+    /// </summary>
+    private async Task OwnAsync()
     {
-        if (wasReachable is not { } was || was == state.State.Reachable)
+        if (!state.State.Shared)
         {
-            return;
+            await state.ReadStateAsync();
         }
-
-        var (export, now) = (this.GetPrimaryKeyString(), state.State.Reachable ? "reachable" : "unreachable");
-        var holds = string.Join(" ", state.State.Holds.Select(h => $"{h.Key}={h.Value.Count}"));
-        LogReachability(logger, export, now, what, remote, holds);
     }
-
-    [LoggerMessage(EventId = (int)DgcLogEvent.ExportReachability, Level = LogLevel.Debug, Message = "{Export}: {Now} after {What} of {Remote}; holds {Holds}")]
-    private static partial void LogReachability(ILogger logger, string export, string now, string what, string remote, string holds);
-
-    [LoggerMessage(EventId = (int)DgcLogEvent.ExportOpRefused, Level = LogLevel.Warning, Message = "Refused an operation of batch {Seq} from {Remote}: {Error}")]
-    private static partial void LogRejected(ILogger logger, string remote, long seq, string error);
 }

@@ -44,6 +44,7 @@ public sealed partial class RemoteHandleGrain(
     private IGrainTimer? _lapseTimer;
     private DateTimeOffset? _lapseTimerAt;
     private PairJournal _journal = null!;
+    private ExportShards _exports = null!;
     private bool _superseded;     // a write was refused on its ETag: this activation deactivates without writing again
 
     // Observability, per activation: what this handle publishes to the silo's registry, and what the
@@ -62,6 +63,7 @@ public sealed partial class RemoteHandleGrain(
         DgcIds.ValidateKernelId(remote, "remote kernel");
         _manager = GrainFactory.GetGrain<IRemoteManagerGrain>(local);
         _managerInternal = GrainFactory.GetGrain<IRemoteManagerInternal>(local);
+        _exports = new ExportShards(GrainFactory, local);
         _kernel = await _managerInternal.GetKernelAsync();
         var (b, l) = (batching.Value, leases.Value);
         var settings = new PairSettings(b.MaxBatchSize, b.ReceiveWindow, b.RetransmitAfter, l.Duration, l.PingInterval) { Limits = limits.Value.ToPairLimits() };
@@ -207,17 +209,23 @@ public sealed partial class RemoteHandleGrain(
 
     Task<PeerMemory?> IPairEnvironment.RecallRemoteAsync() => _managerInternal.RecallRemoteAsync(_pair.Remote);
 
-    Task IPairEnvironment.RecordSentAsync(string kref, long count) => Export(kref).RecordSentAsync(_pair.Remote, count);
+    async Task IPairEnvironment.RecordSentAsync(IReadOnlyDictionary<string, long> sends) =>
+        await _exports.CallAsync([.. sends], s => s.Key, async (shard, part) =>
+        {
+            await shard.RecordSentAsync(_pair.Remote, [.. part.Select(p => p.Key)], [.. part.Select(p => p.Value)]);
+            return new bool[part.Length];
+        });
 
-    Task<ExportApplyResult> IPairEnvironment.ApplyToExportAsync(string kref, long stream, long seq, DgcOpKind[] ops, long[] counts) =>
-        Export(kref).ApplyAsync(_pair.Remote, stream, seq, ops, counts);
+    Task<ExportApplyResult[]> IPairEnvironment.ApplyToExportsAsync(long stream, long seq, IReadOnlyList<ExportOps> exports) =>
+        _exports.CallAsync(exports, e => e.Kref, (shard, part) => shard.ApplyAsync(_pair.Remote, stream, seq, part));
 
-    Task<ExportApplyResult> IPairEnvironment.ExpireExportAsync(string kref) => Export(kref).ExpireRemoteAsync(_pair.Remote);
+    Task<ExportApplyResult[]> IPairEnvironment.ExpireExportsAsync(IReadOnlyList<string> krefs) =>
+        _exports.CallAsync(krefs, k => k, (shard, part) => shard.ExpireRemoteAsync(_pair.Remote, part));
 
-    Task<ExportApplyResult> IPairEnvironment.ReleaseLostSendsAsync(string kref, bool forget) =>
-        Export(kref).ReleaseLostSendsAsync(_pair.Remote, forget);
+    Task<ExportApplyResult[]> IPairEnvironment.ReleaseLostSendsAsync(IReadOnlyList<string> krefs, IReadOnlyList<bool> forget) =>
+        _exports.CallAsync([.. krefs.Zip(forget)], r => r.First, (shard, part) => shard.ReleaseLostSendsAsync(_pair.Remote, [.. part.Select(r => r.First)], [.. part.Select(r => r.Second)]));
 
-    Task<ExportSnapshot> IPairEnvironment.GetExportAsync(string kref) => Export(kref).GetStoredSnapshotAsync();
+    Task<ExportSnapshot[]> IPairEnvironment.GetExportsAsync(IReadOnlyList<string> krefs) => _exports.SnapshotsAsync(krefs);
 
     async Task IPairEnvironment.WriteStateAsync(PairState pairState)
     {
@@ -411,5 +419,4 @@ public sealed partial class RemoteHandleGrain(
         await Run(_pair.OnFlushTickAsync());
     }
 
-    private IExportGrain Export(string kref) => GrainFactory.GetGrain<IExportGrain>(DgcIds.ExportKey(_pair.Local, kref));
 }

@@ -143,28 +143,28 @@ public sealed class RemoteManagerGrain(
             DgcIds.ValidateKref(kref, nameof(krefs));
         }
 
-        // Check every export first, so one still-reachable object refuses the whole call.
-        var exports = krefs.Distinct(StringComparer.Ordinal)
-            .Select(k => GrainFactory.GetGrain<IExportGrain>(DgcIds.ExportKey(KernelId, k)))
-            .ToArray();
-        var snapshots = await Task.WhenAll(exports.Select(e => e.GetSnapshotAsync()));
-        var reachable = snapshots.Where(s => s.Reachable).Select(s => s.Kref).ToArray();
+        // Each shard checks its exports first, so one still-reachable object refuses the whole call; as a shard's
+        // check and delete are one call, the others' are checked before any shard deletes.
+        var distinct = krefs.Distinct(StringComparer.Ordinal).ToArray();
+        var exports = new ExportShards(GrainFactory, KernelId);
+        var reachable = (await exports.SnapshotsAsync(distinct)).Where(s => s.Reachable).Select(s => s.Kref).ToArray();
         if (reachable.Length > 0)
         {
             throw new DgcException(DgcError.StillReachable, $"Still reachable from a remote, so not deleted: {string.Join(", ", reachable)}.");
         }
 
+        var recognizers = await exports.CallAsync(distinct, k => k, (shard, part) => shard.DeleteAsync(part));
         var byRemote = new Dictionary<string, List<string>>(StringComparer.Ordinal);
-        foreach (var (export, snapshot) in exports.Zip(snapshots))
+        foreach (var (kref, remotes) in distinct.Zip(recognizers))
         {
-            foreach (var remote in await export.DeleteAsync())
+            foreach (var remote in remotes)
             {
                 if (!byRemote.TryGetValue(remote, out var list))
                 {
                     byRemote[remote] = list = [];
                 }
 
-                list.Add(snapshot.Kref);
+                list.Add(kref);
             }
         }
 

@@ -62,6 +62,28 @@ public static class DgcIds
     /// <summary>The grain key of <c>IExportGrain</c>: <c>kernel/kref</c>.</summary>
     public static string ExportKey(string kernelId, string kref) => $"{kernelId}/{kref}";
 
+    /// <summary>
+    /// How many export shards (<c>IExportShardGrain</c>) each kernel has. Fixed: an export's shard is where its
+    /// state is found, so changing this would strand stored exports.
+    /// </summary>
+    public const int ExportShards = 16;
+
+    /// <summary>Which of its kernel's export shards <paramref name="kref"/> belongs to: a hash of the kref that is the same in every process and on every run.</summary>
+    public static int ExportShardOf(string kref)
+    {
+        ArgumentNullException.ThrowIfNull(kref);
+        var hash = 2166136261u; // FNV-1a, over the UTF-16 code units
+        foreach (var c in kref)
+        {
+            hash = (hash ^ c) * 16777619u;
+        }
+
+        return (int)(hash % ExportShards);
+    }
+
+    /// <summary>The grain key of <c>IExportShardGrain</c> number <paramref name="shard"/> of a kernel: <c>kernel/shard</c>.</summary>
+    public static string ExportShardKey(string kernelId, int shard) => $"{kernelId}/{shard}";
+
     /// <summary>The grain key of <c>IRemoteHandleGrain</c>: <c>localKernel/remoteKernel</c>.</summary>
     public static string HandleKey(string localKernel, string remoteKernel) => $"{localKernel}/{remoteKernel}";
 

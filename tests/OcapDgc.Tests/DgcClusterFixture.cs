@@ -196,6 +196,9 @@ public sealed record Kernel(DgcClusterFixture Fx, string Id)
 
     public IExportGrain Export(string kref) => Fx.Grains.GetGrain<IExportGrain>(DgcIds.ExportKey(Id, kref));
 
+    /// <summary>The export shard that <paramref name="kref"/> belongs to.</summary>
+    public IExportShardGrain ExportShard(string kref) => Fx.Grains.GetGrain<IExportShardGrain>(DgcIds.ExportShardKey(Id, DgcIds.ExportShardOf(kref)));
+
     public ICycleCollectorGrain Collector => Fx.Grains.GetGrain<ICycleCollectorGrain>(Id);
 
     public Task<KernelLedger> LedgerAsync() => Grain.GetLedgerAsync();

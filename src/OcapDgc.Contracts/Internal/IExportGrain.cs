@@ -9,7 +9,10 @@ namespace OcapDgc.Internal;
 /// none can recognize it, "export retired", and the grain clears its storage and deactivates.
 /// </summary>
 /// <remarks>
-/// DGC-internal: called by the kernel's remote handles and its manager, never by kernels. A kernel learns
+/// DGC-internal: called through the kernel's <see cref="IExportShardGrain"/>s, never by kernels. An object
+/// exported to one remote only never activates its export grain: its shard keeps the same state in the same
+/// row; the grain owns the row from the moment a second remote recognizes the object (see
+/// <see cref="ExportState.Shared"/>). Its snapshots read the row again while the shard owns it. A kernel learns
 /// about its exports from <see cref="IDgcKernel"/> callbacks and deletes them with
 /// <see cref="IRemoteManagerGrain.DeleteExportsAsync"/>.
 /// </remarks>

@@ -137,8 +137,8 @@ public sealed partial class CycleCollectorGrain(
     }
 
     /// <inheritdoc />
-    public Task<ExportSnapshot> GetExportAsync(string kref) =>
-        GrainFactory.GetGrain<IExportGrain>(DgcIds.ExportKey(KernelId, kref)).GetSnapshotAsync();
+    public async Task<ExportSnapshot> GetExportAsync(string kref) =>
+        (await new ExportShards(GrainFactory, KernelId).SnapshotsAsync([kref]))[0];
 
     /// <inheritdoc />
     public Task<ImportFacts?> GetImportFactsAsync(string remote, string kref) => Handle(remote).GetCycleFactsAsync(kref);

@@ -1,3 +1,5 @@
+using OcapDgc.Wire;
+
 namespace OcapDgc;
 
 /// <summary>
@@ -25,3 +27,10 @@ public sealed record ExportSnapshot(
     [property: Id(5)] string? DroppedBy = null,
     [property: Id(6)] long DroppedByStream = 0,
     [property: Id(7)] long DroppedBySeq = 0);
+
+/// <summary>The operations of one inbound batch that name one export, in order, with their counts.</summary>
+[GenerateSerializer, Immutable, Alias("ocap-dgc.ExportOps")]
+public sealed record ExportOps(
+    [property: Id(0)] string Kref,
+    [property: Id(1)] DgcOpKind[] Ops,
+    [property: Id(2)] long[] Counts);

@@ -4,9 +4,12 @@ namespace OcapDgc;
 [GenerateSerializer, Alias("ocap-dgc.ExportState")]
 public sealed class ExportState
 {
-    /// <summary>Remote kernel id to its hold. A remote is present while it can recognize the object.</summary>
+    /// <summary>
+    /// Remote kernel id to its hold. A remote is present while it can recognize the object. The default comparer
+    /// (ordinal for strings): a row then stores no comparer, a quarter of its bytes.
+    /// </summary>
     [Id(0)]
-    public Dictionary<string, RemoteHold> Holds { get; set; } = new(StringComparer.Ordinal);
+    public Dictionary<string, RemoteHold> Holds { get; set; } = [];
 
     /// <summary>The remote whose batch (<see cref="DroppedByStream"/>, <see cref="DroppedBySeq"/>) last made the object unreachable, so a replay of that batch says "dropped" again.</summary>
     [Id(1)]
@@ -19,6 +22,14 @@ public sealed class ExportState
     /// <summary>See <see cref="DroppedBy"/>.</summary>
     [Id(3)]
     public long DroppedBySeq { get; set; }
+
+    /// <summary>
+    /// Whether the export grain of this kref owns the state (a second remote came to recognize the object); until
+    /// then the kernel's export shard does, and the export grain is not activated for it. Only the shard sets it;
+    /// it stays set until the state is cleared.
+    /// </summary>
+    [Id(4)]
+    public bool Shared { get; set; }
 
     /// <summary>Whether some remote can reach the object; "export dropped" fires when this falls to false.</summary>
     public bool Reachable => Holds.Values.Any(h => h.Count > 0);

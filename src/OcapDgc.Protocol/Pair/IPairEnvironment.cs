@@ -28,20 +28,24 @@ public interface IPairEnvironment
     /// <summary>What the manager kept of the remote when the pair last cleared, if anything.</summary>
     Task<PeerMemory?> RecallRemoteAsync();
 
-    /// <summary>Counts sends of export <paramref name="kref"/> to the remote, durably.</summary>
-    Task RecordSentAsync(string kref, long count);
+    /// <summary>Counts sends to the remote, durably: for each export kref, how many times this message carries it.</summary>
+    Task RecordSentAsync(IReadOnlyDictionary<string, long> sends);
 
-    /// <summary>Applies a batch's operations on one export (see <see cref="ExportLedger.Apply"/>).</summary>
-    Task<ExportApplyResult> ApplyToExportAsync(string kref, long stream, long seq, DgcOpKind[] ops, long[] counts);
+    /// <summary>
+    /// Applies a batch's operations, export by export (see <see cref="ExportLedger.Apply"/>); one result per entry
+    /// of <paramref name="exports"/>, in order. If it throws, some exports may have taken the batch and others not
+    /// (each skips it when it comes again).
+    /// </summary>
+    Task<ExportApplyResult[]> ApplyToExportsAsync(long stream, long seq, IReadOnlyList<ExportOps> exports);
 
-    /// <summary>Removes the remote's hold on one export (see <see cref="ExportLedger.ExpireRemote"/>).</summary>
-    Task<ExportApplyResult> ExpireExportAsync(string kref);
+    /// <summary>Removes the remote's hold on each export (see <see cref="ExportLedger.ExpireRemote"/>); one result per kref, in order.</summary>
+    Task<ExportApplyResult[]> ExpireExportsAsync(IReadOnlyList<string> krefs);
 
-    /// <summary>Releases the lost sends of one export (see <see cref="ExportLedger.ReleaseLostSends"/>).</summary>
-    Task<ExportApplyResult> ReleaseLostSendsAsync(string kref, bool forget);
+    /// <summary>Releases the lost sends of each export (see <see cref="ExportLedger.ReleaseLostSends"/>); one result per kref, in order.</summary>
+    Task<ExportApplyResult[]> ReleaseLostSendsAsync(IReadOnlyList<string> krefs, IReadOnlyList<bool> forget);
 
-    /// <summary>One export's state as its owner has it stored now, read again (to tell whether a late "dropped" or "retired" still holds, or a waiting message may still be delivered): never an older copy a second activation of the owner kept.</summary>
-    Task<ExportSnapshot> GetExportAsync(string kref);
+    /// <summary>Exports' states as their owners have them stored now, read again (to tell whether a late "dropped" or "retired" still holds, or a waiting message may still be delivered): never an older copy a second activation of an owner kept. One per kref, in order.</summary>
+    Task<ExportSnapshot[]> GetExportsAsync(IReadOnlyList<string> krefs);
 
     /// <summary>Writes the pair's state durably.</summary>
     Task WriteStateAsync(PairState state);

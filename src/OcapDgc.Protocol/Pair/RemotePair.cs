@@ -603,7 +603,11 @@ public sealed partial class RemotePair
             await WriteAsync();
         }
 
-        await Task.WhenAll(sends.Select(s => _env.RecordSentAsync(s.Key, s.Value)));
+        if (sends.Count > 0)
+        {
+            await _env.RecordSentAsync(sends);
+        }
+
         _env.Report(new RefsExported(krefs.Length));
         if (grew)
         {
@@ -986,8 +990,8 @@ public sealed partial class RemotePair
 
         // The pair changes nothing until every export owner took the batch: if one call fails, the batch is
         // applied in part at the owners (each skips it when it comes again) and not at all here.
-        var results = await Task.WhenAll(perExport.Select(async e =>
-            (Kref: e.Key, Result: await _env.ApplyToExportAsync(e.Key, stream, batch.Seq, [.. e.Value.Ops], [.. e.Value.Counts]))));
+        var applying = perExport.Select(e => new ExportOps(e.Key, [.. e.Value.Ops], [.. e.Value.Counts])).ToArray();
+        var results = applying.Zip(await _env.ApplyToExportsAsync(stream, batch.Seq, applying), (e, r) => (e.Kref, Result: r)).ToArray();
         var importsRetired = new List<string>(retiring.Count);
         foreach (var importId in retiring)
         {
@@ -1203,13 +1207,9 @@ public sealed partial class RemotePair
     {
         Counters.Reconciliations++;
         _env.Report(new LostSendsReleased(lost.Count));
-        var results = await Task.WhenAll(lost.Select(async id =>
-        {
-            var forget = !theirs.ContainsKey(id);
-            var entry = State.Exports[id];
-            var reachable = entry.Reachable;
-            return (Id: id, Kref: entry.Kref, Forget: forget, Result: Unrepeated(await _env.ReleaseLostSendsAsync(entry.Kref, forget), reachable));
-        }));
+        var releasing = lost.Select(id => (Id: id, State.Exports[id].Kref, Forget: !theirs.ContainsKey(id), State.Exports[id].Reachable)).ToArray();
+        var released = await _env.ReleaseLostSendsAsync([.. releasing.Select(r => r.Kref)], [.. releasing.Select(r => r.Forget)]);
+        var results = releasing.Zip(released, (r, result) => (r.Id, r.Kref, r.Forget, Result: Unrepeated(result, r.Reachable)));
         var dropped = new List<string>();
         var retired = new List<string>();
         foreach (var (id, kref, forget, result) in results)
@@ -1265,11 +1265,9 @@ public sealed partial class RemotePair
         var retired = new List<string>();
         foreach (var chunk in krefs.Chunk(ExpireChunk))
         {
-            var results = await Task.WhenAll(chunk.Select(async k =>
-            {
-                var reachable = !CList.TryGetExportId(k, out var id) || State.Exports[id].Reachable;
-                return (Kref: k, Result: Unrepeated(await _env.ExpireExportAsync(k), reachable));
-            }));
+            var reachable = chunk.Select(k => !CList.TryGetExportId(k, out var id) || State.Exports[id].Reachable).ToArray();
+            var expired = await _env.ExpireExportsAsync(chunk);
+            var results = chunk.Select((k, i) => (Kref: k, Result: Unrepeated(expired[i], reachable[i])));
             foreach (var (kref, result) in results)
             {
                 Collect(kref, result, dropped, retired);
@@ -1338,7 +1336,7 @@ public sealed partial class RemotePair
     /// <summary>The part of a late export effect that still holds: exports no remote reaches (dropped), or recognizes (retired), now.</summary>
     private async Task<PendingEffect> StillTrueAsync(PendingEffect effect)
     {
-        var now = await Task.WhenAll(effect.Krefs.Select(_env.GetExportAsync));
+        var now = await _env.GetExportsAsync(effect.Krefs);
 
         // Still dropped, and by what this effect reports: if another remote's release made it unreachable
         // later (after it was sent again), that one reports it, and this one is stale. An export nobody
@@ -1465,12 +1463,11 @@ public sealed partial class RemotePair
     /// </summary>
     private async Task<string?> ReturnedGoneAsync(string[] returned)
     {
-        foreach (var kref in returned)
+        foreach (var now in await _env.GetExportsAsync(returned))
         {
-            var now = await _env.GetExportAsync(kref);
             if (!now.Reachable && !(now.Recognizable && now.DroppedBy == Remote))
             {
-                return kref;
+                return now.Kref;
             }
         }
 

@@ -267,38 +267,52 @@ public sealed partial class SimKernel(World world, string id, bool hostile = fal
 
         public Task<PeerMemory?> RecallRemoteAsync() => Task.FromResult(kernel.Memories.GetValueOrDefault(remote));
 
-        public Task RecordSentAsync(string kref, long count)
+        public Task RecordSentAsync(IReadOnlyDictionary<string, long> sends)
         {
-            kernel.Ledger(kref).RecordSent(remote, count);
+            foreach (var (kref, count) in sends)
+            {
+                kernel.Ledger(kref).RecordSent(remote, count);
+            }
+
             return Task.CompletedTask;
         }
 
-        public Task<ExportApplyResult> ApplyToExportAsync(string kref, long stream, long seq, DgcOpKind[] ops, long[] counts)
+        /// <summary>Like the grains' export owners: every export takes the batch, except one whose owner fails (before or after applying it); then the call fails.</summary>
+        public Task<ExportApplyResult[]> ApplyToExportsAsync(long stream, long seq, IReadOnlyList<ExportOps> exports)
         {
-            if (kernel.Delivering && kernel.FailApply.Fail)
+            var results = new ExportApplyResult[exports.Count];
+            SimCallFailedException? failed = null;
+            for (var i = 0; i < exports.Count; i++)
             {
-                var executed = kernel.FailApply.Executed;
-                kernel.FailApply = (false, false);
-                if (executed)
+                var (kref, ops, counts) = exports[i];
+                if (failed is null && kernel.Delivering && kernel.FailApply.Fail)
                 {
-                    kernel.Settle(kref, kernel.Ledger(kref).Apply(remote, stream, seq, ops, counts, out _));
+                    var executed = kernel.FailApply.Executed;
+                    kernel.FailApply = (false, false);
+                    if (executed)
+                    {
+                        kernel.Settle(kref, kernel.Ledger(kref).Apply(remote, stream, seq, ops, counts, out _));
+                    }
+
+                    world.Note($"  {kernel.Id}/{remote} the owner of {kref} failed applying batch {seq}{(executed ? " after applying it" : "")}");
+                    failed = new SimCallFailedException($"{kernel.Id}: the owner of {kref} failed");
+                    continue;
                 }
 
-                world.Note($"  {kernel.Id}/{remote} the owner of {kref} failed applying batch {seq}{(executed ? " after applying it" : "")}");
-                return Task.FromException<ExportApplyResult>(new SimCallFailedException($"{kernel.Id}: the owner of {kref} failed"));
+                results[i] = kernel.Settle(kref, kernel.Ledger(kref).Apply(remote, stream, seq, ops, counts, out _));
             }
 
-            return Task.FromResult(kernel.Settle(kref, kernel.Ledger(kref).Apply(remote, stream, seq, ops, counts, out _)));
+            return failed is null ? Task.FromResult(results) : Task.FromException<ExportApplyResult[]>(failed);
         }
 
-        public Task<ExportApplyResult> ExpireExportAsync(string kref) =>
-            Task.FromResult(kernel.Settle(kref, kernel.Ledger(kref).ExpireRemote(remote, out _)));
+        public Task<ExportApplyResult[]> ExpireExportsAsync(IReadOnlyList<string> krefs) =>
+            Task.FromResult(krefs.Select(k => kernel.Settle(k, kernel.Ledger(k).ExpireRemote(remote, out _))).ToArray());
 
-        public Task<ExportApplyResult> ReleaseLostSendsAsync(string kref, bool forget) =>
-            Task.FromResult(kernel.Settle(kref, kernel.Ledger(kref).ReleaseLostSends(remote, forget, out _)));
+        public Task<ExportApplyResult[]> ReleaseLostSendsAsync(IReadOnlyList<string> krefs, IReadOnlyList<bool> forget) =>
+            Task.FromResult(krefs.Select((k, i) => kernel.Settle(k, kernel.Ledger(k).ReleaseLostSends(remote, forget[i], out _))).ToArray());
 
-        public Task<ExportSnapshot> GetExportAsync(string kref) =>
-            Task.FromResult(new ExportLedger(kref, kernel.Ledgers.GetValueOrDefault(kref) ?? new ExportState()).Snapshot());
+        public Task<ExportSnapshot[]> GetExportsAsync(IReadOnlyList<string> krefs) =>
+            Task.FromResult(krefs.Select(k => new ExportLedger(k, kernel.Ledgers.GetValueOrDefault(k) ?? new ExportState()).Snapshot()).ToArray());
 
         /// <summary>The simulation runs one activation of each pair at a time.</summary>
         public Task EnsureCurrentAsync() => Task.CompletedTask;

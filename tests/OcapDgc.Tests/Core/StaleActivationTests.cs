@@ -7,10 +7,11 @@ using Orleans.Storage;
 namespace OcapDgc.Tests.Core;
 
 /// <summary>
-/// An export grain or a remote handle answering from a state older than what is stored (as a second activation
-/// Orleans kept after a silo died would). An export grain's call that would change nothing by its own state looks
-/// at the stored one first, so a hold another activation recorded is released, not left counted for good; a
-/// handle delivers nothing that waited from earlier once another activation wrote its rows.
+/// An export shard or a remote handle answering from a state older than what is stored (as a second activation
+/// Orleans kept after a silo died would). A shard's call that would change nothing by its cached row looks at the
+/// stored one first, so a hold another activation recorded is released, not left counted for good (and once that
+/// row says a second remote made it shared, the call goes to the export grain); a handle delivers nothing that
+/// waited from earlier once another activation wrote its rows.
 /// </summary>
 [Collection(DgcCluster.Name)]
 public sealed class StaleActivationTests(DgcClusterFixture fx)
@@ -18,12 +19,16 @@ public sealed class StaleActivationTests(DgcClusterFixture fx)
     // The silo's own store (the same partition grains), to write behind the activation's back.
     private DgcMemoryGrainStorage Store => new(fx.Grains, ((IClusterClient)fx.Grains).ServiceProvider.GetRequiredService<Serializer>());
 
-    /// <summary>Records a hold of <paramref name="remote"/> in the stored state only, as another activation would have.</summary>
+    /// <summary>
+    /// Records a hold of <paramref name="remote"/> in the stored state only, as another activation of the shard would
+    /// have: a second remote makes the row shared, owned by the export grain from then on.
+    /// </summary>
     private async Task HoldBehindItsBackAsync(IAddressable export, string remote)
     {
         var row = new GrainState<ExportState>(new ExportState());
         await Store.ReadStateAsync(DgcStateNames.Export, export.GetGrainId(), row);
         row.State!.Holds[remote] = new RemoteHold { Count = 1 };
+        row.State.Shared = row.State.Holds.Count > 1;
         await Store.WriteStateAsync(DgcStateNames.Export, export.GetGrainId(), row);
     }
 
@@ -42,7 +47,7 @@ public sealed class StaleActivationTests(DgcClusterFixture fx)
         Assert.Equal(1, (await export.GetSnapshotAsync()).CountsByRemote[b.Id]);
         await HoldBehindItsBackAsync(export, "carol");
 
-        var result = await export.ExpireRemoteAsync("carol");
+        var result = (await a.ExportShard(o).ExpireRemoteAsync("carol", [o]))[0];
 
         Assert.False((await StoredHoldsAsync(export)).ContainsKey("carol"), "carol's hold stayed counted");
         Assert.False(result.Replay, "answered as a repeat from the activation's own, older state");
@@ -59,7 +64,7 @@ public sealed class StaleActivationTests(DgcClusterFixture fx)
         await export.GetSnapshotAsync();
         await HoldBehindItsBackAsync(export, "carol");
 
-        await export.ReleaseLostSendsAsync("carol", forget: true);
+        await a.ExportShard(o).ReleaseLostSendsAsync("carol", [o], [true]);
 
         Assert.False((await StoredHoldsAsync(export)).ContainsKey("carol"), "carol's hold stayed counted");
         await fx.ReleaseAllAsync(b, a);
@@ -74,8 +79,8 @@ public sealed class StaleActivationTests(DgcClusterFixture fx)
         var export = a.Export(o);
         Assert.False((await export.GetSnapshotAsync()).Reachable);
 
-        // Another activation of the export grain (one Orleans kept after a silo died) recorded a send to carol since:
-        // stored, o is reachable again; this activation's own state still says it is not.
+        // Another activation of the export shard (one Orleans kept after a silo died) recorded a send to carol since:
+        // stored, o is reachable again; this activation's cached row still says it is not.
         await HoldBehindItsBackAsync(export, "carol");
         await a.InternalHandleTo(b).CheckLeaseAsync(); // the waiting "dropped" is checked again before it is delivered
         await fx.IdleAsync();

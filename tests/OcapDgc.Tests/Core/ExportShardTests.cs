@@ -1,0 +1,132 @@
+using Microsoft.Extensions.DependencyInjection;
+using OcapDgc.Hosting;
+using OcapDgc.Storage;
+using Orleans.Serialization;
+using Orleans.Storage;
+
+namespace OcapDgc.Tests.Core;
+
+/// <summary>
+/// A kernel's export shards: an object exported to one remote is kept by its shard, in its export grain's row,
+/// without activating that grain; a send to a second remote hands the row to the export grain, which then counts
+/// across remotes; a shard refuses bad input changing nothing, and decides again on the stored row when another
+/// activation wrote it since.
+/// </summary>
+[Collection(DgcCluster.Name)]
+public sealed class ExportShardTests(DgcClusterFixture fx)
+{
+    private DgcMemoryGrainStorage Store => new(fx.Grains, ((IClusterClient)fx.Grains).ServiceProvider.GetRequiredService<Serializer>());
+
+    private async Task<GrainState<ExportState>> RowAsync(IAddressable export)
+    {
+        var row = new GrainState<ExportState>(new ExportState());
+        await Store.ReadStateAsync(DgcStateNames.Export, export.GetGrainId(), row);
+        return row;
+    }
+
+    private async Task<bool> ActiveAsync(IAddressable grain)
+    {
+        var stats = await fx.Grains.GetGrain<IManagementGrain>(0).GetDetailedGrainStatistics();
+        return stats.Any(s => s.GrainId == grain.GetGrainId());
+    }
+
+    [Fact]
+    public async Task An_export_to_one_remote_stays_with_its_shard_and_a_second_remote_hands_it_to_its_export_grain()
+    {
+        var (a, b, c) = await ThreeAsync();
+        var o = await a.CreateAsync();
+        await a.Grain.SendAsync(b.Id, [o]);
+        await fx.SettleAsync(a, b);
+
+        var export = a.Export(o);
+        var row = await RowAsync(export);
+        Assert.True(row.RecordExists);
+        Assert.False(row.State!.Shared, "one remote, yet the row is the export grain's");
+        Assert.Equal(1, row.State.Holds[b.Id].Count);
+        Assert.False(await ActiveAsync(export), "an export to one remote activated its export grain");
+
+        await a.Grain.SendAsync(c.Id, [o]);
+        await fx.SettleAsync(a, b, c);
+        row = await RowAsync(export);
+        Assert.True(row.State!.Shared, "a second remote recognizes it, yet the shard still owns the row");
+        Assert.Equal([1L, 1L], [row.State.Holds[b.Id].Count, row.State.Holds[c.Id].Count]);
+
+        // Counted across remotes by the export grain: b's release leaves it reachable through c.
+        await b.Grain.DropAllAsync(a.Id, retire: true);
+        await fx.SettleAsync(a, b, c);
+        Assert.Equal(0, (await a.LedgerAsync()).ExportsDroppedEvents);
+        Assert.True((await export.GetSnapshotAsync()).Reachable);
+
+        await c.Grain.DropAllAsync(a.Id, retire: true);
+        await fx.SettleAsync(a, b, c);
+        var ledger = await a.LedgerAsync();
+        Assert.Equal(1, ledger.ExportsDroppedEvents);
+        Assert.Equal(1, ledger.ExportsRetired);
+        Assert.False((await RowAsync(export)).RecordExists, "the retired export left its row");
+        await fx.AssertNothingLeftAsync(a, b, c);
+    }
+
+    [Fact]
+    public async Task An_export_retired_by_its_only_remote_leaves_no_row_and_no_activation()
+    {
+        var (a, b, o) = await fx.PairSharingOneAsync();
+        await fx.ReleaseAllAsync(b, a);
+
+        var ledger = await a.LedgerAsync();
+        Assert.Equal(1, ledger.ExportsDroppedEvents);
+        Assert.Equal(1, ledger.ExportsRetired);
+        Assert.False((await RowAsync(a.Export(o))).RecordExists);
+        Assert.False(await ActiveAsync(a.Export(o)));
+    }
+
+    [Fact]
+    public async Task A_shard_refuses_bad_input_and_changes_nothing()
+    {
+        var (a, b, o) = await fx.PairSharingOneAsync();
+        var shard = a.ExportShard(o);
+        var other = Enumerable.Range(1, 200).Select(i => $"ko{i}").First(k => DgcIds.ExportShardOf(k) != DgcIds.ExportShardOf(o));
+        var before = (await RowAsync(a.Export(o))).ETag;
+
+        var wrongShard = await Assert.ThrowsAsync<ArgumentException>(() => shard.RecordSentAsync(b.Id, [o, other], [1, 1]));
+        Assert.Contains($"{other} belongs to export shard", wrongShard.Message, StringComparison.Ordinal);
+        var twice = await Assert.ThrowsAsync<ArgumentException>(() => shard.ExpireRemoteAsync(b.Id, [o, o]));
+        Assert.Contains("named twice", twice.Message, StringComparison.Ordinal);
+        await Assert.ThrowsAsync<ArgumentException>(() => shard.ReleaseLostSendsAsync(b.Id, [o], [true, false]));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => shard.RecordSentAsync(b.Id, [o], [0]));
+        await Assert.ThrowsAsync<ArgumentException>(() => shard.ApplyAsync(b.Id, 1, 1, [new ExportOps(o, [Wire.DgcOpKind.DropRef], [])]));
+        await Assert.ThrowsAsync<ArgumentException>(() => shard.ExpireRemoteAsync("not a kernel/id", [o]));
+        await Assert.ThrowsAsync<ArgumentException>(() => shard.GetStoredSnapshotsAsync(["kp3"]));
+
+        Assert.Equal(before, (await RowAsync(a.Export(o))).ETag);
+        await fx.ReleaseAllAsync(b, a);
+    }
+
+    [Fact]
+    public async Task A_shard_whose_cached_row_is_old_decides_again_on_the_stored_row()
+    {
+        var (a, b, o) = await fx.PairSharingOneAsync();
+        var shard = a.ExportShard(o);
+        var export = a.Export(o);
+
+        // Another activation of the shard (one Orleans kept after a silo died) counted a second send to b since.
+        var row = await RowAsync(export);
+        row.State!.Holds[b.Id].Count = 2;
+        await Store.WriteStateAsync(DgcStateNames.Export, export.GetGrainId(), row);
+
+        // This activation's cached row says 1: its write is refused on the ETag, and it counts again on the stored 2.
+        await shard.RecordSentAsync(b.Id, [o], [1]);
+        Assert.Equal(3, (await RowAsync(export)).State!.Holds[b.Id].Count);
+
+        // Undo the counts this test made up, so the pair can be released as usual.
+        row = await RowAsync(export);
+        row.State!.Holds[b.Id].Count = 1;
+        await Store.WriteStateAsync(DgcStateNames.Export, export.GetGrainId(), row);
+        await fx.ReleaseAllAsync(b, a);
+    }
+
+    private async Task<(Kernel A, Kernel B, Kernel C)> ThreeAsync()
+    {
+        var k = await fx.NewKernelsAsync("a", "b", "c");
+        return (k[0], k[1], k[2]);
+    }
+}
