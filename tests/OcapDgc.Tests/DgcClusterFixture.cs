@@ -175,6 +175,21 @@ public sealed class DgcClusterFixture : IAsyncLifetime
         }
     }
 
+    /// <summary>The silo's own store (the same partition grains), to read and write rows behind the grains' backs.</summary>
+    public DgcMemoryGrainStorage Store => new(Grains, ((IClusterClient)Grains).ServiceProvider.GetRequiredService<Orleans.Serialization.Serializer>());
+
+    /// <summary>An export's stored row (an empty state if there is none).</summary>
+    public async Task<GrainState<ExportState>> ExportRowAsync(IAddressable export)
+    {
+        var row = new GrainState<ExportState>(new ExportState());
+        await Store.ReadStateAsync(DgcStateNames.Export, export.GetGrainId(), row);
+        return row;
+    }
+
+    /// <summary>Writes an export's row as another activation would (checked by its ETag).</summary>
+    public Task WriteExportRowAsync(IAddressable export, GrainState<ExportState> row) =>
+        Store.WriteStateAsync(DgcStateNames.Export, export.GetGrainId(), row);
+
     /// <summary>Deactivates <paramref name="grain"/> (as when its silo lets it go); its next call activates it from storage.</summary>
     public Task DeactivateAsync(IAddressable grain) => _cluster.DeactivateAsync(grain);
 

@@ -1,9 +1,3 @@
-using Microsoft.Extensions.DependencyInjection;
-using OcapDgc.Hosting;
-using OcapDgc.Storage;
-using Orleans.Serialization;
-using Orleans.Storage;
-
 namespace OcapDgc.Tests.Core;
 
 /// <summary>
@@ -15,15 +9,6 @@ namespace OcapDgc.Tests.Core;
 [Collection(DgcCluster.Name)]
 public sealed class ExportShardTests(DgcClusterFixture fx)
 {
-    private DgcMemoryGrainStorage Store => new(fx.Grains, ((IClusterClient)fx.Grains).ServiceProvider.GetRequiredService<Serializer>());
-
-    private async Task<GrainState<ExportState>> RowAsync(IAddressable export)
-    {
-        var row = new GrainState<ExportState>(new ExportState());
-        await Store.ReadStateAsync(DgcStateNames.Export, export.GetGrainId(), row);
-        return row;
-    }
-
     private async Task<bool> ActiveAsync(IAddressable grain)
     {
         var stats = await fx.Grains.GetGrain<IManagementGrain>(0).GetDetailedGrainStatistics();
@@ -39,7 +24,7 @@ public sealed class ExportShardTests(DgcClusterFixture fx)
         await fx.SettleAsync(a, b);
 
         var export = a.Export(o);
-        var row = await RowAsync(export);
+        var row = await fx.ExportRowAsync(export);
         Assert.True(row.RecordExists);
         Assert.False(row.State!.Shared, "one remote, yet the row is the export grain's");
         Assert.Equal(1, row.State.Holds[b.Id].Count);
@@ -47,7 +32,7 @@ public sealed class ExportShardTests(DgcClusterFixture fx)
 
         await a.Grain.SendAsync(c.Id, [o]);
         await fx.SettleAsync(a, b, c);
-        row = await RowAsync(export);
+        row = await fx.ExportRowAsync(export);
         Assert.True(row.State!.Shared, "a second remote recognizes it, yet the shard still owns the row");
         Assert.Equal([1L, 1L], [row.State.Holds[b.Id].Count, row.State.Holds[c.Id].Count]);
 
@@ -62,7 +47,7 @@ public sealed class ExportShardTests(DgcClusterFixture fx)
         var ledger = await a.LedgerAsync();
         Assert.Equal(1, ledger.ExportsDroppedEvents);
         Assert.Equal(1, ledger.ExportsRetired);
-        Assert.False((await RowAsync(export)).RecordExists, "the retired export left its row");
+        Assert.False((await fx.ExportRowAsync(export)).RecordExists, "the retired export left its row");
         await fx.AssertNothingLeftAsync(a, b, c);
     }
 
@@ -75,7 +60,7 @@ public sealed class ExportShardTests(DgcClusterFixture fx)
         var ledger = await a.LedgerAsync();
         Assert.Equal(1, ledger.ExportsDroppedEvents);
         Assert.Equal(1, ledger.ExportsRetired);
-        Assert.False((await RowAsync(a.Export(o))).RecordExists);
+        Assert.False((await fx.ExportRowAsync(a.Export(o))).RecordExists);
         Assert.False(await ActiveAsync(a.Export(o)));
     }
 
@@ -85,7 +70,7 @@ public sealed class ExportShardTests(DgcClusterFixture fx)
         var (a, b, o) = await fx.PairSharingOneAsync();
         var shard = a.ExportShard(o);
         var other = Enumerable.Range(1, 200).Select(i => $"ko{i}").First(k => DgcIds.ExportShardOf(k) != DgcIds.ExportShardOf(o));
-        var before = (await RowAsync(a.Export(o))).ETag;
+        var before = (await fx.ExportRowAsync(a.Export(o))).ETag;
 
         var wrongShard = await Assert.ThrowsAsync<ArgumentException>(() => shard.RecordSentAsync(b.Id, [o, other], [1, 1]));
         Assert.Contains($"{other} belongs to export shard", wrongShard.Message, StringComparison.Ordinal);
@@ -97,7 +82,7 @@ public sealed class ExportShardTests(DgcClusterFixture fx)
         await Assert.ThrowsAsync<ArgumentException>(() => shard.ExpireRemoteAsync("not a kernel/id", [o]));
         await Assert.ThrowsAsync<ArgumentException>(() => shard.GetStoredSnapshotsAsync(["kp3"]));
 
-        Assert.Equal(before, (await RowAsync(a.Export(o))).ETag);
+        Assert.Equal(before, (await fx.ExportRowAsync(a.Export(o))).ETag);
         await fx.ReleaseAllAsync(b, a);
     }
 
@@ -109,18 +94,18 @@ public sealed class ExportShardTests(DgcClusterFixture fx)
         var export = a.Export(o);
 
         // Another activation of the shard (one Orleans kept after a silo died) counted a second send to b since.
-        var row = await RowAsync(export);
+        var row = await fx.ExportRowAsync(export);
         row.State!.Holds[b.Id].Count = 2;
-        await Store.WriteStateAsync(DgcStateNames.Export, export.GetGrainId(), row);
+        await fx.WriteExportRowAsync(export, row);
 
         // This activation's cached row says 1: its write is refused on the ETag, and it counts again on the stored 2.
         await shard.RecordSentAsync(b.Id, [o], [1]);
-        Assert.Equal(3, (await RowAsync(export)).State!.Holds[b.Id].Count);
+        Assert.Equal(3, (await fx.ExportRowAsync(export)).State!.Holds[b.Id].Count);
 
         // Undo the counts this test made up, so the pair can be released as usual.
-        row = await RowAsync(export);
+        row = await fx.ExportRowAsync(export);
         row.State!.Holds[b.Id].Count = 1;
-        await Store.WriteStateAsync(DgcStateNames.Export, export.GetGrainId(), row);
+        await fx.WriteExportRowAsync(export, row);
         await fx.ReleaseAllAsync(b, a);
     }
 

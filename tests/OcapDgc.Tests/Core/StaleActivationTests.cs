@@ -1,7 +1,4 @@
-using Microsoft.Extensions.DependencyInjection;
 using OcapDgc.Hosting;
-using OcapDgc.Storage;
-using Orleans.Serialization;
 using Orleans.Storage;
 
 namespace OcapDgc.Tests.Core;
@@ -16,27 +13,16 @@ namespace OcapDgc.Tests.Core;
 [Collection(DgcCluster.Name)]
 public sealed class StaleActivationTests(DgcClusterFixture fx)
 {
-    // The silo's own store (the same partition grains), to write behind the activation's back.
-    private DgcMemoryGrainStorage Store => new(fx.Grains, ((IClusterClient)fx.Grains).ServiceProvider.GetRequiredService<Serializer>());
-
     /// <summary>
     /// Records a hold of <paramref name="remote"/> in the stored state only, as another activation of the shard would
     /// have: a second remote makes the row shared, owned by the export grain from then on.
     /// </summary>
     private async Task HoldBehindItsBackAsync(IAddressable export, string remote)
     {
-        var row = new GrainState<ExportState>(new ExportState());
-        await Store.ReadStateAsync(DgcStateNames.Export, export.GetGrainId(), row);
+        var row = await fx.ExportRowAsync(export);
         row.State!.Holds[remote] = new RemoteHold { Count = 1 };
         row.State.Shared = row.State.Holds.Count > 1;
-        await Store.WriteStateAsync(DgcStateNames.Export, export.GetGrainId(), row);
-    }
-
-    private async Task<Dictionary<string, RemoteHold>> StoredHoldsAsync(IAddressable export)
-    {
-        var row = new GrainState<ExportState>(new ExportState());
-        await Store.ReadStateAsync(DgcStateNames.Export, export.GetGrainId(), row);
-        return row.RecordExists ? row.State!.Holds : [];
+        await fx.WriteExportRowAsync(export, row);
     }
 
     [Fact]
@@ -49,7 +35,7 @@ public sealed class StaleActivationTests(DgcClusterFixture fx)
 
         var result = (await a.ExportShard(o).ExpireRemoteAsync("carol", [o]))[0];
 
-        Assert.False((await StoredHoldsAsync(export)).ContainsKey("carol"), "carol's hold stayed counted");
+        Assert.False((await fx.ExportRowAsync(export)).State!.Holds.ContainsKey("carol"), "carol's hold stayed counted");
         Assert.False(result.Replay, "answered as a repeat from the activation's own, older state");
         Assert.Equal(1, (await export.GetSnapshotAsync()).CountsByRemote[b.Id]);
         await fx.ReleaseAllAsync(b, a);
@@ -66,7 +52,7 @@ public sealed class StaleActivationTests(DgcClusterFixture fx)
 
         await a.ExportShard(o).ReleaseLostSendsAsync("carol", [o], [true]);
 
-        Assert.False((await StoredHoldsAsync(export)).ContainsKey("carol"), "carol's hold stayed counted");
+        Assert.False((await fx.ExportRowAsync(export)).State!.Holds.ContainsKey("carol"), "carol's hold stayed counted");
         await fx.ReleaseAllAsync(b, a);
         await fx.AssertNothingLeftAsync(a, b);
     }
@@ -104,8 +90,8 @@ public sealed class StaleActivationTests(DgcClusterFixture fx)
         // Another activation of a's handle writes its rows (here: the same snapshot again, under a new ETag).
         var handle = a.HandleTo(b).GetGrainId();
         var row = new GrainState<PairState>();
-        await Store.ReadStateAsync(DgcStateNames.RemoteHandle, handle, row);
-        await Store.WriteStateAsync(DgcStateNames.RemoteHandle, handle, row);
+        await fx.Store.ReadStateAsync(DgcStateNames.RemoteHandle, handle, row);
+        await fx.Store.WriteStateAsync(DgcStateNames.RemoteHandle, handle, row);
 
         // This activation's next retry finds it no longer owns the rows: it tells the kernel nothing, and goes.
         await Assert.ThrowsAsync<InconsistentStateException>(() => a.InternalHandleTo(b).CheckLeaseAsync());
