@@ -11,7 +11,8 @@ namespace OcapDgc.Storage;
 /// </summary>
 public sealed class DgcStorageTracker
 {
-    private readonly ConcurrentDictionary<string, byte> _live = new(StringComparer.Ordinal);
+    // Keyed by state name and grain id as they are: no string is built per operation.
+    private readonly ConcurrentDictionary<(string StateName, GrainId Id), byte> _live = new();
     private long _reads;
     private long _writes;
     private long _clears;
@@ -34,29 +35,34 @@ public sealed class DgcStorageTracker
     /// </summary>
     public int CountOf(string stateName)
     {
-        var (prefix, journal) = (stateName + "|", stateName + "~");
-        return _live.Keys.Count(k => k.StartsWith(prefix, StringComparison.Ordinal) || k.StartsWith(journal, StringComparison.Ordinal));
+        var journal = stateName + "~";
+        return _live.Keys.Count(k => k.StateName == stateName || k.StateName.StartsWith(journal, StringComparison.Ordinal));
     }
 
     /// <summary>Whether the grain has a live entry of that state name (or a journal entry under it).</summary>
     public bool Has(string stateName, GrainId id)
     {
-        var (journal, grain) = (stateName + "~", "|" + id);
-        return _live.ContainsKey(Key(stateName, id))
-            || _live.Keys.Any(k => k.StartsWith(journal, StringComparison.Ordinal) && k.EndsWith(grain, StringComparison.Ordinal));
+        var journal = stateName + "~";
+        return _live.ContainsKey((stateName, id))
+            || _live.Keys.Any(k => k.Id == id && k.StateName.StartsWith(journal, StringComparison.Ordinal));
     }
 
-    internal void Add(string stateName, GrainId id) => _live.TryAdd(Key(stateName, id), 0);
+    internal void Add(string stateName, GrainId id)
+    {
+        // Most writes are of an entry already counted: looked up without a lock.
+        if (!_live.ContainsKey((stateName, id)))
+        {
+            _live.TryAdd((stateName, id), 0);
+        }
+    }
 
-    internal void Remove(string stateName, GrainId id) => _live.TryRemove(Key(stateName, id), out _);
+    internal void Remove(string stateName, GrainId id) => _live.TryRemove((stateName, id), out _);
 
     internal void CountRead() => Interlocked.Increment(ref _reads);
 
     internal void CountWrite() => Interlocked.Increment(ref _writes);
 
     internal void CountClear() => Interlocked.Increment(ref _clears);
-
-    private static string Key(string stateName, GrainId id) => stateName + "|" + id;
 }
 
 /// <summary>
