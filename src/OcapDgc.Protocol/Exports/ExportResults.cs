@@ -7,7 +7,7 @@ namespace OcapDgc;
 /// <see cref="Replay"/>: the batch had been applied here before (a handle replaying it after a crash), so
 /// nothing changed; <see cref="Reachable"/> says whether any remote reaches the object now.
 /// </summary>
-[GenerateSerializer, Immutable, Alias("ocap-dgc.ExportApplyResult")]
+[GenerateSerializer, Immutable, SuppressReferenceTracking, Alias("ocap-dgc.ExportApplyResult")]
 public sealed record ExportApplyResult(
     [property: Id(0)] bool Dropped,
     [property: Id(1)] bool Retired,
@@ -18,7 +18,7 @@ public sealed record ExportApplyResult(
     [property: Id(6)] bool Reachable = false);
 
 /// <summary>The state of one export: per remote, sent minus released, and what last made it unreachable. (Which remotes confirmed it with <c>dgc:addRef</c> is the remote handles' to say.)</summary>
-[GenerateSerializer, Immutable, Alias("ocap-dgc.ExportSnapshot")]
+[GenerateSerializer, Immutable, SuppressReferenceTracking, Alias("ocap-dgc.ExportSnapshot")]
 public sealed record ExportSnapshot(
     [property: Id(0)] string Kref,
     [property: Id(1)] IReadOnlyDictionary<string, long> CountsByRemote,
@@ -29,7 +29,7 @@ public sealed record ExportSnapshot(
     [property: Id(7)] long DroppedBySeq = 0);
 
 /// <summary>The operations of one inbound batch that name one export, in order, with their counts.</summary>
-[GenerateSerializer, Immutable, Alias("ocap-dgc.ExportOps")]
+[GenerateSerializer, Immutable, SuppressReferenceTracking, Alias("ocap-dgc.ExportOps")]
 public sealed record ExportOps(
     [property: Id(0)] string Kref,
     [property: Id(1)] DgcOpKind[] Ops,

@@ -1,7 +1,7 @@
 namespace OcapDgc;
 
 /// <summary>Durable state of one export: per remote that can recognize it, its hold.</summary>
-[GenerateSerializer, Alias("ocap-dgc.ExportState")]
+[GenerateSerializer, SuppressReferenceTracking, Alias("ocap-dgc.ExportState")]
 public sealed class ExportState
 {
     /// <summary>
@@ -36,7 +36,7 @@ public sealed class ExportState
 }
 
 /// <summary>One remote's hold on an export.</summary>
-[GenerateSerializer, Alias("ocap-dgc.RemoteHold")]
+[GenerateSerializer, SuppressReferenceTracking, Alias("ocap-dgc.RemoteHold")]
 public sealed class RemoteHold
 {
     /// <summary>Times sent to the remote minus receipts it released. The remote can reach the object while this is above zero.</summary>

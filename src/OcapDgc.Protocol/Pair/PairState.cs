@@ -151,7 +151,7 @@ public sealed class PairState
 }
 
 /// <summary>One export to the remote.</summary>
-[GenerateSerializer, Alias("ocap-dgc.ExportEntry")]
+[GenerateSerializer, SuppressReferenceTracking, Alias("ocap-dgc.ExportEntry")]
 public sealed class ExportEntry
 {
     /// <summary>The local kref.</summary>
@@ -197,7 +197,7 @@ public sealed class ExportEntry
 }
 
 /// <summary>One import from the remote.</summary>
-[GenerateSerializer, Alias("ocap-dgc.ImportEntry")]
+[GenerateSerializer, SuppressReferenceTracking, Alias("ocap-dgc.ImportEntry")]
 public sealed class ImportEntry
 {
     /// <summary>The local kref the kernel uses for it.</summary>
@@ -217,5 +217,5 @@ public sealed class ImportEntry
 }
 
 /// <summary>An outbound batch kept until acknowledged.</summary>
-[GenerateSerializer, Immutable, Alias("ocap-dgc.SentBatch")]
+[GenerateSerializer, Immutable, SuppressReferenceTracking, Alias("ocap-dgc.SentBatch")]
 public sealed record SentBatch([property: Id(0)] long Seq, [property: Id(1)] string Json);

@@ -30,7 +30,7 @@ public enum EffectKind
 /// lists the krefs among its refs that are this kernel's own objects sent back (null when none): a message that
 /// waits must still find them alive when it is delivered.
 /// </summary>
-[GenerateSerializer, Immutable, Alias("ocap-dgc.PendingEffect")]
+[GenerateSerializer, Immutable, SuppressReferenceTracking, Alias("ocap-dgc.PendingEffect")]
 public sealed record PendingEffect(
     [property: Id(0)] string Id,
     [property: Id(1)] EffectKind Kind,

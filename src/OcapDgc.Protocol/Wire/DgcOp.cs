@@ -17,5 +17,5 @@ public enum DgcOpKind
 }
 
 /// <summary>One queued GC operation. <see cref="Ref"/> is written as the receiver will read it.</summary>
-[GenerateSerializer, Immutable, Alias("ocap-dgc.DgcOp")]
+[GenerateSerializer, Immutable, SuppressReferenceTracking, Alias("ocap-dgc.DgcOp")]
 public sealed record DgcOp([property: Id(0)] DgcOpKind Kind, [property: Id(1)] WireRef Ref, [property: Id(2)] long Count = 0);

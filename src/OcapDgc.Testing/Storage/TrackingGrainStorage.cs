@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Orleans.Storage;
 
 namespace OcapDgc.Storage;
@@ -11,8 +10,11 @@ namespace OcapDgc.Storage;
 /// </summary>
 public sealed class DgcStorageTracker
 {
-    // Keyed by state name and grain id as they are: no string is built per operation.
-    private readonly ConcurrentDictionary<(string StateName, GrainId Id), byte> _live = new();
+    // Keyed by state name and grain id as they are (no string is built per operation), in stripes by grain id,
+    // each with its own lock: many grains write at once, and a stripe that grows holds up only its own writers.
+    private const int Stripes = 64;
+    private readonly (Lock Gate, HashSet<(string StateName, GrainId Id)> Set)[] _live =
+        [.. Enumerable.Range(0, Stripes).Select(_ => (new Lock(), new HashSet<(string, GrainId)>()))];
     private long _reads;
     private long _writes;
     private long _clears;
@@ -27,7 +29,7 @@ public sealed class DgcStorageTracker
     public long Clears => Interlocked.Read(ref _clears);
 
     /// <summary>Live entries, all state names together.</summary>
-    public int Count => _live.Count;
+    public int Count => Keys().Count();
 
     /// <summary>
     /// Live entries of one state name (see <see cref="Hosting.DgcStateNames"/>, e.g. <see cref="Hosting.DgcStateNames.Export"/>),
@@ -36,27 +38,57 @@ public sealed class DgcStorageTracker
     public int CountOf(string stateName)
     {
         var journal = stateName + "~";
-        return _live.Keys.Count(k => k.StateName == stateName || k.StateName.StartsWith(journal, StringComparison.Ordinal));
+        return Keys().Count(k => k.StateName == stateName || k.StateName.StartsWith(journal, StringComparison.Ordinal));
     }
 
     /// <summary>Whether the grain has a live entry of that state name (or a journal entry under it).</summary>
     public bool Has(string stateName, GrainId id)
     {
         var journal = stateName + "~";
-        return _live.ContainsKey((stateName, id))
-            || _live.Keys.Any(k => k.Id == id && k.StateName.StartsWith(journal, StringComparison.Ordinal));
+        var (gate, set) = StripeOf(id);
+        lock (gate)
+        {
+            return set.Contains((stateName, id)) || set.Any(k => k.Id == id && k.StateName.StartsWith(journal, StringComparison.Ordinal));
+        }
     }
 
     internal void Add(string stateName, GrainId id)
     {
-        // Most writes are of an entry already counted: looked up without a lock.
-        if (!_live.ContainsKey((stateName, id)))
+        var (gate, set) = StripeOf(id);
+        lock (gate)
         {
-            _live.TryAdd((stateName, id), 0);
+            set.Add((stateName, id));
         }
     }
 
-    internal void Remove(string stateName, GrainId id) => _live.TryRemove((stateName, id), out _);
+    internal void Remove(string stateName, GrainId id)
+    {
+        var (gate, set) = StripeOf(id);
+        lock (gate)
+        {
+            set.Remove((stateName, id));
+        }
+    }
+
+    private (Lock Gate, HashSet<(string StateName, GrainId Id)> Set) StripeOf(GrainId id) => _live[id.GetUniformHashCode() % Stripes];
+
+    /// <summary>Every live entry, one stripe at a time (a copy of each).</summary>
+    private IEnumerable<(string StateName, GrainId Id)> Keys()
+    {
+        foreach (var (gate, set) in _live)
+        {
+            (string, GrainId)[] keys;
+            lock (gate)
+            {
+                keys = [.. set];
+            }
+
+            foreach (var k in keys)
+            {
+                yield return k;
+            }
+        }
+    }
 
     internal void CountRead() => Interlocked.Increment(ref _reads);
 
