@@ -90,7 +90,7 @@ if (options.Runs("core"))
     var held = MemorySnapshot.Take();
     var idleLarge = await IdleAndMemoryBenchmark.WatchIdleAsync(work, large, options.IdleWindow);
 
-    // The same refs at rest: export grains deactivated, as Orleans does once they were idle for its
+    // The same refs at rest: idle activations collected, as Orleans does once they were idle for its
     // collection age (15 minutes by default); what stays is storage and the handles' tables.
     await work.CollectIdleActivationsAsync(TimeSpan.FromSeconds(1));
     var atRest = MemorySnapshot.Take();
@@ -110,8 +110,8 @@ if (options.Runs("core"))
     report.Add(new Figure("4", "idle_cpu_ms_per_min_100k_refs", $"  idle CPU time per minute, {largeLabel} (whole process)", idleLarge.CpuMsPerMin, "ms/min"));
     report.Add(new Figure("6", "bytes_per_live_ref", $"resident bytes per live ref ({largeLabel}, both kernels' sides)", (double)(held.ResidentBytes - empty.ResidentBytes) / idleLarge.Refs, "bytes/ref"));
     report.Add(new Figure("6", "managed_bytes_per_live_ref", "  managed heap bytes per live ref", (double)(held.ManagedBytes - empty.ManagedBytes) / idleLarge.Refs, "bytes/ref"));
-    report.Add(new Figure("6", "bytes_per_live_ref_at_rest", "  resident bytes per live ref once its export grain is deactivated", (double)(atRest.ResidentBytes - empty.ResidentBytes) / idleLarge.Refs, "bytes/ref", Note: $"{exportActivationsAtRest:N0} export activations left after the forced collection"));
-    report.Add(new Figure("6", "managed_bytes_per_live_ref_at_rest", "  managed heap bytes per live ref, export grains deactivated", (double)(atRest.ManagedBytes - empty.ManagedBytes) / idleLarge.Refs, "bytes/ref"));
+    report.Add(new Figure("6", "bytes_per_live_ref_at_rest", "  resident bytes per live ref at rest (idle activations collected)", (double)(atRest.ResidentBytes - empty.ResidentBytes) / idleLarge.Refs, "bytes/ref", Note: $"{exportActivationsAtRest:N0} export activations left after the forced collection"));
+    report.Add(new Figure("6", "managed_bytes_per_live_ref_at_rest", "  managed heap bytes per live ref at rest", (double)(atRest.ManagedBytes - empty.ManagedBytes) / idleLarge.Refs, "bytes/ref"));
     phases.Done("4, 6 idle and memory");
 
     var churn = await IdleAndMemoryBenchmark.ChurnAsync(work, options.ChurnRefs, options.ChurnRound);

@@ -91,7 +91,7 @@ internal static class SendLatencyBenchmark
 
         report.Add(new Figure("9", RatioKey(sizes), $"  SendAsync latency at {sizes[^1]:N0} live refs / at {sizes[0]:N0}", medians[^1] / medians[0], "ratio", "<= 1.2", medians[^1] / medians[0] <= 1.2));
 
-        // At rest: export grains deactivated (idle since the pair grew), the two handles still active.
+        // At rest: idle activations collected (an export to one remote activates none), the two handles still active.
         await work.CollectIdleActivationsAsync(TimeSpan.FromSeconds(1));
         var atRest = MemorySnapshot.Take();
         var exportActivations = await work.ExportActivationsAsync();
@@ -117,7 +117,7 @@ internal static class SendLatencyBenchmark
             done += n;
             if (done - reported >= 100_000 || done == to)
             {
-                // Export grains of earlier chunks go, as they would once idle: memory stays bounded.
+                // Idle activations go, as they would once idle: memory stays bounded.
                 await work.SettleAsync(a, b);
                 await work.Silo.Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.FromSeconds(5));
                 reported = done;
