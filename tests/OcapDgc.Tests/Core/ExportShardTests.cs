@@ -109,6 +109,36 @@ public sealed class ExportShardTests(DgcClusterFixture fx)
         await fx.ReleaseAllAsync(b, a);
     }
 
+    [Fact]
+    public async Task A_hand_over_whose_call_to_the_export_grain_fails_counts_the_send_once_when_it_is_sent_again()
+    {
+        var (a, b, c) = await ThreeAsync();
+        var o = await a.CreateAsync();
+        await a.Grain.SendAsync(b.Id, [o]);
+        await fx.SettleAsync(a, b);
+
+        // The shard marks the row shared, then its call to the export grain fails (as when that grain's silo dies).
+        var failed = fx.ExportFaults.Failed;
+        fx.ExportFaults.FailCallsTo(nameof(Internal.IExportGrain.RecordSentAsync), pass: 1, fail: 1);
+        await Assert.ThrowsAnyAsync<Exception>(() => a.Grain.SendAsync(c.Id, [o]));
+        Assert.Equal(failed + 1, fx.ExportFaults.Failed);
+        var row = await fx.ExportRowAsync(a.Export(o));
+        Assert.True(row.State!.Shared, "the hand-over was not written before the call");
+        Assert.False(row.State.Holds.ContainsKey(c.Id), "a send that failed was counted");
+
+        // Sent again: counted once, by the export grain.
+        await a.Grain.SendAsync(c.Id, [o]);
+        await fx.SettleAsync(a, b, c);
+        row = await fx.ExportRowAsync(a.Export(o));
+        Assert.Equal([1L, 1L], [row.State!.Holds[b.Id].Count, row.State.Holds[c.Id].Count]);
+
+        await b.Grain.DropAllAsync(a.Id, retire: true);
+        await c.Grain.DropAllAsync(a.Id, retire: true);
+        await fx.SettleAsync(a, b, c);
+        Assert.Equal(1, (await a.LedgerAsync()).ExportsRetired);
+        await fx.AssertNothingLeftAsync(a, b, c);
+    }
+
     private async Task<(Kernel A, Kernel B, Kernel C)> ThreeAsync()
     {
         var k = await fx.NewKernelsAsync("a", "b", "c");
