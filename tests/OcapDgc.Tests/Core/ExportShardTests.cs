@@ -18,10 +18,7 @@ public sealed class ExportShardTests(DgcClusterFixture fx)
     [Fact]
     public async Task An_export_to_one_remote_stays_with_its_shard_and_a_second_remote_hands_it_to_its_export_grain()
     {
-        var (a, b, c) = await ThreeAsync();
-        var o = await a.CreateAsync();
-        await a.Grain.SendAsync(b.Id, [o]);
-        await fx.SettleAsync(a, b);
+        var (a, b, c, o) = await SentToOneOfTwoAsync();
 
         var export = a.Export(o);
         var row = await fx.ExportRowAsync(export);
@@ -112,10 +109,7 @@ public sealed class ExportShardTests(DgcClusterFixture fx)
     [Fact]
     public async Task A_hand_over_whose_call_to_the_export_grain_fails_counts_the_send_once_when_it_is_sent_again()
     {
-        var (a, b, c) = await ThreeAsync();
-        var o = await a.CreateAsync();
-        await a.Grain.SendAsync(b.Id, [o]);
-        await fx.SettleAsync(a, b);
+        var (a, b, c, o) = await SentToOneOfTwoAsync();
 
         // The shard marks the row shared, then its call to the export grain fails (as when that grain's silo dies).
         var failed = fx.ExportFaults.Failed;
@@ -139,9 +133,13 @@ public sealed class ExportShardTests(DgcClusterFixture fx)
         await fx.AssertNothingLeftAsync(a, b, c);
     }
 
-    private async Task<(Kernel A, Kernel B, Kernel C)> ThreeAsync()
+    /// <summary>Three fresh kernels, after a sent one new object <c>O</c> to b (not to c) and everything settled.</summary>
+    private async Task<(Kernel A, Kernel B, Kernel C, string O)> SentToOneOfTwoAsync()
     {
         var k = await fx.NewKernelsAsync("a", "b", "c");
-        return (k[0], k[1], k[2]);
+        var o = await k[0].CreateAsync();
+        await k[0].Grain.SendAsync(k[1].Id, [o]);
+        await fx.SettleAsync(k[0], k[1]);
+        return (k[0], k[1], k[2], o);
     }
 }
