@@ -37,7 +37,10 @@ if (options.Runs("core"))
     phases.Done("7 Orleans ceilings");
 
     // Items 1-3, repeated on fresh kernel pairs; each time is the median of the runs, so one burst of
-    // load from elsewhere on the machine does not decide a figure.
+    // load from elsewhere on the machine does not decide a figure. First an untimed warm-up round of the same
+    // size through the same path (the code the timed rounds run is then compiled as a silo that has been up a
+    // while has it), as the Java RMI peer has before its timed rounds (item 10).
+    await ThroughputBenchmark.RunAsync(work, options.Refs, "1-3 warm-up");
     var runs = new List<ThroughputBenchmark.Result>();
     for (var r = 0; r < options.Repeat; r++)
     {

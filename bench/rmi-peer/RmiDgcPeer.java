@@ -34,8 +34,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * <ul>
  *   <li>{@code drop --refs N --batch B --in-flight F --rounds R}: this process is the server; it starts a
  *       client process, which imports N refs (N/B calls returning B refs each, F calls in flight), then
- *       drops them all and runs its GC. Prints the import and reclaim times of each round (after a
- *       warm-up round of at most 10,000 refs).</li>
+ *       drops them all and runs its GC. Prints the import and reclaim times of each round (after an
+ *       untimed warm-up round of the same N refs, as the benchmark's own items 1-3 have).</li>
  *   <li>{@code crash --refs N --batch B --in-flight F}: the client imports N refs and is killed
  *       (SIGKILL); prints the time until the server saw every one unreferenced.</li>
  *   <li>{@code client}: the client process, driven by the server over its standard input.</li>
@@ -175,9 +175,9 @@ public final class RmiDgcPeer {
         describeSettings();
         Factory stub = (Factory) UnicastRemoteObject.exportObject(new FactoryImpl(), 0);
         try (Client client = Client.start(stub)) {
-            int warmup = Math.min(o.refs(), 10_000);
+            int warmup = o.refs();
             log("warm-up: " + warmup + " refs imported and dropped");
-            round(client, warmup, o, 300_000);
+            round(client, warmup, o, Math.max(300_000, o.refs() * 2L));
 
             List<double[]> rounds = new ArrayList<>();
             for (int r = 1; r <= o.rounds(); r++) {
