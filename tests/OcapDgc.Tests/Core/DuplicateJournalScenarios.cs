@@ -11,6 +11,14 @@ namespace OcapDgc.Tests.Core;
 /// </summary>
 internal static class DuplicateJournalScenarios
 {
+    /// <summary>Every scenario by name: each storage's tests run them all.</summary>
+    public static readonly IReadOnlyDictionary<string, Func<IGrainStorage, Task>> All = new Dictionary<string, Func<IGrainStorage, Task>>
+    {
+        [nameof(A_duplicate_cannot_write_after_the_other_cleared)] = A_duplicate_cannot_write_after_the_other_cleared,
+        [nameof(A_duplicate_cannot_overwrite_the_other_ones_entries)] = A_duplicate_cannot_overwrite_the_other_ones_entries,
+        [nameof(Only_the_activation_that_wrote_last_is_current)] = Only_the_activation_that_wrote_last_is_current,
+    };
+
     /// <summary>
     /// The first activation clears the pair; the duplicate's next write (an entry, by its own account) is
     /// refused, and no row is left.

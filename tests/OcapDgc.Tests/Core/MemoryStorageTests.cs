@@ -75,21 +75,24 @@ public sealed class MemoryStorageTests(DgcClusterFixture fx)
         await backend.ClearStateAsync(DgcStateNames.Export, id, read);
     }
 
-    [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task A_duplicate_handle_activation_cannot_write_after_the_other_cleared_the_pair(bool singleSilo) =>
-        await DuplicateJournalScenarios.A_duplicate_cannot_write_after_the_other_cleared(NewBackend(singleSilo));
+    /// <summary>Each duplicate-handle scenario, on the partition grains and in the silo's own process.</summary>
+    public static TheoryData<string, bool> DuplicateScenarios
+    {
+        get
+        {
+            var data = new TheoryData<string, bool>();
+            foreach (var scenario in DuplicateJournalScenarios.All.Keys)
+            {
+                data.Add(scenario, false);
+                data.Add(scenario, true);
+            }
+
+            return data;
+        }
+    }
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task A_duplicate_handle_activation_cannot_overwrite_the_other_ones_entries(bool singleSilo) =>
-        await DuplicateJournalScenarios.A_duplicate_cannot_overwrite_the_other_ones_entries(NewBackend(singleSilo));
-
-    [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task Only_the_handle_activation_that_wrote_last_is_current(bool singleSilo) =>
-        await DuplicateJournalScenarios.Only_the_activation_that_wrote_last_is_current(NewBackend(singleSilo));
+    [MemberData(nameof(DuplicateScenarios))]
+    public async Task A_duplicate_handle_activation_cannot_write_over_the_one_that_wrote_last(string scenario, bool singleSilo) =>
+        await DuplicateJournalScenarios.All[scenario](NewBackend(singleSilo));
 }

@@ -93,30 +93,16 @@ public sealed class DgcPostgresStorageTests(PostgresServer server)
         Assert.Equal(0, await RowsAsync(service));
     }
 
-    [Fact]
-    public async Task A_duplicate_handle_activation_cannot_write_after_the_other_cleared_the_pair()
-    {
-        var service = NewServiceId();
-        await using var storage = NewStorage(service);
-        await Core.DuplicateJournalScenarios.A_duplicate_cannot_write_after_the_other_cleared(storage);
-        Assert.Equal(0, await RowsAsync(service));
-    }
+    /// <summary>Each duplicate-handle scenario (<see cref="Core.DuplicateJournalScenarios"/>).</summary>
+    public static TheoryData<string> DuplicateScenarios => [.. Core.DuplicateJournalScenarios.All.Keys];
 
-    [Fact]
-    public async Task A_duplicate_handle_activation_cannot_overwrite_the_other_ones_entries()
+    [Theory]
+    [MemberData(nameof(DuplicateScenarios))]
+    public async Task A_duplicate_handle_activation_cannot_write_over_the_one_that_wrote_last(string scenario)
     {
         var service = NewServiceId();
         await using var storage = NewStorage(service);
-        await Core.DuplicateJournalScenarios.A_duplicate_cannot_overwrite_the_other_ones_entries(storage);
-        Assert.Equal(0, await RowsAsync(service));
-    }
-
-    [Fact]
-    public async Task Only_the_handle_activation_that_wrote_last_is_current()
-    {
-        var service = NewServiceId();
-        await using var storage = NewStorage(service);
-        await Core.DuplicateJournalScenarios.Only_the_activation_that_wrote_last_is_current(storage);
+        await Core.DuplicateJournalScenarios.All[scenario](storage);
         Assert.Equal(0, await RowsAsync(service));
     }
 
