@@ -57,15 +57,15 @@ public sealed partial class ExportGrain(
     }
 
     /// <summary>
-    /// Applies <paramref name="change"/>; if it would change nothing by this activation's state, decides again on the
-    /// stored state (<see cref="ReloadedAsync"/>); writes the state if it changed.
+    /// Applies <paramref name="change"/>; if it would change nothing by this activation's state, and that state was not
+    /// just read, decides again on the stored state (<see cref="ReloadedAsync"/>); writes the state if it changed.
     /// </summary>
     private async Task<ExportApplyResult> ChangeAsync(LedgerChange change, string what, string remote)
     {
-        await OwnAsync();
+        var fresh = await OwnAsync();
         var was = TracedReachability();
         var result = change(Ledger, out var changed);
-        if (!changed && await ReloadedAsync())
+        if (!changed && !fresh && await ReloadedAsync())
         {
             was = TracedReachability();
             result = change(Ledger, out changed);
@@ -154,13 +154,16 @@ public sealed partial class ExportGrain(
 
     /// <summary>
     /// Before a change: while the row is not <see cref="ExportState.Shared"/>, the kernel's export shard owns it and
-    /// writes it without this grain, so this activation's copy may be old; it reads the row again.
+    /// writes it without this grain, so this activation's copy may be old; it reads the row again. Whether it did.
     /// </summary>
-    private async Task OwnAsync()
+    private async Task<bool> OwnAsync()
     {
-        if (!state.State.Shared)
+        if (state.State.Shared)
         {
-            await state.ReadStateAsync();
+            return false;
         }
+
+        await state.ReadStateAsync();
+        return true;
     }
 }

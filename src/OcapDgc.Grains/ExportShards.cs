@@ -3,13 +3,14 @@ using OcapDgc.Internal;
 namespace OcapDgc;
 
 /// <summary>
-/// A kernel's export shards (<see cref="IExportShardGrain"/>), and the one way the DGC's grains call them: a list
-/// of exports split by shard, one call per shard that has any, all at once, with the answers put back in the
-/// list's order.
+/// A kernel's export shards (<see cref="IExportShardGrain"/>), and the one way to call them: a list of exports
+/// split by shard, one call per shard that has any, all at once, with the answers put back in the list's order.
+/// The DGC's grains use it, and so does the reference kernel to read its exports' stored state (a read through
+/// the export grain would activate it).
 /// </summary>
 /// <param name="grains">The grain factory.</param>
 /// <param name="kernel">The kernel whose exports these are.</param>
-internal sealed class ExportShards(IGrainFactory grains, string kernel)
+public sealed class ExportShards(IGrainFactory grains, string kernel)
 {
     // Resolved once: GetGrain resolves the interface type through reflection on every call.
     private readonly IExportShardGrain[] _shards =

@@ -35,6 +35,7 @@ public sealed partial class ReferenceKernelGrain(
 
     // Not persisted: own objects with a send under way, and how many.
     private readonly Dictionary<string, int> _sending = new(StringComparer.Ordinal);
+    private ExportShards? _exports;
 
     // Not persisted: fresh imports delivered while RestartAsync is under way (null otherwise).
     private List<(string Remote, string Kref)>? _restartWindow;
@@ -42,6 +43,12 @@ public sealed partial class ReferenceKernelGrain(
     private ReferenceKernelState S => state.State;
 
     private string Me => this.GetPrimaryKeyString();
+
+    /// <summary>This kernel's export shards, where its exports' stored state is read.</summary>
+    private ExportShards Exports => _exports ??= new ExportShards(GrainFactory, Me);
+
+    /// <summary>One export's state as stored now (through its shard: no export grain is activated for it).</summary>
+    private async Task<ExportSnapshot> StoredExportAsync(string kref) => (await Exports.SnapshotsAsync([kref]))[0];
 
     private IRemoteManagerGrain Manager => GrainFactory.GetGrain<IRemoteManagerGrain>(Me);
 
@@ -385,7 +392,7 @@ public sealed partial class ReferenceKernelGrain(
                 var kref = label[(Me.Length + 1)..];
                 var mine = await Handle(peer).TraceRefAsync(kref);
                 var theirs = await peerKernel.TraceImportAsync(label, Me);
-                var counts = (await GrainFactory.GetGrain<IExportGrain>(DgcIds.ExportKey(Me, kref)).GetStoredSnapshotAsync()).CountsByRemote;
+                var counts = (await StoredExportAsync(kref)).CountsByRemote;
                 LogPrematureDetail(logger, Me, label, string.Join(" ", counts.Select(c => $"{c.Key}={c.Value}")), mine.ToString(), theirs);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
@@ -551,7 +558,7 @@ public sealed partial class ReferenceKernelGrain(
                 var sendsBefore = told.Sends;
                 ExportSnapshot? now = null;
                 if (told.Sends > 1 && !_sending.ContainsKey(k)
-                    && (now = await GrainFactory.GetGrain<IExportGrain>(DgcIds.ExportKey(Me, k)).GetStoredSnapshotAsync()).Reachable)
+                    && (now = await StoredExportAsync(k)).Reachable)
                 {
                     continue;
                 }
@@ -565,7 +572,7 @@ public sealed partial class ReferenceKernelGrain(
                 string? release = null;
                 if (_durable || told.Sends > 1)
                 {
-                    now ??= await GrainFactory.GetGrain<IExportGrain>(DgcIds.ExportKey(Me, k)).GetStoredSnapshotAsync();
+                    now ??= await StoredExportAsync(k);
                     if (now.Reachable)
                     {
                         // Sent again since the release this reports (perhaps by a send this activation did not see):
@@ -771,9 +778,9 @@ public sealed partial class ReferenceKernelGrain(
     private async Task<HashSet<string>> CountedForAsync(string peer, IEnumerable<string> labels)
     {
         var prefix = $"{Me}/";
-        var snapshots = await Task.WhenAll(labels.Select(l =>
-            GrainFactory.GetGrain<IExportGrain>(DgcIds.ExportKey(Me, l[prefix.Length..])).GetStoredSnapshotAsync()));
-        return [.. labels.Zip(snapshots).Where(z => z.Second.CountsByRemote.GetValueOrDefault(peer) > 0).Select(z => z.First)];
+        var own = labels.ToList();
+        var snapshots = await Exports.SnapshotsAsync([.. own.Select(l => l[prefix.Length..])]);
+        return [.. own.Zip(snapshots).Where(z => z.Second.CountsByRemote.GetValueOrDefault(peer) > 0).Select(z => z.First)];
     }
 
     /// <summary>Whether this effect or message was heard before (then it is counted and ignored); the DGC delivers both at least once.</summary>
