@@ -121,21 +121,17 @@ public sealed class DgcPostgresStorageTests(PostgresServer server)
         Assert.True(await ModifiedOnAsync(service) > first, "an update kept the time of the row's first write");
     }
 
-    private async Task<DateTime> ModifiedOnAsync(string service)
-    {
-        await using var connection = new NpgsqlConnection(server.ConnectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand("SELECT modified_on FROM dgc_state WHERE service_id = @s", connection);
-        command.Parameters.AddWithValue("s", service);
-        return (DateTime)(await command.ExecuteScalarAsync())!;
-    }
+    private async Task<DateTime> ModifiedOnAsync(string service) => (DateTime)await ScalarAsync("SELECT modified_on FROM dgc_state WHERE service_id = @s", service);
 
-    private async Task<long> RowsAsync(string service)
+    private async Task<long> RowsAsync(string service) => (long)await ScalarAsync("SELECT count(*) FROM dgc_state WHERE service_id = @s", service);
+
+    /// <summary>The one value <paramref name="sql"/> selects, with <c>@s</c> the service id.</summary>
+    private async Task<object> ScalarAsync(string sql, string service)
     {
         await using var connection = new NpgsqlConnection(server.ConnectionString);
         await connection.OpenAsync();
-        await using var command = new NpgsqlCommand("SELECT count(*) FROM dgc_state WHERE service_id = @s", connection);
+        await using var command = new NpgsqlCommand(sql, connection);
         command.Parameters.AddWithValue("s", service);
-        return (long)(await command.ExecuteScalarAsync())!;
+        return (await command.ExecuteScalarAsync())!;
     }
 }
