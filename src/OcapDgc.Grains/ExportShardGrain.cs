@@ -57,11 +57,7 @@ public sealed class ExportShardGrain(
             throw new ArgumentOutOfRangeException(nameof(counts), "Every count of sends must be at least 1.");
         }
 
-        return Task.WhenAll(krefs.Select((k, i) => AgainIfStaleAsync(async () =>
-        {
-            await RecordSentAsync(remote, k, counts![i]);
-            return true;
-        })));
+        return Task.WhenAll(krefs.Select((k, i) => RecordSentAsync(remote, k, counts![i])));
     }
 
     /// <inheritdoc />
@@ -168,7 +164,32 @@ public sealed class ExportShardGrain(
     /// </summary>
     private async Task RecordSentAsync(string remote, string kref, long count)
     {
-        var row = await RowAsync(kref);
+        if (!_rows.ContainsKey(kref))
+        {
+            // Not cached: most often a fresh export, with no row yet. Its row is then made without a read, by a write
+            // that the storage accepts only while no row is stored (no ETag). If one is, the write is refused, stores
+            // nothing, and the send is decided on the stored row.
+            try
+            {
+                var fresh = new GrainState<ExportState> { State = new ExportState() };
+                Remember(kref, fresh);
+                await RecordSentAsync(remote, kref, count, fresh);
+                return;
+            }
+            catch (InconsistentStateException)
+            {
+            }
+        }
+
+        await AgainIfStaleAsync(async () =>
+        {
+            await RecordSentAsync(remote, kref, count, await RowAsync(kref));
+            return true;
+        });
+    }
+
+    private async Task RecordSentAsync(string remote, string kref, long count, GrainState<ExportState> row)
+    {
         if (!row.State!.Shared && row.State!.Holds.Count > 0 && !row.State!.Holds.ContainsKey(remote))
         {
             row.State!.Shared = true;

@@ -107,6 +107,35 @@ public sealed class ExportShardTests(DgcClusterFixture fx)
     }
 
     [Fact]
+    public async Task A_shard_that_has_not_cached_a_row_counts_a_send_on_the_row_already_stored()
+    {
+        var (a, b, o) = await fx.PairSharingOneAsync();
+        var shard = a.ExportShard(o);
+        var export = a.Export(o);
+
+        // A fresh activation of the shard has no row cached; since the first one counted o's send to b, another
+        // activation counted a second one.
+        await fx.DeactivateAsync(shard);
+        var row = await fx.ExportRowAsync(export);
+        row.State!.Holds[b.Id].Count = 2;
+        await fx.WriteExportRowAsync(export, row);
+        var stored = row.ETag;
+
+        // The shard first takes o for a fresh export and creates its row without reading it: the storage refuses
+        // that write (a row is stored), and the send is counted on the stored 2.
+        await shard.RecordSentAsync(b.Id, [o], [1]);
+        row = await fx.ExportRowAsync(export);
+        Assert.NotEqual(stored, row.ETag);
+        Assert.Equal(3, row.State!.Holds[b.Id].Count);
+        Assert.False(row.State!.Shared);
+
+        // Undo the counts this test made up, so the pair can be released as usual.
+        row.State!.Holds[b.Id].Count = 1;
+        await fx.WriteExportRowAsync(export, row);
+        await fx.ReleaseAllAsync(b, a);
+    }
+
+    [Fact]
     public async Task A_hand_over_whose_call_to_the_export_grain_fails_counts_the_send_once_when_it_is_sent_again()
     {
         var (a, b, c, o) = await SentToOneOfTwoAsync();
