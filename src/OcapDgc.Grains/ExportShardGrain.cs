@@ -1,6 +1,7 @@
 using System.Globalization;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Orleans.Storage;
 using OcapDgc.Hosting;
 using OcapDgc.Internal;
@@ -14,14 +15,15 @@ namespace OcapDgc;
 /// same <see cref="ExportLedger"/> rules and written back with that row's ETag, so a second activation of the
 /// shard (Orleans can briefly keep one after a silo dies) or of the export grain cannot overwrite what the other
 /// wrote: its write fails, it forgets its copy of the row and decides once more on the stored row. It caches up to
-/// <see cref="CachedRows"/> rows, so a busy export costs no read.
+/// <see cref="ExportShardOptions.CachedRows"/> rows, so a busy export costs no read.
 /// </remarks>
 public sealed class ExportShardGrain(
     [FromKeyedServices(DgcStorage.Name)] IGrainStorage storage,
+    IOptions<ExportShardOptions> options,
     ILogger<ExportShardGrain> logger) : Grain, IExportShardGrain
 {
-    /// <summary>Rows a shard keeps in memory at most (about 300 bytes each); beyond it the oldest are read again when next used.</summary>
-    public const int CachedRows = 8192;
+    /// <summary>Rows this shard keeps in memory at most; beyond it the oldest are read again when next used.</summary>
+    private readonly int _cachedRows = options.Value.EffectiveCachedRows;
 
     // Not persisted: per activation.
     private readonly Dictionary<string, GrainState<ExportState>> _rows = new(StringComparer.Ordinal);
@@ -237,11 +239,18 @@ public sealed class ExportShardGrain(
 
     private async Task<ExportApplyResult> ChangeOnceAsync(string kref, LedgerChange change, Func<IExportGrain, Task<ExportApplyResult>> forward, string what, string remote)
     {
-        var row = await RowAsync(kref);
+        var cached = _rows.TryGetValue(kref, out var row);
+        row ??= await RowAsync(kref);
         if (!row.State!.Shared)
         {
             var was = ExportLog.Traced(logger, row.State!);
             var result = change(new ExportLedger(kref, row.State!), out var changed);
+            if (!changed && !cached)
+            {
+                // Decided on the row as stored just now.
+                return result;
+            }
+
             if (!changed)
             {
                 var stored = await ReadAsync(kref);
@@ -338,9 +347,14 @@ public sealed class ExportShardGrain(
 
     private void Remember(string kref, GrainState<ExportState> row)
     {
+        if (_cachedRows == 0)
+        {
+            return;
+        }
+
         _rows[kref] = row;
         _order.Enqueue(kref);
-        while (_rows.Count > CachedRows && _order.TryDequeue(out var oldest))
+        while (_rows.Count > _cachedRows && _order.TryDequeue(out var oldest))
         {
             if (!string.Equals(oldest, kref, StringComparison.Ordinal))
             {
@@ -348,7 +362,7 @@ public sealed class ExportShardGrain(
             }
         }
 
-        if (_order.Count > 2 * CachedRows)
+        if (_order.Count > 2 * _cachedRows)
         {
             // Krefs remembered again since they were queued: queue each once.
             var live = _rows.Keys.ToList();

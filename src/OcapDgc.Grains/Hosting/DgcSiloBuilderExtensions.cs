@@ -49,6 +49,7 @@ public static class DgcSiloBuilderExtensions
         AddValidatedOptions<LeaseOptions, LeaseOptionsValidator>(services, LeaseOptions.Section, lease);
         AddValidatedOptions<LimitOptions, LimitOptionsValidator>(services, LimitOptions.Section, null);
         AddValidatedOptions<CycleOptions, CycleOptionsValidator>(services, CycleOptions.Section, null);
+        AddValidatedOptions<ExportShardOptions, ExportShardOptionsValidator>(services, ExportShardOptions.Section, null);
 
         // Logged at start-up with Orleans' own options (Orleans' IOptionFormatter).
         services.ConfigureFormatter<BatchingOptions>();
@@ -97,6 +98,7 @@ public static class DgcSiloBuilderExtensions
     /// tombstone behind and states are stored in Orleans' binary format (see its remarks).
     /// <paramref name="singleSilo"/>: the cluster is this one silo (the embedded default), so the store
     /// lives in this process and a read or write costs no grain call; never set it for more than one silo.
+    /// The export shards then cache no rows (<see cref="ExportShardOptions.CachedRows"/> 0 unless configured).
     /// </summary>
     public static ISiloBuilder UseDgcInMemoryStorage(this ISiloBuilder builder, bool singleSilo = false)
     {
@@ -105,6 +107,12 @@ public static class DgcSiloBuilderExtensions
             sp.GetRequiredService<IGrainFactory>(),
             sp.GetRequiredService<Serializer>(),
             singleSilo));
+        if (singleSilo)
+        {
+            // A read is a lookup in this process's memory: the export shards cache no rows, unless configured to.
+            builder.Services.Configure<ExportShardOptions>(o => o.CachedRows ??= 0);
+        }
+
         return builder;
     }
 

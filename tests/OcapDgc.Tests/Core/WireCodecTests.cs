@@ -1,3 +1,6 @@
+using OcapDgc.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using OcapDgc.Wire;
 
 namespace OcapDgc.Tests.Core;
@@ -360,6 +363,34 @@ public sealed class WireCodecTests
     {
         var e = Assert.Throws<ArgumentException>(() => DgcIds.ValidateKref("kp3"));
         Assert.Contains("promise", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Out_of_range_export_shard_options_are_named()
+    {
+        var validator = new Hosting.ExportShardOptionsValidator();
+        var problems = validator.Validate(null, new Hosting.ExportShardOptions { CachedRows = -1 }).Failures ?? [];
+        Assert.Contains(problems, p => p.Contains("Dgc:ExportShards:CachedRows", StringComparison.Ordinal));
+        Assert.True(validator.Validate(null, new Hosting.ExportShardOptions { CachedRows = 0 }).Succeeded);
+        Assert.True(validator.Validate(null, new Hosting.ExportShardOptions()).Succeeded);
+    }
+
+    [Theory]
+    [InlineData(true, null, 0)]
+    [InlineData(false, null, Hosting.ExportShardOptions.DefaultCachedRows)]
+    [InlineData(true, "100", 100)]
+    public void Export_shards_cache_no_rows_over_the_one_silo_memory_store_unless_configured_to(bool singleSilo, string? configured, int expected)
+    {
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new Microsoft.Extensions.Hosting.HostApplicationBuilderSettings { DisableDefaults = true });
+        if (configured is not null)
+        {
+            builder.Configuration[$"{Hosting.ExportShardOptions.Section}:{nameof(Hosting.ExportShardOptions.CachedRows)}"] = configured;
+        }
+
+        builder.UseOrleans(silo => silo.UseLocalhostClustering().UseDgcInMemoryStorage(singleSilo).AddDistributedGc());
+        using var host = builder.Build();
+        var options = host.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Hosting.ExportShardOptions>>().Value;
+        Assert.Equal(expected, options.EffectiveCachedRows);
     }
 
     [Fact]
