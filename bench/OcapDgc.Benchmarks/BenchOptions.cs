@@ -41,6 +41,9 @@ internal sealed class BenchOptions
     /// <summary>Runs of items 1-3; each figure is the median of the runs (the machine is shared and noisy).</summary>
     public int Repeat { get; private set; }
 
+    /// <summary>Untimed rounds of items 1-3, and of the Java RMI peer's import and drop, before the timed ones (the JITs of both finish compiling).</summary>
+    public int Warmups { get; private set; }
+
     /// <summary>References per application message (per SendAsync call).</summary>
     public int MessageSize { get; private set; } = 500;
 
@@ -83,6 +86,7 @@ internal sealed class BenchOptions
           --idle-refs N       live refs in the idle and memory scenarios (default 100000; quick 10000)
           --idle-seconds S    how long each idle scenario is watched (default 30; quick 10)
           --repeat N          runs of items 1-3, the median is reported (default 3; quick 1)
+          --warmups N         untimed rounds of items 1-3 and of the RMI peer before the timed ones (default 2; quick 1)
           --churn N           refs churned for the memory check (default 1000000; quick 50000)
           --pg-refs N         refs of the bulk drop on PostgreSQL (default 100000; quick 5000)
           --activations N     fresh grains activated for the activation ceiling (default 100000; quick 20000)
@@ -108,6 +112,7 @@ internal sealed class BenchOptions
         o.PostgresRefs = o.Quick ? 5_000 : 100_000;
         o.CeilingWindow = TimeSpan.FromSeconds(o.Quick ? 1 : 3);
         o.Repeat = o.Quick ? 1 : 3;
+        o.Warmups = o.Quick ? 1 : 2;
         o.Activations = o.Quick ? 20_000 : 100_000;
         o.SendRefs = o.Quick ? [1_000, 10_000] : [1_000, 100_000, 1_000_000];
         for (var i = 0; i < args.Length; i++)
@@ -150,6 +155,9 @@ internal sealed class BenchOptions
                     break;
                 case "--repeat":
                     o.Repeat = Int(args, ++i, 1);
+                    break;
+                case "--warmups":
+                    o.Warmups = Int(args, ++i, 1);
                     break;
                 case "--churn":
                     o.ChurnRefs = Int(args, ++i, 1_000);

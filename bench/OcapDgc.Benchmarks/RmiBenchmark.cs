@@ -52,13 +52,13 @@ internal static class RmiBenchmark
         var lease = BenchSilo.DefaultLease;
         try
         {
-            Console.WriteLine($"[10] RMI: a client imports {n:N0} refs in calls returning {options.MessageSize}, {Workload.InFlight} in flight, then drops them; lease {lease.TotalSeconds:F0} s (as items 1-3); {options.Repeat} round(s) after a warm-up");
+            Console.WriteLine($"[10] RMI: a client imports {n:N0} refs in calls returning {options.MessageSize}, {Workload.InFlight} in flight, then drops them; lease {lease.TotalSeconds:F0} s (as items 1-3); {options.Repeat} round(s) after {options.Warmups} untimed");
             var r = await RunPeerAsync(jdk, classes, lease, TimeSpan.FromMinutes(30),
-                ["drop", "--refs", $"{n}", "--batch", $"{options.MessageSize}", "--in-flight", $"{Workload.InFlight}", "--rounds", $"{options.Repeat}"]);
+                ["drop", "--refs", $"{n}", "--batch", $"{options.MessageSize}", "--in-flight", $"{Workload.InFlight}", "--rounds", $"{options.Repeat}", "--warmups", $"{options.Warmups}"]);
             var importSeconds = r.Get("import_seconds");
             var reclaimSeconds = r.Get("reclaim_seconds");
             var rounds = options.Repeat == 1 ? "one round" : $"median of {options.Repeat} rounds";
-            var settings = $"{r.Settings}; {rounds} after a warm-up";
+            var settings = $"{r.Settings}; {rounds} after {options.Warmups} untimed warm-up round(s)";
             report.Add(new Figure("10", "rmi_import_refs_per_s", $"Java RMI: {n:N0} refs exported, returned in arrays of {options.MessageSize} and imported (dirty calls)", n / importSeconds, "refs/s", Note: settings));
             report.Add(new Figure("10", "rmi_reclaim_refs_per_s", $"Java RMI: the client drops all {n:N0} (clean calls) -> all unreferenced()", n / reclaimSeconds, "refs/s", Note: settings));
             report.Add(new Figure("10", "rmi_reclaim_seconds", $"  Java RMI: time to reclaim all {n:N0}", reclaimSeconds, "s"));

@@ -32,10 +32,10 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <p>Modes (the first argument):
  * <ul>
- *   <li>{@code drop --refs N --batch B --in-flight F --rounds R}: this process is the server; it starts a
+ *   <li>{@code drop --refs N --batch B --in-flight F --rounds R --warmups W}: this process is the server; it starts a
  *       client process, which imports N refs (N/B calls returning B refs each, F calls in flight), then
- *       drops them all and runs its GC. Prints the import and reclaim times of each round (after an
- *       untimed warm-up round of the same N refs, as the benchmark's own items 1-3 have).</li>
+ *       drops them all and runs its GC. Prints the import and reclaim times of each round (after W
+ *       untimed warm-up rounds of the same N refs, as the benchmark's own items 1-3 have).</li>
  *   <li>{@code crash --refs N --batch B --in-flight F}: the client imports N refs and is killed
  *       (SIGKILL); prints the time until the server saw every one unreferenced.</li>
  *   <li>{@code client}: the client process, driven by the server over its standard input.</li>
@@ -119,7 +119,7 @@ public final class RmiDgcPeer {
     }
 
     private static void usage() {
-        System.out.println("usage: java RmiDgcPeer drop|crash --refs N --batch B --in-flight F [--rounds R] | client");
+        System.out.println("usage: java RmiDgcPeer drop|crash --refs N --batch B --in-flight F [--rounds R] [--warmups W] | client");
         System.exit(2);
     }
 
@@ -132,12 +132,13 @@ public final class RmiDgcPeer {
         }
     }
 
-    private record Options(int refs, int batch, int inFlight, int rounds) {
+    private record Options(int refs, int batch, int inFlight, int rounds, int warmups) {
         static Options parse(String[] args) throws Failure {
             int refs = 10_000;
             int batch = 500;
             int inFlight = 4;
             int rounds = 1;
+            int warmups = 1;
             for (int i = 1; i < args.length; i++) {
                 String name = args[i];
                 if (i + 1 >= args.length) {
@@ -160,24 +161,26 @@ public final class RmiDgcPeer {
                     case "--batch" -> batch = value;
                     case "--in-flight" -> inFlight = value;
                     case "--rounds" -> rounds = value;
+                    case "--warmups" -> warmups = value;
                     default -> throw new Failure("unknown option " + name);
                 }
             }
 
-            return new Options(refs, batch, inFlight, rounds);
+            return new Options(refs, batch, inFlight, rounds, warmups);
         }
     }
 
     // ---------------------------------------------------------------- server side
 
-    /** Import N, drop them all, after a warm-up round; each round's times. */
+    /** Import N, drop them all, after the warm-up rounds; each round's times. */
     private static void drop(Options o) throws Exception {
         describeSettings();
         Factory stub = (Factory) UnicastRemoteObject.exportObject(new FactoryImpl(), 0);
         try (Client client = Client.start(stub)) {
-            int warmup = o.refs();
-            log("warm-up: " + warmup + " refs imported and dropped");
-            round(client, warmup, o, Math.max(300_000, o.refs() * 2L));
+            for (int w = 1; w <= o.warmups(); w++) {
+                double[] t = round(client, o.refs(), o, Math.max(300_000, o.refs() * 2L));
+                log(String.format("warm-up %d/%d: %d refs imported in %.3f s and dropped (untimed)", w, o.warmups(), o.refs(), t[0]));
+            }
 
             List<double[]> rounds = new ArrayList<>();
             for (int r = 1; r <= o.rounds(); r++) {
