@@ -11,8 +11,9 @@ namespace OcapDgc.Storage;
 /// tombstone per key forever), and the state is written in Orleans' binary format rather than JSON.
 /// A grain's state is always a copy: what it changes without writing never reaches the store.
 /// With <c>singleSilo</c> (the embedded default: one silo) the partitions live in this object instead of
-/// in grains, so a read or write is a dictionary operation rather than a grain call; such a store must not
-/// be used by a cluster of more than one silo (each silo would have its own).
+/// in grains, so a read or write is a dictionary operation rather than a grain call, and states are spread
+/// and hashed by <see cref="NumberedStateKeys"/>; such a store must not be used by a cluster of more than one
+/// silo (each silo would have its own).
 /// </summary>
 public sealed class DgcMemoryGrainStorage(IGrainFactory grains, Serializer serializer, bool singleSilo = false) : IGrainStorage, IDgcJournalStorage
 {
@@ -24,8 +25,10 @@ public sealed class DgcMemoryGrainStorage(IGrainFactory grains, Serializer seria
         [.. Enumerable.Range(0, Partitions).Select(i => grains.GetGrain<IDgcMemoryStoreGrain>(i))];
 
     // One silo: keyed by (state name, grain id), not by a joined string, and without an object per state
-    // (a state costs its bytes, its grain id and a dictionary slot: at a million refs every byte counts).
-    private readonly MemoryPartition<(string, GrainId)>[]? _local = singleSilo ? [.. Enumerable.Range(0, Partitions).Select(_ => new MemoryPartition<(string, GrainId)>())] : null;
+    // (a state costs its bytes, its grain id and a dictionary slot: at a million refs every byte counts);
+    // spread and hashed so that the rows of a kernel's consecutively numbered objects sit side by side.
+    private static readonly NumberedStateKeys LocalKeys = new(Partitions);
+    private readonly MemoryPartition<(string, GrainId)>[]? _local = singleSilo ? [.. Enumerable.Range(0, Partitions).Select(_ => new MemoryPartition<(string, GrainId)>(LocalKeys))] : null;
 
     /// <summary>Whether the partitions live in this silo's memory rather than in grains.</summary>
     public bool SingleSilo => _local is not null;
@@ -57,7 +60,7 @@ public sealed class DgcMemoryGrainStorage(IGrainFactory grains, Serializer seria
         var data = serializer.SerializeToArray(grainState.State);
         Interlocked.Add(ref _bytesWritten, data.Length);
         var etag = (_local is { } local
-                ? local[PartitionOf(grainId)].Write((stateName, grainId), grainState.ETag, data)
+                ? local[LocalKeys.StripeOf(grainId)].Write((stateName, grainId), grainState.ETag, data)
                 : await Partition(grainId).WriteAsync(Key(stateName, grainId), grainState.ETag, new StoredState(data, null)).ConfigureAwait(false))
             ?? throw new InconsistentStateException($"ETag mismatch writing {Key(stateName, grainId)}: the state changed since this activation read it.", "unknown", grainState.ETag ?? "none");
         grainState.ETag = etag;
@@ -68,7 +71,7 @@ public sealed class DgcMemoryGrainStorage(IGrainFactory grains, Serializer seria
     {
         ArgumentNullException.ThrowIfNull(grainState);
         var cleared = _local is { } local
-            ? local[PartitionOf(grainId)].Clear((stateName, grainId), grainState.ETag)
+            ? local[LocalKeys.StripeOf(grainId)].Clear((stateName, grainId), grainState.ETag)
             : await Partition(grainId).ClearAsync(Key(stateName, grainId), grainState.ETag).ConfigureAwait(false);
         if (!cleared)
         {
@@ -88,7 +91,7 @@ public sealed class DgcMemoryGrainStorage(IGrainFactory grains, Serializer seria
         var tags = head.ETag is not { } headTag
             ? null
             : _local is { } local
-                ? local[PartitionOf(grainId)].Append((headName, grainId), headTag, (entryName, grainId), data)
+                ? local[LocalKeys.StripeOf(grainId)].Append((headName, grainId), headTag, (entryName, grainId), data)
                 : await Partition(grainId).AppendAsync(Key(headName, grainId), headTag, Key(entryName, grainId), new StoredState(data, null)).ConfigureAwait(false);
         if (tags is null)
         {
@@ -114,7 +117,7 @@ public sealed class DgcMemoryGrainStorage(IGrainFactory grains, Serializer seria
     {
         if (_local is { } local)
         {
-            var (data, version) = local[PartitionOf(grainId)].Read((stateName, grainId));
+            var (data, version) = local[LocalKeys.StripeOf(grainId)].Read((stateName, grainId));
             return data is null ? (false, default, null) : (true, data, MemoryPartition<(string, GrainId)>.Tag(version));
         }
 

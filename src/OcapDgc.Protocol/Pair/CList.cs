@@ -12,9 +12,10 @@ public sealed class CList
 {
     private readonly PairState _state;
 
-    // Not persisted: derived from the state.
-    private readonly Dictionary<string, long> _exportIdByKref = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, long> _importIdByKref = new(StringComparer.Ordinal);
+    // Not persisted: derived from the state. Hashed by the krefs' numbers (NumberedKeys): a kernel's fresh objects
+    // come in order, and their entries then go next to each other instead of to random places in a table of millions.
+    private readonly Dictionary<string, long> _exportIdByKref = new(NumberedKeyComparer.Instance);
+    private readonly Dictionary<string, long> _importIdByKref = new(NumberedKeyComparer.Instance);
 
     /// <summary>Indexes <paramref name="state"/>.</summary>
     public CList(PairState state)

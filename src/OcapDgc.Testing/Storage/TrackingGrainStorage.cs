@@ -12,9 +12,12 @@ public sealed class DgcStorageTracker
 {
     // Keyed by state name and grain id as they are (no string is built per operation), in stripes by grain id,
     // each with its own lock: many grains write at once, and a stripe that grows holds up only its own writers.
+    // Spread and hashed as the one-silo memory store does (NumberedStateKeys): a fresh object's entry goes next to
+    // the one before, not to a random place in a set of millions.
     private const int Stripes = 64;
+    private static readonly NumberedStateKeys KeyHashing = new(Stripes);
     private readonly (Lock Gate, HashSet<(string StateName, GrainId Id)> Set)[] _live =
-        [.. Enumerable.Range(0, Stripes).Select(_ => (new Lock(), new HashSet<(string, GrainId)>()))];
+        [.. Enumerable.Range(0, Stripes).Select(_ => (new Lock(), new HashSet<(string, GrainId)>(KeyHashing)))];
     private long _reads;
     private long _writes;
     private long _clears;
@@ -70,7 +73,7 @@ public sealed class DgcStorageTracker
         }
     }
 
-    private (Lock Gate, HashSet<(string StateName, GrainId Id)> Set) StripeOf(GrainId id) => _live[id.GetUniformHashCode() % Stripes];
+    private (Lock Gate, HashSet<(string StateName, GrainId Id)> Set) StripeOf(GrainId id) => _live[KeyHashing.StripeOf(id)];
 
     /// <summary>Every live entry, one stripe at a time (a copy of each).</summary>
     private IEnumerable<(string StateName, GrainId Id)> Keys()

@@ -51,6 +51,43 @@ public sealed class MemoryStorageTests(DgcClusterFixture fx)
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
+    public async Task Keys_with_the_same_number_or_of_neighbouring_numbers_are_states_of_their_own(bool singleSilo)
+    {
+        // The one-silo store places and hashes rows by the number their grain key ends in: keys equal as numbers
+        // (ko12, ko012), of other kernels, of other state names, or neighbours must still be separate states.
+        var backend = NewBackend(singleSilo);
+        var kernel = "k" + Guid.NewGuid().ToString("N")[..8];
+        var keys = new[] { $"{kernel}/ko12", $"{kernel}/ko012", $"{kernel}/ko13", $"{kernel}x/ko12", $"{kernel}/no-number" };
+        var ids = keys.Select(k => GrainId.Create("storage-test", k)).ToArray();
+        for (var i = 0; i < ids.Length; i++)
+        {
+            var state = new ExportState();
+            state.Holds["bob"] = new RemoteHold { Count = i + 1 };
+            await backend.WriteStateAsync(DgcStateNames.Export, ids[i], new GrainState<ExportState>(state));
+        }
+
+        var other = new GrainState<ExportState>(new ExportState());
+        await backend.ReadStateAsync(DgcStateNames.RemoteHandle, ids[0], other);
+        Assert.False(other.RecordExists);
+        for (var i = 0; i < ids.Length; i++)
+        {
+            var read = new GrainState<ExportState>(new ExportState());
+            await backend.ReadStateAsync(DgcStateNames.Export, ids[i], read);
+            Assert.Equal(i + 1, read.State!.Holds["bob"].Count);
+            await backend.ClearStateAsync(DgcStateNames.Export, ids[i], read);
+        }
+
+        foreach (var id in ids)
+        {
+            var gone = new GrainState<ExportState>(new ExportState());
+            await backend.ReadStateAsync(DgcStateNames.Export, id, gone);
+            Assert.False(gone.RecordExists);
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
     public async Task A_write_with_a_stale_etag_is_refused_and_changes_nothing(bool singleSilo)
     {
         var backend = NewBackend(singleSilo);
