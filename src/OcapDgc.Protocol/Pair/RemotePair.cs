@@ -183,7 +183,7 @@ public sealed partial class RemotePair
     public Task DeactivateAsync() => Outbound.AnyQueued(_ => true) ? FlushCoreAsync(resend: false) : Task.CompletedTask;
 
     /// <summary>Translate on send: counts each own kref (durably, before this returns) and returns the wire refs as the remote reads them.</summary>
-    public Task<string[]> ExportRefsAsync(string[] krefs) => ExportCoreAsync(krefs, carrierStream: 0, carrierSeq: 0);
+    public async Task<string[]> ExportRefsAsync(string[] krefs) => [.. (await ExportCoreAsync(krefs, carrierStream: 0, carrierSeq: 0)).Select(r => r.ToString())];
 
     /// <summary>Translate on receive for a kernel that carries its own messages.</summary>
     public Task<string[]> ImportRefsAsync(string[] wireRefs)
@@ -218,9 +218,9 @@ public sealed partial class RemotePair
         // reconciliation can fence it off if it is lost, also after a reactivation. Its number is taken
         // only once the refs are accepted: a refused send leaves no gap in the message numbers.
         var seq = _lastMessageSeq + 1;
-        var wire = await ExportCoreAsync(krefs, _messageStream, seq);
+        var refs = await ExportCoreAsync(krefs, _messageStream, seq);
         _lastMessageSeq = seq;
-        var message = new AppFrame(_messageStream, seq, method, body ?? "", [.. wire.Select(WireRef.Parse)]);
+        var message = new AppFrame(_messageStream, seq, method, body ?? "", refs);
         foreach (var r in message.Refs)
         {
             if (!r.SenderExport)
@@ -231,7 +231,7 @@ public sealed partial class RemotePair
         }
 
         await SendFrameAsync(message);
-        return wire;
+        return [.. refs.Select(r => r.ToString())];
     }
 
     /// <summary>
@@ -535,7 +535,7 @@ public sealed partial class RemotePair
         Reconciler = new Reconciler(state, CList, _settings.Lease);
     }
 
-    private async Task<string[]> ExportCoreAsync(string[] krefs, long carrierStream, long carrierSeq)
+    private async Task<WireRef[]> ExportCoreAsync(string[] krefs, long carrierStream, long carrierSeq)
     {
         ArgumentNullException.ThrowIfNull(krefs);
         foreach (var kref in krefs)
@@ -574,8 +574,8 @@ public sealed partial class RemotePair
             Lease.Agreed(Now);
         }
 
-        var wire = new string[krefs.Length];
-        var sends = new Dictionary<string, long>(StringComparer.Ordinal);
+        var wire = new WireRef[krefs.Length];
+        var sends = new Dictionary<string, long>(krefs.Length, StringComparer.Ordinal);
         var grew = false;
         var now = Now;
         for (var i = 0; i < krefs.Length; i++)
@@ -584,7 +584,7 @@ public sealed partial class RemotePair
             if (CList.TryGetImportId(kref, out var importId))
             {
                 // Sending an object back to the kernel that exported it: it reads ro-N, its own export.
-                wire[i] = WireRef.ToReceiverExport(importId).ToString();
+                wire[i] = WireRef.ToReceiverExport(importId);
                 continue;
             }
 
@@ -592,7 +592,7 @@ public sealed partial class RemotePair
             grew |= added;
             State.Exports[id].Reachable = true;
             CList.RecordSend(id, now, carrierStream, carrierSeq);
-            wire[i] = WireRef.ToSenderExport(id).ToString();
+            wire[i] = WireRef.ToSenderExport(id);
             sends[kref] = sends.GetValueOrDefault(kref) + 1;
         }
 

@@ -26,12 +26,23 @@ public static partial class WireCodec
     public const string ImportsMethod = "dgc:imports";
     public const string FenceMethod = "dgc:fence";
 
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_buffer;
+
+    [ThreadStatic]
+    private static Utf8JsonWriter? t_writer;
+
     /// <summary>Encodes a frame as UTF-16 JSON text.</summary>
     public static string Encode(WireFrame frame)
     {
         ArgumentNullException.ThrowIfNull(frame);
-        var buffer = new ArrayBufferWriter<byte>();
-        using (var w = new Utf8JsonWriter(buffer))
+
+        // One buffer and writer per thread, reused: a frame of a thousand refs would otherwise grow a fresh
+        // buffer through every size on the way, for every frame.
+        var buffer = t_buffer ??= new ArrayBufferWriter<byte>(4096);
+        buffer.ResetWrittenCount();
+        var w = t_writer ??= new Utf8JsonWriter(buffer);
+        w.Reset(buffer);
         {
             w.WriteStartObject();
             w.WriteString("method", frame switch
@@ -129,8 +140,19 @@ public static partial class WireCodec
             w.WriteEndObject();
         }
 
-        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+        w.Flush();
+        var text = Encoding.UTF8.GetString(buffer.WrittenSpan);
+        if (buffer.Capacity > MaxKeptBuffer)
+        {
+            // A rare huge frame (a bulk drop in one batch): not kept for the thread's next frame.
+            (t_buffer, t_writer) = (null, null);
+        }
+
+        return text;
     }
+
+    /// <summary>The largest encoding buffer a thread keeps for its next frame.</summary>
+    private const int MaxKeptBuffer = 1 << 20;
 
     /// <summary>How deeply a frame may nest objects and arrays (a batch needs 6).</summary>
     public const int MaxDepth = 16;
@@ -740,6 +762,7 @@ public static partial class WireCodec
     private static void WriteOps(Utf8JsonWriter w, IReadOnlyList<DgcOp> ops)
     {
         // Consecutive operations of one kind share a message, so a bulk drop is one dgc:dropRef.
+        Span<char> text = stackalloc char[WireRef.MaxLength];
         var i = 0;
         while (i < ops.Count)
         {
@@ -761,7 +784,8 @@ public static partial class WireCodec
             w.WriteStartArray("refs");
             for (var j = i; j < end; j++)
             {
-                w.WriteStringValue(ops[j].Ref.ToString());
+                ops[j].Ref.TryFormat(text, out var n);
+                w.WriteStringValue(text[..n]);
             }
 
             w.WriteEndArray();
@@ -785,9 +809,11 @@ public static partial class WireCodec
     private static void WriteRefs(Utf8JsonWriter w, IReadOnlyList<WireRef> refs)
     {
         w.WriteStartArray("refs");
+        Span<char> text = stackalloc char[WireRef.MaxLength];
         foreach (var r in refs)
         {
-            w.WriteStringValue(r.ToString());
+            r.TryFormat(text, out var n);
+            w.WriteStringValue(text[..n]);
         }
 
         w.WriteEndArray();

@@ -12,8 +12,32 @@ namespace OcapDgc.Wire;
 [GenerateSerializer, Immutable, Alias("ocap-dgc.WireRef")]
 public readonly record struct WireRef([property: Id(0)] bool SenderExport, [property: Id(1)] long Id)
 {
+    /// <summary>The most characters a ref takes as text (<c>ro+</c> and a long).</summary>
+    public const int MaxLength = 23;
+
     /// <summary>The ref as the receiver reads it.</summary>
-    public override string ToString() => (SenderExport ? "ro+" : "ro-") + Id.ToString(CultureInfo.InvariantCulture);
+    public override string ToString()
+    {
+        Span<char> text = stackalloc char[MaxLength];
+        TryFormat(text, out var written);
+        return new string(text[..written]);
+    }
+
+    /// <summary>Writes the ref as text (<see cref="ToString"/>) into <paramref name="destination"/>, without allocating; false if it does not fit (<see cref="MaxLength"/> always does).</summary>
+    public bool TryFormat(Span<char> destination, out int written)
+    {
+        written = 0;
+        if (destination.Length < 4 || !Id.TryFormat(destination[3..], out var digits, default, CultureInfo.InvariantCulture))
+        {
+            return false;
+        }
+
+        destination[0] = 'r';
+        destination[1] = 'o';
+        destination[2] = SenderExport ? '+' : '-';
+        written = 3 + digits;
+        return true;
+    }
 
     /// <summary>A ref to an object the sending kernel exported (<c>ro+N</c>).</summary>
     public static WireRef ToSenderExport(long id) => new(true, id);

@@ -240,6 +240,34 @@ public sealed class WireCodecTests
         Assert.Contains(expected, Refused(json).Message, StringComparison.Ordinal);
 
     [Theory]
+    [InlineData(true, 1L, "ro+1")]
+    [InlineData(false, 42L, "ro-42")]
+    [InlineData(true, long.MaxValue, "ro+9223372036854775807")]
+    public void Wire_refs_format_without_allocating_as_their_text(bool senderExport, long id, string text)
+    {
+        var r = new WireRef(senderExport, id);
+        Span<char> buffer = stackalloc char[WireRef.MaxLength];
+        Assert.True(r.TryFormat(buffer, out var written));
+        Assert.Equal(text, buffer[..written].ToString());
+        Assert.Equal(text, r.ToString());
+        Assert.False(r.TryFormat(buffer[..(text.Length - 1)], out var none));
+        Assert.Equal(0, none);
+    }
+
+    [Fact]
+    public void Frames_encoded_one_after_another_on_a_thread_do_not_share_text()
+    {
+        // The encoder reuses one buffer per thread: a big frame, then a small one, must each read back whole.
+        var big = new BatchFrame(1, 1, 0, [.. Enumerable.Range(1, 20_000).Select(i => new DgcOp(DgcOpKind.DropRef, new WireRef(false, i), 1))]) { Session = Session };
+        var small = new AckFrame(1, 1) { Session = Session };
+        var bigText = WireCodec.Encode(big);
+        var smallText = WireCodec.Encode(small);
+        Assert.Equal(20_000, ((BatchFrame)WireCodec.Decode(bigText)).Ops.Count);
+        Assert.IsType<AckFrame>(WireCodec.Decode(smallText));
+        Assert.Equal(bigText, WireCodec.Encode(big));
+    }
+
+    [Theory]
     [InlineData("ro+0")]
     [InlineData("ko1")]
     [InlineData("ro+")]
