@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -29,6 +30,7 @@ public sealed class ExportShardGrain(
     private readonly Dictionary<string, GrainState<ExportState>> _rows = new(StringComparer.Ordinal);
     private readonly Queue<string> _order = new();
     private string _kernel = "";
+    private byte[] _keyPrefix = [];
     private int _shard;
     private GrainType _exportType;
 
@@ -46,6 +48,7 @@ public sealed class ExportShardGrain(
         }
 
         _kernel = kernel;
+        _keyPrefix = Encoding.UTF8.GetBytes(DgcIds.ExportKey(kernel, ""));
         _exportType = GrainFactory.GetGrain<IExportGrain>(DgcIds.ExportKey(kernel, "ko0")).GetGrainId().Type;
         return base.OnActivateAsync(cancellationToken);
     }
@@ -373,7 +376,14 @@ public sealed class ExportShardGrain(
 
     private void Forget(string kref) => _rows.Remove(kref);
 
-    private GrainId IdOf(string kref) => GrainId.Create(_exportType, IdSpan.Create(DgcIds.ExportKey(_kernel, kref)));
+    /// <summary>The export grain's id of <paramref name="kref"/>: its key <c>kernel/kref</c> (<see cref="DgcIds.ExportKey"/>) encoded directly, without the string.</summary>
+    private GrainId IdOf(string kref)
+    {
+        var key = new byte[_keyPrefix.Length + Encoding.UTF8.GetByteCount(kref)];
+        _keyPrefix.CopyTo(key, 0);
+        Encoding.UTF8.GetBytes(kref, key.AsSpan(_keyPrefix.Length));
+        return GrainId.Create(_exportType, new IdSpan(key));
+    }
 
     private IExportGrain Export(string kref) => GrainFactory.GetGrain<IExportGrain>(DgcIds.ExportKey(_kernel, kref));
 

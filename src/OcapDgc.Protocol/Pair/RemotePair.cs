@@ -650,7 +650,7 @@ public sealed partial class RemotePair
     /// </summary>
     private async Task<string[]> ImportCoreAsync(WireRef[] refs, bool senderSessionValid, bool localSessionValid, AppFrame? message = null)
     {
-        var fresh = new HashSet<long>();
+        var fresh = new HashSet<long>(refs.Length);
         foreach (var r in refs)
         {
             if (!r.SenderExport)
