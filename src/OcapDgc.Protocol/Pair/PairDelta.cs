@@ -371,6 +371,10 @@ public sealed class PairChanges
             Queue = ListDelta.Between(_queue, state.Queue),
             Unacked = ListDelta.Between(_unacked, state.Unacked),
             Outbox = ListDelta.Between(_outbox, state.Outbox),
+
+            // Sized once: a message's hundreds of entries would otherwise grow them through every size on the way.
+            ExportsSet = new(_exports.Count),
+            ImportsSet = new(_imports.Count),
         };
         foreach (var id in _exports)
         {
