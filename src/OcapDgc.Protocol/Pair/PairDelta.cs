@@ -312,9 +312,9 @@ public sealed class PairChanges
     private bool _exportsCleared;
     private bool _importsCleared;
     private bool _revokedCleared;
-    private List<DgcOp> _queue = [];
-    private List<SentBatch> _unacked = [];
-    private List<PendingEffect> _outbox = [];
+    private readonly List<DgcOp> _queue = [];
+    private readonly List<SentBatch> _unacked = [];
+    private readonly List<PendingEffect> _outbox = [];
 
     /// <summary>Export <paramref name="id"/> was added, changed or removed.</summary>
     public void Export(long id) => _exports.Add(id);
@@ -419,8 +419,15 @@ public sealed class PairChanges
         _revokedAdded.Clear();
         _revokedRemoved.Clear();
         _exportsCleared = _importsCleared = _revokedCleared = false;
-        _queue = [.. state.Queue];
-        _unacked = [.. state.Unacked];
-        _outbox = [.. state.Outbox];
+        // Copied into the same lists each time (a delta never keeps them): a write then allocates nothing for them.
+        CopyInto(_queue, state.Queue);
+        CopyInto(_unacked, state.Unacked);
+        CopyInto(_outbox, state.Outbox);
+    }
+
+    private static void CopyInto<T>(List<T> copy, List<T> list)
+    {
+        copy.Clear();
+        copy.AddRange(list);
     }
 }
