@@ -113,4 +113,5 @@ public sealed record RemoteFigures(
     [property: Id(23)] long Stream,
     [property: Id(24)] long PeerStream,
     [property: Id(25)] long DuplicateMessages,
-    [property: Id(26)] long LateMessagesRefused = 0);
+    [property: Id(26)] long LateMessagesRefused = 0,
+    [property: Id(27)] bool SessionEnding = false);

@@ -52,7 +52,7 @@ public sealed partial class RemoteHandleGrain
             s.Queue.Count, s.Unacked.Count, s.NextSeq, s.HighestApplied, c.BatchesSent, c.BatchesApplied,
             c.DuplicateBatches, c.Rejected, c.FramesSent, c.FramesReceived, s.Incarnation, s.Epoch, s.PeerEpoch,
             s.Revoked.Count, c.LeaseExpiries, c.PingsSent, c.Reconciliations, c.StaleOps, s.Stream, s.PeerStream,
-            c.DuplicateMessages, c.LateMessagesRefused);
+            c.DuplicateMessages, c.LateMessagesRefused, s.EndingSession.Count > 0);
     }
 
     /// <summary>

@@ -653,6 +653,15 @@ public sealed partial class ReferenceKernelGrain(
                 var heldAgain = await peerKernel.WhichHeldAsync([.. held.Where(l => !counted.Contains(l))], Me, epoch);
                 var countedAgain = heldAgain.Length > 0 ? await CountedForAsync(peer, heldAgain) : [];
                 var early = heldAgain.Where(l => !countedAgain.Contains(l)).ToArray();
+                if (early.Length > 0 && await SessionEndingOrEndedAsync(peer, epoch))
+                {
+                    // The figures interleave with the handle's calls: this check can run while the handle ends its
+                    // session with the peer (every hold of the peer let go, the new epoch not yet begun). A session
+                    // that is ending is no longer live: the peer's imports of it are revoked at its next contact.
+                    LogReleasedBySessionEnd(logger, Me, early, peer, epoch);
+                    early = [];
+                }
+
                 S.Premature += early.Length;
                 if (early.Length > 0)
                 {
@@ -899,6 +908,16 @@ public sealed partial class ReferenceKernelGrain(
 
     [LoggerMessage(EventId = 9001, Level = LogLevel.Warning, Message = "{Kernel}: {Labels} reported dropped (effect {EffectId}) while {Peer} still holds them in session {Epoch} and the DGC does not count its hold (premature)")]
     private static partial void LogPremature(ILogger logger, string kernel, string labels, string effectId, string peer, long epoch);
+
+    [LoggerMessage(EventId = 9008, Level = LogLevel.Information, Message = "{Kernel}: {Labels} reported dropped while {Peer} still held them, but the session {Epoch} with {Peer} was ending: released by the session end, not early")]
+    private static partial void LogReleasedBySessionEnd(ILogger logger, string kernel, IEnumerable<string> labels, string peer, long epoch);
+
+    /// <summary>Whether this kernel's session <paramref name="epoch"/> with <paramref name="peer"/> is ending or has ended (a new epoch began).</summary>
+    private async Task<bool> SessionEndingOrEndedAsync(string peer, long epoch)
+    {
+        var now = await Handle(peer).GetFiguresAsync();
+        return now.SessionEnding || now.Epoch != epoch;
+    }
 
     [LoggerMessage(EventId = 9003, Level = LogLevel.Warning, Message = "{Kernel}: premature {Label}: counts {Counts}; exporter's handle: {Mine}; importer: {Theirs}")]
     private static partial void LogPrematureDetail(ILogger logger, string kernel, string label, string counts, string mine, string theirs);
