@@ -188,7 +188,7 @@ public sealed class ExportShardGrain(
 
         await AgainIfStaleAsync(async () =>
         {
-            await RecordSentAsync(remote, kref, count, await RowAsync(kref));
+            await RecordSentAsync(remote, kref, count, (await RowAsync(kref)).Row);
             return true;
         });
     }
@@ -242,8 +242,7 @@ public sealed class ExportShardGrain(
 
     private async Task<ExportApplyResult> ChangeOnceAsync(string kref, LedgerChange change, Func<IExportGrain, Task<ExportApplyResult>> forward, string what, string remote)
     {
-        var cached = _rows.TryGetValue(kref, out var row);
-        row ??= await RowAsync(kref);
+        var (row, cached) = await RowAsync(kref);
         if (!row.State!.Shared)
         {
             var was = ExportLog.Traced(logger, row.State!);
@@ -292,17 +291,17 @@ public sealed class ExportShardGrain(
         return forwarded;
     }
 
-    /// <summary>The row, cached or read.</summary>
-    private async Task<GrainState<ExportState>> RowAsync(string kref)
+    /// <summary>The row, cached or read (then <c>Cached</c> is false: it is the row as stored just now).</summary>
+    private async Task<(GrainState<ExportState> Row, bool Cached)> RowAsync(string kref)
     {
         if (_rows.TryGetValue(kref, out var row))
         {
-            return row;
+            return (row, true);
         }
 
         row = await ReadAsync(kref);
         Remember(kref, row);
-        return row;
+        return (row, false);
     }
 
     /// <summary>The row as stored now (an empty state if there is none).</summary>

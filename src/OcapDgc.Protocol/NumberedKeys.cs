@@ -1,3 +1,5 @@
+using System.Numerics;
+
 namespace OcapDgc;
 
 /// <summary>
@@ -12,35 +14,40 @@ public static class NumberedKeys
     /// <summary>The hash of <paramref name="key"/>: of its prefix plus its trailing number, if it has one.</summary>
     public static int Hash(ReadOnlySpan<char> key)
     {
-        var i = key.Length;
-        ulong number = 0;
-        ulong scale = 1;
-        while (i > 0 && key[i - 1] is >= '0' and <= '9' && key.Length - i < 18)
-        {
-            number += (ulong)(key[i - 1] - '0') * scale;
-            scale *= 10;
-            i--;
-        }
-
-        return string.GetHashCode(key[..i]) + (int)number;
+        var prefix = TrailingNumber(key, out var number);
+        return string.GetHashCode(key[..prefix]) + (int)number;
     }
 
     /// <summary>The hash of the UTF-8 <paramref name="key"/>: of its prefix plus its trailing number, if it has one.</summary>
     public static int Hash(ReadOnlySpan<byte> key)
     {
+        var prefix = TrailingNumber(key, out var number);
+        var hash = new HashCode();
+        hash.AddBytes(key[..prefix]);
+        return hash.ToHashCode() + (int)number;
+    }
+
+    /// <summary>The length of <paramref name="key"/> before its trailing decimal digits (at most 18 of them), and their value.</summary>
+    private static int TrailingNumber<T>(ReadOnlySpan<T> key, out ulong number)
+        where T : IBinaryInteger<T>
+    {
         var i = key.Length;
-        ulong number = 0;
+        number = 0;
         ulong scale = 1;
-        while (i > 0 && key[i - 1] is >= (byte)'0' and <= (byte)'9' && key.Length - i < 18)
+        while (i > 0 && key.Length - i < 18)
         {
-            number += (ulong)(key[i - 1] - '0') * scale;
+            var digit = int.CreateTruncating(key[i - 1]) - '0';
+            if ((uint)digit > 9)
+            {
+                break;
+            }
+
+            number += (ulong)digit * scale;
             scale *= 10;
             i--;
         }
 
-        var prefix = new HashCode();
-        prefix.AddBytes(key[..i]);
-        return prefix.ToHashCode() + (int)number;
+        return i;
     }
 }
 

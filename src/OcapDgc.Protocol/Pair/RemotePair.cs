@@ -183,7 +183,7 @@ public sealed partial class RemotePair
     public Task DeactivateAsync() => Outbound.AnyQueued(_ => true) ? FlushCoreAsync(resend: false) : Task.CompletedTask;
 
     /// <summary>Translate on send: counts each own kref (durably, before this returns) and returns the wire refs as the remote reads them.</summary>
-    public async Task<string[]> ExportRefsAsync(string[] krefs) => [.. (await ExportCoreAsync(krefs, carrierStream: 0, carrierSeq: 0)).Select(r => r.ToString())];
+    public async Task<string[]> ExportRefsAsync(string[] krefs) => Texts(await ExportCoreAsync(krefs, carrierStream: 0, carrierSeq: 0));
 
     /// <summary>Translate on receive for a kernel that carries its own messages.</summary>
     public Task<string[]> ImportRefsAsync(string[] wireRefs)
@@ -231,8 +231,11 @@ public sealed partial class RemotePair
         }
 
         await SendFrameAsync(message);
-        return [.. refs.Select(r => r.ToString())];
+        return Texts(refs);
     }
+
+    /// <summary>The refs as the kernel gets them back: as the remote reads them.</summary>
+    private static string[] Texts(WireRef[] refs) => [.. refs.Select(r => r.ToString())];
 
     /// <summary>
     /// The kernel no longer reaches these imports: queues one dropRef each with every receipt delivered to it so
