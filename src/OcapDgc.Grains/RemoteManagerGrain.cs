@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Options;
 using OcapDgc.Hosting;
 using OcapDgc.Internal;
 
@@ -6,8 +7,12 @@ namespace OcapDgc;
 /// <inheritdoc cref="IRemoteManagerGrain" />
 /// <remarks>Kernels call it as <see cref="IRemoteManagerGrain"/>; their remote handles as <see cref="IRemoteManagerInternal"/>.</remarks>
 public sealed class RemoteManagerGrain(
-    [PersistentState(DgcStateNames.Manager, DgcStorage.Name)] IPersistentState<RemoteManagerState> state) : Grain, IRemoteManagerGrain, IRemoteManagerInternal
+    [PersistentState(DgcStateNames.Manager, DgcStorage.Name)] IPersistentState<RemoteManagerState> state,
+    IOptions<LeaseOptions> leases) : Grain, IRemoteManagerGrain, IRemoteManagerInternal, IRemindable
 {
+    /// <summary>Name of the reminder that finishes a restart a crash interrupted; registered only while one is under way.</summary>
+    public const string RestartReminder = "dgc-restart";
+
     /// <summary>Most krefs one call may allocate.</summary>
     public const int MaxAllocation = 100_000;
 
@@ -104,10 +109,8 @@ public sealed class RemoteManagerGrain(
     /// <inheritdoc />
     public async Task<long> RestartKernelAsync()
     {
-        var incarnation = ++state.State.Incarnation;
-        await state.WriteStateAsync();
-        await Task.WhenAll(InternalHandles().Select(h => h.ResetAsync(incarnation)));
-        return incarnation;
+        await BeginResetsAsync(state.State.Incarnation + 1);
+        return await FinishResetsAsync();
     }
 
     /// <inheritdoc />
@@ -118,16 +121,69 @@ public sealed class RemoteManagerGrain(
             throw new DgcException(DgcError.InvalidInput, $"An incarnation must be positive and an epoch 1-{int.MaxValue}; got {incarnation} and {epoch}.");
         }
 
-        var raised = incarnation > state.State.Incarnation;
-        state.State.Incarnation = Math.Max(state.State.Incarnation, incarnation);
         state.State.NextEpoch = Math.Max(state.State.NextEpoch, epoch);
-        await state.WriteStateAsync();
-        if (raised)
+        if (incarnation <= state.State.Incarnation)
         {
-            await Task.WhenAll(InternalHandles().Select(h => h.ResetAsync(state.State.Incarnation)));
+            await state.WriteStateAsync();
+            return state.State.Incarnation;
         }
 
-        return state.State.Incarnation;
+        await BeginResetsAsync(incarnation);
+        return await FinishResetsAsync();
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> FinishRestartAsync()
+    {
+        if (state.State.ResettingTo == 0)
+        {
+            await StopRestartReminderAsync();
+            return false;
+        }
+
+        await FinishResetsAsync();
+        return true;
+    }
+
+    /// <inheritdoc />
+    /// <remarks>A reminder tick does not interleave; the resets are made through the interleaving call, so the handles can call back.</remarks>
+    public Task ReceiveReminder(string reminderName, TickStatus status) =>
+        reminderName == RestartReminder ? this.AsReference<IRemoteManagerInternal>().FinishRestartAsync() : Task.CompletedTask;
+
+    /// <summary>
+    /// Makes <paramref name="incarnation"/> durable with the mark that its handle resets are under way, after
+    /// arming the reminder that finishes them: whichever step a crash stops after, the resets still happen (or
+    /// the reminder finds nothing to do and goes).
+    /// </summary>
+    private async Task BeginResetsAsync(long incarnation)
+    {
+        await this.RegisterOrUpdateReminder(RestartReminder, leases.Value.CheckPeriod, leases.Value.CheckPeriod);
+        state.State.Incarnation = incarnation;
+        state.State.ResettingTo = incarnation;
+        await state.WriteStateAsync();
+    }
+
+    /// <summary>Resets every handle to the incarnation in force, then clears the mark and the reminder (unless a newer restart began meanwhile).</summary>
+    private async Task<long> FinishResetsAsync()
+    {
+        var incarnation = state.State.Incarnation;
+        await Task.WhenAll(InternalHandles().Select(h => h.ResetAsync(incarnation)));
+        if (state.State.ResettingTo == incarnation)
+        {
+            state.State.ResettingTo = 0;
+            await state.WriteStateAsync();
+            await StopRestartReminderAsync();
+        }
+
+        return incarnation;
+    }
+
+    private async Task StopRestartReminderAsync()
+    {
+        if (await this.GetReminder(RestartReminder) is { } reminder)
+        {
+            await this.UnregisterReminder(reminder);
+        }
     }
 
     /// <inheritdoc />

@@ -31,4 +31,12 @@ public sealed class RemoteManagerState
     /// <summary>The kernel grain that answers its cycle collector, once the kernel turned cycle detection on (null: off).</summary>
     [Id(6)]
     public ICycleKernel? CycleKernel { get; set; }
+
+    /// <summary>
+    /// The incarnation whose handle resets are not all known done (0: none). Written with the new incarnation,
+    /// before any handle is reset, and cleared once every handle has been; while set, the manager's
+    /// <c>dgc-restart</c> reminder finishes the resets, so a restart a silo crash interrupted still completes.
+    /// </summary>
+    [Id(7)]
+    public long ResettingTo { get; set; }
 }

@@ -48,6 +48,9 @@ public sealed class DgcClusterFixture : IAsyncLifetime
 
     public DgcStorageTracker Storage { get; private set; } = null!;
 
+    /// <summary>The silo's reminder table: which reminders are registered (none fires during a test).</summary>
+    public IReminderTable Reminders { get; private set; } = null!;
+
     public async Task InitializeAsync()
     {
         var builder = new InProcessTestClusterBuilder(1);
@@ -87,6 +90,7 @@ public sealed class DgcClusterFixture : IAsyncLifetime
         Transport = services.GetRequiredService<InClusterTransport>();
         Storage = services.GetRequiredService<DgcStorageTracker>();
         ExportFaults = services.GetRequiredService<ExportCallFaults>();
+        Reminders = services.GetRequiredService<IReminderTable>();
     }
 
     public async Task DisposeAsync() => await _cluster.DisposeAsync();
@@ -203,6 +207,9 @@ public sealed record Kernel(DgcClusterFixture Fx, string Id)
     public IReferenceKernelGrain Grain => Fx.Grains.GetGrain<IReferenceKernelGrain>(Id);
 
     public IRemoteManagerGrain Manager => Fx.Grains.GetGrain<IRemoteManagerGrain>(Id);
+
+    /// <summary>The same manager as <see cref="Manager"/>, through the calls only the DGC makes (its handles, its reminders).</summary>
+    public IRemoteManagerInternal ManagerInternal => Fx.Grains.GetGrain<IRemoteManagerInternal>(Id);
 
     public IRemoteHandleGrain HandleTo(Kernel remote) => Fx.Grains.GetGrain<IRemoteHandleGrain>(DgcIds.HandleKey(Id, remote.Id));
 

@@ -59,6 +59,16 @@ public interface IRemoteManagerInternal : IGrainWithStringKey
     [Alias("begin-incarnation")]
     Task<long> BeginIncarnationAsync(long incarnation, long epoch);
 
+    /// <summary>
+    /// Finishes a restart (<see cref="IRemoteManagerGrain.RestartKernelAsync"/> or a raised
+    /// <see cref="BeginIncarnationAsync"/>) that stopped before every handle was reset, as when a silo died
+    /// under it: resets every handle to the incarnation in force. Returns true if a restart was unfinished (and
+    /// is finished now), false if none was. Called by the manager's <c>dgc-restart</c> reminder. Interleaves, like
+    /// the restart itself: the handles it resets call the manager back.
+    /// </summary>
+    [Alias("finish-restart"), AlwaysInterleave]
+    Task<bool> FinishRestartAsync();
+
     /// <summary>The kernel grain that answers the cycle collector, or null while cycle detection is off. Called by the collector.</summary>
     [Alias("cycle-kernel"), AlwaysInterleave]
     Task<ICycleKernel?> GetCycleKernelAsync();

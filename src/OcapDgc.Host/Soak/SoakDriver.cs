@@ -13,7 +13,7 @@ namespace OcapDgc.Host.Soak;
 /// is the one its receiver applied last; no count is lower than the model and no export refused an operation
 /// (no batch applied twice); no export reported dropped while an importer held it; every dropped export's
 /// callback came once after de-duplication; after everything is dropped and retired, everything is reclaimed
-/// and no DGC row or lease reminder is left. Prints one summary line; <see cref="RunAsync"/> says whether all held.
+/// and no DGC row or DGC reminder is left. Prints one summary line; <see cref="RunAsync"/> says whether all held.
 /// </summary>
 public sealed class SoakDriver(IClusterClient grains, SoakSettings settings, TextWriter output)
 {
@@ -59,7 +59,7 @@ public sealed class SoakDriver(IClusterClient grains, SoakSettings settings, Tex
         var unfinished = await FinishInterruptedAsync();
         var check = await SettleAndCompareAsync();
 
-        // 2. Drop and retire everything; all must be reclaimed, with no DGC row or lease reminder left.
+        // 2. Drop and retire everything; all must be reclaimed, with no DGC row or DGC reminder left.
         await ReleaseEverythingAsync();
         var (leaked, rowsLeft, leftovers) = await ReclaimAsync();
 
@@ -224,7 +224,8 @@ public sealed class SoakDriver(IClusterClient grains, SoakSettings settings, Tex
         _model.Restarting(me);
         Interlocked.Increment(ref _restarts);
 
-        // An interrupted restart leaves some handles on the old incarnation: restarting again finishes it.
+        // A restart a silo crash interrupted is finished by the manager's reminder within a check period; the kernel's
+        // caller repeats it all the same (it cannot tell how far it got), which finishes it at once under a newer incarnation.
         await UntilDoneAsync($"restart {me}", () => Kernel(me).RestartAsync());
         _model.AddObjects(me, await UntilDoneAsync($"create {me}'s objects", () => Kernel(me).CreateObjectsAsync(PoolSize)));
         _model.Restarted(me);
@@ -542,7 +543,7 @@ public sealed class SoakDriver(IClusterClient grains, SoakSettings settings, Tex
         }
     }
 
-    /// <summary>BOYD until no export the driver sent is recognizable, no pair holds anything and no DGC row or lease reminder is left; gives up after <see cref="HealPatience"/>.</summary>
+    /// <summary>BOYD until no export the driver sent is recognizable, no pair holds anything and no DGC row or DGC reminder is left; gives up after <see cref="HealPatience"/>.</summary>
     private async Task<(long Leaked, long RowsLeft, List<string> Leftovers)> ReclaimAsync()
     {
         var deadline = DateTime.UtcNow + HealPatience;
@@ -579,12 +580,12 @@ public sealed class SoakDriver(IClusterClient grains, SoakSettings settings, Tex
                 rows = await RowsLeftAsync();
                 if (rows > 0)
                 {
-                    leftovers.Add($"{rows} DGC rows or lease reminders left in PostgreSQL");
+                    leftovers.Add($"{rows} DGC rows or DGC reminders left in PostgreSQL");
                 }
 
                 if (leaked == 0 && rows == 0 && pairsHolding.Count == 0)
                 {
-                    Say("reclaimed: every export the kernels sent is released, no pair holds anything, no DGC row or lease reminder is left");
+                    Say("reclaimed: every export the kernels sent is released, no pair holds anything, no DGC row or DGC reminder is left");
                     return (0, 0, []);
                 }
             }
@@ -603,20 +604,21 @@ public sealed class SoakDriver(IClusterClient grains, SoakSettings settings, Tex
         }
     }
 
-    /// <summary>Rows the DGC leaves in PostgreSQL: export and remote-handle states (snapshots and journal entries, in <c>dgc_state</c>), and lease reminders.</summary>
+    /// <summary>Rows the DGC leaves in PostgreSQL: export and remote-handle states (snapshots and journal entries, in <c>dgc_state</c>), lease reminders and unfinished-restart reminders.</summary>
     private async Task<long> RowsLeftAsync()
     {
         await using var connection = new NpgsqlConnection(settings.ConnectionString);
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand(
             "SELECT (SELECT count(*) FROM dgc_state WHERE service_id = @svc AND (state_name IN (@export, @remote) OR state_name LIKE @entries))"
-            + " + (SELECT count(*) FROM OrleansRemindersTable WHERE ServiceId = @svc AND ReminderName = @lease)",
+            + " + (SELECT count(*) FROM OrleansRemindersTable WHERE ServiceId = @svc AND ReminderName IN (@lease, @restart))",
             connection);
         command.Parameters.AddWithValue("svc", settings.ServiceId);
         command.Parameters.AddWithValue("export", DgcStateNames.Export);
         command.Parameters.AddWithValue("remote", DgcStateNames.RemoteHandle);
         command.Parameters.AddWithValue("entries", DgcStateNames.RemoteHandleEntryPrefix + "%");
         command.Parameters.AddWithValue("lease", RemoteHandleGrain.LeaseReminder);
+        command.Parameters.AddWithValue("restart", RemoteManagerGrain.RestartReminder);
         return (long)(await command.ExecuteScalarAsync())!;
     }
 

@@ -1,4 +1,5 @@
 using OcapDgc.Hosting;
+using OcapDgc.Internal;
 
 namespace OcapDgc.Tests.Core;
 
@@ -193,5 +194,44 @@ public sealed class ReactivationTests(DgcClusterFixture fx)
         await fx.SettleAsync(a, b);
         Assert.False((await a.Export(o).GetSnapshotAsync()).Recognizable);
         await fx.AssertNothingLeftAsync(a, b);
+    }
+
+    [Fact]
+    public async Task A_kernel_restart_a_crash_stopped_part_way_is_finished_by_the_managers_reminder()
+    {
+        var (a, b, o) = await fx.PairSharingOneAsync();
+        var c = (await fx.NewKernelsAsync("c"))[0];
+        var p = await a.CreateAsync();
+        await a.Grain.SendAsync(c.Id, [p]);
+        await fx.SettleAsync(a, c);
+        var before = (await a.HandleTo(b).GetFiguresAsync()).Incarnation;
+
+        // a's kernel restarts; the first of its two handle resets fails (as when that handle's silo dies under the
+        // call), so the restart stops with one handle still on the old incarnation. Before, only a second restart
+        // by the kernel finished it; nobody might make one, and the old incarnation's holds stayed for good.
+        var failed = fx.ExportFaults.Failed;
+        fx.ExportFaults.FailCallsTo(nameof(IRemoteHandleInternal.ResetAsync), pass: 0, fail: 1);
+        await Assert.ThrowsAnyAsync<Exception>(() => a.Grain.RestartAsync());
+        await fx.IdleAsync();
+        Assert.Equal(failed + 1, fx.ExportFaults.Failed);
+        var incarnations = new[] { (await a.HandleTo(b).GetFiguresAsync()).Incarnation, (await a.HandleTo(c).GetFiguresAsync()).Incarnation };
+        Assert.Contains(before, incarnations);
+        var revoked = new[] { (await b.LedgerAsync()).ImportsRevoked, (await c.LedgerAsync()).ImportsRevoked };
+        Assert.Equal(1, revoked.Sum());
+        Assert.NotNull(await fx.Reminders.ReadRow(a.Manager.GetGrainId(), RemoteManagerGrain.RestartReminder));
+
+        // The manager's reminder ticks: it resets the handle left behind, and goes.
+        Assert.True(await a.ManagerInternal.FinishRestartAsync());
+        await fx.IdleAsync();
+        Assert.Null(await fx.Reminders.ReadRow(a.Manager.GetGrainId(), RemoteManagerGrain.RestartReminder));
+        Assert.False(await a.ManagerInternal.FinishRestartAsync());
+
+        // Both remotes let go of the old incarnation's exports and had their imports of them revoked.
+        await fx.SettleAsync(a, b);
+        await fx.SettleAsync(a, c);
+        Assert.False(fx.Storage.Has(DgcStateNames.Export, a.Export(o).GetGrainId()));
+        Assert.False(fx.Storage.Has(DgcStateNames.Export, a.Export(p).GetGrainId()));
+        Assert.Equal(1, (await b.LedgerAsync()).ImportsRevoked);
+        Assert.Equal(1, (await c.LedgerAsync()).ImportsRevoked);
     }
 }
