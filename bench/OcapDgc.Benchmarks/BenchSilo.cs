@@ -27,7 +27,7 @@ internal sealed class BenchSilo : IAsyncDisposable
         Calls = calls;
         Grains = host.Services.GetRequiredService<IGrainFactory>();
         Transport = host.Services.GetRequiredService<InClusterTransport>();
-        Storage = host.Services.GetRequiredService<DgcStorageTracker>();
+        Storage = host.Services.GetService<DgcStorageTracker>();
         Probe = host.Services.GetRequiredService<BenchProbe>();
         _memoryStore = host.Services.GetKeyedService<IGrainStorage>(DgcStorage.Backend) as DgcMemoryGrainStorage;
     }
@@ -38,7 +38,11 @@ internal sealed class BenchSilo : IAsyncDisposable
 
     public InClusterTransport Transport { get; }
 
-    public DgcStorageTracker Storage { get; }
+    /// <summary>What the DGC did to storage; null for a silo started without <c>trackStorage</c>.</summary>
+    public DgcStorageTracker? Storage { get; }
+
+    /// <summary>The storage tracker, which a figure that counts storage operations needs.</summary>
+    public DgcStorageTracker TrackedStorage => Storage ?? throw new InvalidOperationException("this silo was started without storage tracking");
 
     public BenchProbe Probe { get; }
 
@@ -50,8 +54,13 @@ internal sealed class BenchSilo : IAsyncDisposable
     /// </summary>
     public static TimeSpan DefaultLease { get; } = new LeaseOptions().Duration;
 
-    /// <summary>Starts a silo. <paramref name="backend"/> registers the DGC's backend storage; null means the embedded default (in memory).</summary>
-    public static async Task<BenchSilo> StartAsync(Action<ISiloBuilder>? backend = null, Action<ISiloBuilder>? configure = null)
+    /// <summary>
+    /// Starts a silo. <paramref name="backend"/> registers the DGC's backend storage; null means the embedded default (in memory).
+    /// With <paramref name="trackStorage"/> every storage operation is also counted and every stored row recorded
+    /// (<see cref="DgcStorageTracker"/>): the figures of storage writes and rows need it; a latency figure that does not
+    /// is measured without it, as the product runs.
+    /// </summary>
+    public static async Task<BenchSilo> StartAsync(Action<ISiloBuilder>? backend = null, Action<ISiloBuilder>? configure = null, bool trackStorage = true)
     {
         var calls = new CallCounter();
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
@@ -77,7 +86,11 @@ internal sealed class BenchSilo : IAsyncDisposable
 
             silo.UseInMemoryReminderService();
             silo.AddDistributedGc();
-            silo.UseDgcStorageTracking();
+            if (trackStorage)
+            {
+                silo.UseDgcStorageTracking();
+            }
+
             silo.AddIncomingGrainCallFilter(calls);
             configure?.Invoke(silo);
         });
@@ -91,8 +104,8 @@ internal sealed class BenchSilo : IAsyncDisposable
         Stopwatch.GetTimestamp(),
         Calls.Total,
         Transport.FramesSent,
-        Storage.Writes,
-        Storage.Clears,
+        Storage?.Writes ?? 0,
+        Storage?.Clears ?? 0,
         _memoryStore?.BytesWritten ?? 0,
         Process.GetCurrentProcess().TotalProcessorTime);
 

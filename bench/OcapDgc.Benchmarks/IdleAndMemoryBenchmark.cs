@@ -111,6 +111,6 @@ internal static class IdleAndMemoryBenchmark
         var figuresB = await work.Silo.Grains.GetGrain<IRemoteManagerGrain>(b).GetRemoteFiguresAsync();
         var clist = figures.Concat(figuresB).Sum(f => f.Exports + f.Imports);
         Console.WriteLine($"[6] churned in {seconds:F1} s; resident {after.ResidentBytes / 1048576.0:F1} MiB, managed {after.ManagedBytes / 1048576.0:F1} MiB after");
-        return new ChurnResult(refs, seconds, before, halfway, after, activations, work.Silo.Storage.CountOf(DgcStateNames.Export), clist);
+        return new ChurnResult(refs, seconds, before, halfway, after, activations, work.Silo.TrackedStorage.CountOf(DgcStateNames.Export), clist);
     }
 }

@@ -62,7 +62,7 @@ internal static class ThroughputBenchmark
         var retire = silo.Read() - c2;
         await work.SettleAsync(a, b);
 
-        var left = silo.Storage.CountOf(DgcStateNames.Export);
+        var left = silo.TrackedStorage.CountOf(DgcStateNames.Export);
         Console.WriteLine($"[{label}] exchange {exchange.Span.TotalSeconds:F2} s, drop->dropped {reclaimSeconds:F2} s, retire->retired {retireSeconds:F2} s; export entries left {left}");
         // SendAsync latency of the first and last tenth of the messages: how a call's cost grows with the c-list.
         var tenth = Math.Max(1, latencies.Count / 10);
