@@ -48,7 +48,7 @@ public sealed partial class RemoteHandleGrain
     {
         var (s, c) = (_pair.State, _pair.Counters);
         return new RemoteFigures(
-            _pair.Local, _pair.Remote, s.Exports.Count, s.Imports.Count, s.Imports.Values.Count(i => i.Reachable),
+            _pair.Local, _pair.Remote, s.Exports.Count, s.Imports.Count, _pair.CList.ReachableImports(),
             s.Queue.Count, s.Unacked.Count, s.NextSeq, s.HighestApplied, c.BatchesSent, c.BatchesApplied,
             c.DuplicateBatches, c.Rejected, c.FramesSent, c.FramesReceived, s.Incarnation, s.Epoch, s.PeerEpoch,
             s.Revoked.Count, c.LeaseExpiries, c.PingsSent, c.Reconciliations, c.StaleOps, s.Stream, s.PeerStream,

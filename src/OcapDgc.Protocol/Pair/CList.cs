@@ -17,6 +17,10 @@ public sealed class CList
     private readonly Dictionary<string, long> _exportIdByKref = new(NumberedKeyComparer.Instance);
     private readonly Dictionary<string, long> _importIdByKref = new(NumberedKeyComparer.Instance);
 
+    // Not persisted either: the digests a ping compares, kept up to date with every change marked for the journal.
+    private readonly RunningDigest _exportDigest = new();
+    private readonly RunningDigest _importDigest = new();
+
     /// <summary>Indexes <paramref name="state"/>.</summary>
     public CList(PairState state)
     {
@@ -42,7 +46,7 @@ public sealed class CList
             id = _state.NextExportId++;
             _state.Exports[id] = new ExportEntry { Kref = kref };
             _exportIdByKref[kref] = id;
-            _state.Changes.Export(id);
+            Touched(id);
         }
 
         return id;
@@ -54,7 +58,7 @@ public sealed class CList
         var entry = new ImportEntry { Kref = kref };
         _state.Imports[id] = entry;
         _importIdByKref[kref] = id;
-        _state.Changes.Import(id);
+        TouchedImport(id);
         _state.HighestImportId = Math.Max(_state.HighestImportId, id);
         return entry;
     }
@@ -65,6 +69,7 @@ public sealed class CList
         if (_state.Exports.Remove(id, out var entry))
         {
             _exportIdByKref.Remove(entry.Kref);
+            _exportDigest.Removed(id, entry);
             _state.Changes.Export(id);
         }
     }
@@ -75,21 +80,40 @@ public sealed class CList
         if (_state.Imports.Remove(id, out var entry))
         {
             _importIdByKref.Remove(entry.Kref);
+            _importDigest.Removed(id, entry);
             _state.Changes.Import(id);
         }
     }
 
-    /// <summary>Export <paramref name="id"/> changed in place: the next write stores it.</summary>
-    public void Touched(long id) => _state.Changes.Export(id);
+    /// <summary>Export <paramref name="id"/> changed in place: the next write stores it, the next digest counts it anew.</summary>
+    public void Touched(long id)
+    {
+        _state.Changes.Export(id);
+        _exportDigest.Changed(id);
+    }
 
-    /// <summary>Import <paramref name="id"/> changed in place: the next write stores it.</summary>
-    public void TouchedImport(long id) => _state.Changes.Import(id);
+    /// <summary>Import <paramref name="id"/> changed in place: the next write stores it, the next digest counts it anew.</summary>
+    public void TouchedImport(long id)
+    {
+        _state.Changes.Import(id);
+        _importDigest.Changed(id);
+    }
+
+    /// <summary>The <see cref="Wire.ImportDigest"/> of the exports (wire id, reachable), as the exporter compares a ping's.</summary>
+    public string ExportDigest() => _exportDigest.Of(_state.Exports);
+
+    /// <summary>The <see cref="Wire.ImportDigest"/> of the imports (wire id, reachable), as a ping carries it.</summary>
+    public string ImportsDigest() => _importDigest.Of(_state.Imports);
+
+    /// <summary>How many imports the kernel has not dropped (kept up to date like the digest, not counted afresh).</summary>
+    public int ReachableImports() => _importDigest.ReachableIn(_state.Imports);
 
     /// <summary>Forgets every export (their session ended).</summary>
     public void ClearExports()
     {
         _state.Exports.Clear();
         _exportIdByKref.Clear();
+        _exportDigest.Cleared();
         _state.Changes.ExportsCleared();
     }
 
@@ -98,6 +122,7 @@ public sealed class CList
     {
         _state.Imports.Clear();
         _importIdByKref.Clear();
+        _importDigest.Cleared();
         _state.Changes.ImportsCleared();
         _state.HighestImportId = 0;
     }
@@ -113,7 +138,7 @@ public sealed class CList
         entry.LastSentTicks = at.UtcTicks;
         entry.CarrierStream = carrierStream;
         entry.CarrierSeq = carrierSeq;
-        _state.Changes.Export(id);
+        Touched(id);
     }
 
     /// <summary>When export <paramref name="id"/> was last sent, and in which message (a stream of 0: not known); null if not recorded.</summary>
@@ -127,6 +152,8 @@ public sealed class CList
     {
         _exportIdByKref.Clear();
         _importIdByKref.Clear();
+        _exportDigest.Invalidate();
+        _importDigest.Invalidate();
         foreach (var (id, entry) in _state.Exports)
         {
             _exportIdByKref[entry.Kref] = id;

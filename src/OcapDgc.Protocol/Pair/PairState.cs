@@ -152,7 +152,7 @@ public sealed class PairState
 
 /// <summary>One export to the remote.</summary>
 [GenerateSerializer, SuppressReferenceTracking, Alias("ocap-dgc.ExportEntry")]
-public sealed class ExportEntry
+public sealed class ExportEntry : IDigestedEntry
 {
     /// <summary>The local kref.</summary>
     [Id(0)]
@@ -192,13 +192,23 @@ public sealed class ExportEntry
     [Id(5)]
     public long CarrierSeq { get; set; }
 
+    /// <summary>How the c-list's running digest last counted this entry (<see cref="RunningDigest"/>; not stored).</summary>
+    [NonSerialized]
+    private byte _digested;
+
+    byte IDigestedEntry.Digested
+    {
+        get => _digested;
+        set => _digested = value;
+    }
+
     /// <summary>A copy (journal entries must not change with the live state).</summary>
     public ExportEntry Copy() => (ExportEntry)MemberwiseClone();
 }
 
 /// <summary>One import from the remote.</summary>
 [GenerateSerializer, SuppressReferenceTracking, Alias("ocap-dgc.ImportEntry")]
-public sealed class ImportEntry
+public sealed class ImportEntry : IDigestedEntry
 {
     /// <summary>The local kref the kernel uses for it.</summary>
     [Id(0)]
@@ -211,6 +221,16 @@ public sealed class ImportEntry
     /// <summary>False once the kernel dropped it (it may still recognize it until it retires it).</summary>
     [Id(2)]
     public bool Reachable { get; set; }
+
+    /// <summary>How the c-list's running digest last counted this entry (<see cref="RunningDigest"/>; not stored).</summary>
+    [NonSerialized]
+    private byte _digested;
+
+    byte IDigestedEntry.Digested
+    {
+        get => _digested;
+        set => _digested = value;
+    }
 
     /// <summary>A copy (journal entries must not change with the live state).</summary>
     public ImportEntry Copy() => (ImportEntry)MemberwiseClone();

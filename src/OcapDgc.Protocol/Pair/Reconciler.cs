@@ -62,7 +62,7 @@ public sealed class Reconciler(PairState state, CList clist, TimeSpan lease)
             return PongStatus.Behind;
         }
 
-        var mine = ImportDigest.Compute(state.Exports.Select(e => (e.Key, e.Value.Reachable)));
+        var mine = clist.ExportDigest();
         return ping.Imports == state.Exports.Count && string.Equals(ping.Digest, mine, StringComparison.Ordinal)
             ? PongStatus.Match
             : PongStatus.Mismatch;

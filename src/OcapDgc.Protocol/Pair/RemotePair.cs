@@ -1137,7 +1137,7 @@ public sealed partial class RemotePair
             await FlushCoreAsync(resend: false);
         }
 
-        var digest = ImportDigest.Compute(State.Imports.Select(i => (i.Key, i.Value.Reachable)));
+        var digest = CList.ImportsDigest();
         await SendFrameAsync(new PingFrame(State.Stream, Outbound.LastSealed, State.Imports.Count, digest));
         Lease.Pinged(Now);
         Counters.PingsSent++;

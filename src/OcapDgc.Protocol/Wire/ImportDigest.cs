@@ -15,13 +15,21 @@ public static class ImportDigest
         ulong sum = 0;
         foreach (var (id, reachable) in entries)
         {
-            // Summing a strong mix of each entry makes the result independent of order and still
-            // sensitive to any single entry changing.
-            sum += Mix(((ulong)id << 1) | (reachable ? 1UL : 0UL));
+            sum += Term(id, reachable);
         }
 
-        return sum.ToString("x16", CultureInfo.InvariantCulture);
+        return Format(sum);
     }
+
+    /// <summary>
+    /// One entry's term of the digest. Summing a strong mix of each entry makes the result independent of order and
+    /// still sensitive to any single entry changing; and a table's digest can be kept up to date by taking out a
+    /// changed entry's old term and adding its new one.
+    /// </summary>
+    public static ulong Term(long id, bool reachable) => Mix(((ulong)id << 1) | (reachable ? 1UL : 0UL));
+
+    /// <summary>A sum of terms as the digest's text: 16 lower-case hex digits.</summary>
+    public static string Format(ulong sum) => sum.ToString("x16", CultureInfo.InvariantCulture);
 
     private static ulong Mix(ulong z)
     {

@@ -492,6 +492,7 @@ public sealed partial class World
         }
 
         CheckHoldsAreCounted();
+        CheckDigests();
     }
 
     // ---- Quiescence ----
@@ -1014,6 +1015,24 @@ public sealed partial class World
     }
 
     /// <summary>Between steps: every honest import still held in the exporter's current session is counted by the exporter.</summary>
+    /// <summary>Every pair's running digests (what its pings carry and compare) equal the sums over its whole tables.</summary>
+    private void CheckDigests()
+    {
+        foreach (var k in Kernels.Values.Where(h => !h.Hostile))
+        {
+            foreach (var (remote, pair) in k.Active)
+            {
+                var exports = ImportDigest.Compute(pair.State.Exports.Select(e => (e.Key, e.Value.Reachable)));
+                var imports = ImportDigest.Compute(pair.State.Imports.Select(e => (e.Key, e.Value.Reachable)));
+                if (pair.CList.ExportDigest() != exports || pair.CList.ImportsDigest() != imports
+                    || pair.CList.ReachableImports() != pair.State.Imports.Values.Count(i => i.Reachable))
+                {
+                    throw new SimulationViolationException($"digest: {k.Id}'s pair with {remote} keeps a running digest or reachable count that differs from its tables' sums");
+                }
+            }
+        }
+    }
+
     private void CheckHoldsAreCounted()
     {
         foreach (var holder in Kernels.Values.Where(h => !h.Hostile))
