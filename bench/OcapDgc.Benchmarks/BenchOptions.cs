@@ -57,7 +57,7 @@ internal sealed class BenchOptions
     public IReadOnlyList<int> SendRefs { get; private set; } = [];
 
     /// <summary>Sends timed at each size of <see cref="SendRefs"/>; the median is reported.</summary>
-    public int SendSamples { get; private set; } = 20;
+    public int SendSamples { get; private set; }
 
     /// <summary>Do not run the Java RMI comparison (item 10).</summary>
     public bool SkipRmi { get; private set; }
@@ -92,7 +92,7 @@ internal sealed class BenchOptions
           --activations N     fresh grains activated for the activation ceiling (default 100000; quick 20000)
           --send-refs A,B,..  live refs in the pair whose send latency is measured (default 1000,100000,1000000;
                               quick 1000,10000)
-          --send-samples N    sends timed at each size, the median is reported (default 20)
+          --send-samples N    sends timed at each size, the median is reported (default 100; --quick 20)
           --skip-rmi          do not run the Java RMI comparison (item 10 is reported as null)
           --only P,P..        run only these parts: core (items 1-4, 6, 7), crash (5), cycles (cycle detection), send (9), rmi (10),
                               postgres (8); figures of the others are null
@@ -113,6 +113,7 @@ internal sealed class BenchOptions
         o.CeilingWindow = TimeSpan.FromSeconds(o.Quick ? 1 : 3);
         o.Repeat = o.Quick ? 1 : 3;
         o.Warmups = o.Quick ? 1 : 2;
+        o.SendSamples = o.Quick ? 20 : 100;
         o.Activations = o.Quick ? 20_000 : 100_000;
         o.SendRefs = o.Quick ? [1_000, 10_000] : [1_000, 100_000, 1_000_000];
         for (var i = 0; i < args.Length; i++)
