@@ -109,7 +109,9 @@ public sealed class RemoteManagerGrain(
     /// <inheritdoc />
     public async Task<long> RestartKernelAsync()
     {
-        await BeginResetsAsync(state.State.Incarnation + 1);
+        // The increment is made after the reminder is armed, with no wait between it and the write: two restarts that
+        // interleave each get an incarnation of their own.
+        await BeginResetsAsync(current => current + 1);
         return await FinishResetsAsync();
     }
 
@@ -128,7 +130,7 @@ public sealed class RemoteManagerGrain(
             return state.State.Incarnation;
         }
 
-        await BeginResetsAsync(incarnation);
+        await BeginResetsAsync(current => Math.Max(current, incarnation));
         return await FinishResetsAsync();
     }
 
@@ -151,15 +153,15 @@ public sealed class RemoteManagerGrain(
         reminderName == RestartReminder ? this.AsReference<IRemoteManagerInternal>().FinishRestartAsync() : Task.CompletedTask;
 
     /// <summary>
-    /// Makes <paramref name="incarnation"/> durable with the mark that its handle resets are under way, after
-    /// arming the reminder that finishes them: whichever step a crash stops after, the resets still happen (or
-    /// the reminder finds nothing to do and goes).
+    /// Makes the new incarnation (<paramref name="next"/> of the one in force) durable with the mark that its handle
+    /// resets are under way, after arming the reminder that finishes them: whichever step a crash stops after, the
+    /// resets still happen (or the reminder finds nothing to do and goes).
     /// </summary>
-    private async Task BeginResetsAsync(long incarnation)
+    private async Task BeginResetsAsync(Func<long, long> next)
     {
         await this.RegisterOrUpdateReminder(RestartReminder, leases.Value.CheckPeriod, leases.Value.CheckPeriod);
-        state.State.Incarnation = incarnation;
-        state.State.ResettingTo = incarnation;
+        state.State.Incarnation = next(state.State.Incarnation);
+        state.State.ResettingTo = state.State.Incarnation;
         await state.WriteStateAsync();
     }
 

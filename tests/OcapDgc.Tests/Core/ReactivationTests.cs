@@ -234,4 +234,19 @@ public sealed class ReactivationTests(DgcClusterFixture fx)
         Assert.Equal(1, (await b.LedgerAsync()).ImportsRevoked);
         Assert.Equal(1, (await c.LedgerAsync()).ImportsRevoked);
     }
+
+    [Fact]
+    public async Task Two_restarts_that_interleave_each_get_an_incarnation_of_their_own()
+    {
+        var (a, b, _) = await fx.PairSharingOneAsync();
+        var before = (await a.HandleTo(b).GetFiguresAsync()).Incarnation;
+
+        // A kernel whose restart call failed on its side (its silo died) while the manager went on, restarting again:
+        // both calls run at once in the manager. Each must begin an incarnation of its own, or the second restart would
+        // leave the handles on the incarnation the first one began, with whatever they took in since.
+        var incarnations = await Task.WhenAll(a.Manager.RestartKernelAsync(), a.Manager.RestartKernelAsync());
+        Assert.Equal([before + 1, before + 2], incarnations.Order());
+        Assert.Null(await fx.Reminders.ReadRow(a.Manager.GetGrainId(), RemoteManagerGrain.RestartReminder));
+        Assert.False(await a.ManagerInternal.FinishRestartAsync());
+    }
 }
