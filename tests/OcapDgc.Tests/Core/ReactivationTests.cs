@@ -244,8 +244,10 @@ public sealed class ReactivationTests(DgcClusterFixture fx)
         // A kernel whose restart call failed on its side (its silo died) while the manager went on, restarting again:
         // both calls run at once in the manager. Each must begin an incarnation of its own, or the second restart would
         // leave the handles on the incarnation the first one began, with whatever they took in since.
+        // Each call returns the incarnation in force when its resets are done: the second one's, or its own.
         var incarnations = await Task.WhenAll(a.Manager.RestartKernelAsync(), a.Manager.RestartKernelAsync());
-        Assert.Equal([before + 1, before + 2], incarnations.Order());
+        Assert.Equal(before + 2, incarnations.Max());
+        Assert.All(incarnations, i => Assert.InRange(i, before + 1, before + 2));
         Assert.Null(await fx.Reminders.ReadRow(a.Manager.GetGrainId(), RemoteManagerGrain.RestartReminder));
         Assert.False(await a.ManagerInternal.FinishRestartAsync());
     }
