@@ -57,7 +57,7 @@ rm -f "${log}.pack"
 soak_host="src/OcapDgc.Host/bin/Release/net10.0/OcapDgc.Host.dll"
 if [ -f "$soak_host" ]; then export OCAPDGC_HOST_DLL="$PWD/$soak_host"; fi
 if OCAPDGC_SOAK_CHECK=safety scripts/soak.sh 3 >"${log}.soak" 2>&1; then
-  grep '^soak: kills=' "${log}.soak"
+  grep -E '^soak: (kills=|logs kept)' "${log}.soak"
   passed=$((passed + 1))
 else
   tail -40 "${log}.soak"; failed=$((failed + 1))
