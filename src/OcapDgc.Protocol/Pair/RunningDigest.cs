@@ -21,6 +21,13 @@ internal interface IDigestedEntry
 /// </summary>
 internal sealed class RunningDigest
 {
+    /// <summary>
+    /// Most changes remembered between two reads; past it the sum is forgotten and the next read sums every entry,
+    /// which then costs no more than the changes it replaces would have.
+    /// </summary>
+    public const int MaxChanges = 65_536;
+
+    // Ids changed since the last read.
     private readonly HashSet<long> _changed = [];
     private bool _valid;
     private ulong _sum;
@@ -29,10 +36,18 @@ internal sealed class RunningDigest
     /// <summary>Entry <paramref name="id"/> was added or changed: its term is brought up to date at the next <see cref="Of{TEntry}"/>.</summary>
     public void Changed(long id)
     {
-        if (_valid)
+        if (!_valid)
         {
-            _changed.Add(id);
+            return;
         }
+
+        if (_changed.Count == MaxChanges)
+        {
+            Invalidate();
+            return;
+        }
+
+        _changed.Add(id);
     }
 
     /// <summary>Entry <paramref name="id"/> left the table: its term, if counted, comes out now.</summary>

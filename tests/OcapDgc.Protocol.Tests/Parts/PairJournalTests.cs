@@ -139,6 +139,24 @@ public sealed class PairJournalTests
     }
 
     [Fact]
+    public void A_digest_read_after_more_changes_than_it_remembers_is_summed_afresh_and_still_right()
+    {
+        var state = new PairState();
+        var clist = new CList(state);
+        var ids = Enumerable.Range(0, 1_000).Select(i => clist.ExportIdOf(DgcIds.Kref(i + 1), out _)).ToList();
+        _ = clist.ExportDigest();
+        for (var n = 0; n < 70_000; n++)
+        {
+            var id = ids[n % ids.Count];
+            state.Exports[id].Reachable = !state.Exports[id].Reachable;
+            clist.Touched(id);
+        }
+
+        clist.ForgetExport(ids[0]);
+        Assert.Equal(ImportDigest.Compute(state.Exports.Select(e => (e.Key, e.Value.Reachable))), clist.ExportDigest());
+    }
+
+    [Fact]
     public void Whatever_changed_a_load_reads_back_exactly_the_state_last_written()
     {
         Writes.Sample(plan =>
