@@ -1433,6 +1433,12 @@ public sealed partial class RemotePair
                         effect = await StillTrueAsync(effect);
                     }
                 }
+                else if (effect.Kind == EffectKind.ImportsRevoked && waited)
+                {
+                    // A revocation that waited names only the imports still revoked: one the kernel retired meanwhile
+                    // (its retire crossed the revocation) is forgotten here, and retiring it again would be refused.
+                    effect = effect with { Krefs = [.. effect.Krefs.Where(State.Revoked.Contains)] };
+                }
 
                 if ((effect.Krefs.Length > 0 || effect.Kind == EffectKind.MessageDelivered) && !await NotifyKernelAsync(effect.ToNotice()))
                 {

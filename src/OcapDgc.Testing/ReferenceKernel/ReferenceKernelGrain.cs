@@ -301,8 +301,9 @@ public sealed partial class ReferenceKernelGrain(
         }
         else
         {
-            // Still recognized (a weak-map key, say) until a later drop-all with retire forgets it.
-            ToRetire(fromKernel).UnionWith(krefs);
+            // Still recognized (a weak-map key, say) until a later drop-all with retire forgets it: only what it held
+            // (the caller's view may be older than a retire since, and the DGC would refuse a second one as unknown).
+            ToRetire(fromKernel).UnionWith(held);
         }
 
         await SaveAsync();
@@ -702,10 +703,14 @@ public sealed partial class ReferenceKernelGrain(
         }
 
         S.Revoked += krefs.Length;
-        ForgetImports(remote, krefs);
 
-        // Until this kernel retires them (its next drop-all with retire), the DGC refuses any use of them.
-        ToRetire(remote).UnionWith(krefs);
+        // Until this kernel retires them (its next drop-all with retire), the DGC refuses any use of them. Only what it
+        // still held or had yet to retire: a retire of its own may have crossed the revocation, and the DGC forgot
+        // those imports then (a second retire would be refused as unknown).
+        var toRetire = ToRetire(remote);
+        var known = krefs.Where(k => S.ImportsByRemote.GetValueOrDefault(remote)?.ContainsKey(k) == true || toRetire.Contains(k)).ToArray();
+        ForgetImports(remote, krefs);
+        toRetire.UnionWith(known);
         await SaveAsync();
     }
 

@@ -231,6 +231,76 @@ public sealed class EffectDeliveryTests(DgcClusterFixture fx)
         await fx.ReleaseAllAsync(b, a);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_revocation_that_waited_while_the_kernel_retired_the_import_is_not_told(bool droppedFirst)
+    {
+        var (a, b, imported) = await RetiredWhileItsRevocationWaitsAsync(droppedFirst);
+
+        // The next lease check delivers the waiting revocation, checked again first: the import it names is retired.
+        await b.InternalHandleTo(a).CheckLeaseAsync();
+        await fx.IdleAsync();
+        Assert.Equal(0, (await b.LedgerAsync()).ImportsRevoked);
+        Assert.Equal($"{b.Id} holds nothing named {imported}.", await b.Grain.DescribeRefAsync(imported));
+        await b.Grain.DropAllAsync(a.Id, retire: true);
+        await fx.SettleAsync(a, b);
+        await fx.AssertNothingLeftAsync(a, b);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_revocation_that_crosses_the_kernels_retire_leaves_the_reference_kernel_nothing_to_retire(bool droppedFirst)
+    {
+        var (a, b, imported) = await RetiredWhileItsRevocationWaitsAsync(droppedFirst);
+
+        // The revocation reaches the kernel after its retire reached the DGC (delivered while the retire was on its way).
+        await b.Grain.OnImportsRevokedAsync(a.Id, "a test's crossing revocation", [imported]);
+        Assert.Equal(1, (await b.LedgerAsync()).ImportsRevoked);
+        Assert.Equal($"{b.Id} holds nothing named {imported}.", await b.Grain.DescribeRefAsync(imported));
+
+        // Retiring it again would be refused as unknown: the drop-all with retire names nothing of it.
+        await b.Grain.DropAllAsync(a.Id, retire: true);
+        await b.InternalHandleTo(a).CheckLeaseAsync();
+        await fx.SettleAsync(a, b);
+        Assert.Equal(1, (await b.LedgerAsync()).ImportsRevoked);
+        await fx.AssertNothingLeftAsync(a, b);
+    }
+
+    /// <summary>
+    /// b imports one object of a (dropped first, or held); a restarts, so b's import is revoked, but b's "revoked"
+    /// callback fails and waits; b, not told, then retires the import, and the DGC forgets the revoked import.
+    /// </summary>
+    private async Task<(Kernel A, Kernel B, string Imported)> RetiredWhileItsRevocationWaitsAsync(bool droppedFirst)
+    {
+        var (a, b, _) = await fx.PairSharingOneAsync();
+        var imported = Assert.Single(await b.Grain.GetHeldImportsAsync(a.Id));
+        if (droppedFirst)
+        {
+            await b.Grain.DropAsync(a.Id, [imported], retire: false); // recognized still, to be retired later
+            await fx.SettleAsync(a, b);
+        }
+
+        await b.Grain.FailNextCallbacksAsync(1);
+        await a.Grain.RestartAsync();
+        await fx.SettleAsync(a, b);
+        Assert.Equal(RefRole.RevokedImport, (await b.HandleTo(a).TraceRefAsync(imported)).Role);
+        Assert.Equal(0, (await b.LedgerAsync()).ImportsRevoked);
+
+        if (droppedFirst)
+        {
+            await b.Grain.RetireAsync(a.Id, [imported]);
+        }
+        else
+        {
+            await b.Grain.DropAsync(a.Id, [imported], retire: true);
+        }
+
+        Assert.Equal(RefRole.Unknown, (await b.HandleTo(a).TraceRefAsync(imported)).Role);
+        return (a, b, imported);
+    }
+
     [Fact]
     public async Task A_dropped_an_earlier_activation_left_waiting_goes_out_after_reactivation_though_the_kernel_calls_back_into_the_handle()
     {
