@@ -329,13 +329,18 @@ public sealed partial class ReferenceKernelGrain(
         }
         catch (DgcException e) when (e.Code == DgcError.UnknownRef)
         {
-            // The kernel held (or was to retire) an import its DGC does not know: say where the kernel got it.
-            foreach (var k in known)
-            {
-                LogUnknownImport(logger, Me, k, fromKernel, S.ImportOrigins.GetValueOrDefault(k) ?? "no message recorded", (await handle.TraceRefAsync(k)).ToString());
-            }
-
+            await LogUnknownImportsAsync(fromKernel, known);
             throw;
+        }
+    }
+
+    /// <summary>The kernel held (or was to retire) imports its DGC does not know: says where the kernel got each.</summary>
+    private async Task LogUnknownImportsAsync(string fromKernel, IEnumerable<string> krefs)
+    {
+        var handle = Handle(fromKernel);
+        foreach (var k in krefs)
+        {
+            LogUnknownImport(logger, Me, k, fromKernel, S.ImportOrigins.GetValueOrDefault(k) ?? "no message recorded", (await handle.TraceRefAsync(k)).ToString());
         }
     }
 
@@ -359,7 +364,15 @@ public sealed partial class ReferenceKernelGrain(
         if (retire && S.ToRetire.Remove(fromKernel, out var known) && known.Count > 0)
         {
             await SaveAsync();
-            await Handle(fromKernel).RetireImportsAsync([.. known]);
+            try
+            {
+                await Handle(fromKernel).RetireImportsAsync([.. known]);
+            }
+            catch (DgcException e) when (e.Code == DgcError.UnknownRef)
+            {
+                await LogUnknownImportsAsync(fromKernel, known);
+                throw;
+            }
         }
 
         return all.Length;
@@ -711,6 +724,14 @@ public sealed partial class ReferenceKernelGrain(
         var known = krefs.Where(k => S.ImportsByRemote.GetValueOrDefault(remote)?.ContainsKey(k) == true || toRetire.Contains(k)).ToArray();
         ForgetImports(remote, krefs);
         toRetire.UnionWith(known);
+        if (_durable)
+        {
+            foreach (var k in known)
+            {
+                S.ImportOrigins[k] = $"{S.ImportOrigins.GetValueOrDefault(k) ?? "no message recorded"}, revoked by {effectId}";
+            }
+        }
+
         await SaveAsync();
     }
 
