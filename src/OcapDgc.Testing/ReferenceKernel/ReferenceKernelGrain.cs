@@ -37,6 +37,9 @@ public sealed partial class ReferenceKernelGrain(
     private readonly Dictionary<string, int> _sending = new(StringComparer.Ordinal);
     private ExportShards? _exports;
 
+    // Not persisted: own objects a send of which was under way when this activation read its state (see OnActivateAsync).
+    private readonly HashSet<string> _underWayBefore = new(StringComparer.Ordinal);
+
     // Not persisted: fresh imports delivered while RestartAsync is under way (null otherwise).
     private List<(string Remote, string Kref)>? _restartWindow;
 
@@ -57,10 +60,14 @@ public sealed partial class ReferenceKernelGrain(
     {
         // A send under way when this kernel's silo died may have been counted by the DGC: as after one that failed, a
         // "dropped" heard during it reported the release before it, or of it, and is not held against the next one.
-        foreach (var o in S.Own.Values.Where(o => o.SendsUnderWay > 0))
+        // The activation that made the send may also still run (Orleans can keep two activations for a moment after a
+        // silo dies): its send may be counted only after this one hears a "dropped" of the release before it, so that
+        // "dropped" is not held against the next one either.
+        foreach (var (kref, o) in S.Own.Where(o => o.Value.SendsUnderWay > 0))
         {
             o.ToldDropped = false;
             o.SendsUnderWay = 0;
+            _underWayBefore.Add(kref);
         }
 
         return base.OnActivateAsync(cancellationToken);
@@ -566,6 +573,13 @@ public sealed partial class ReferenceKernelGrain(
         {
             if (S.Own.TryGetValue(k, out var told))
             {
+                if (_underWayBefore.Remove(k))
+                {
+                    // A send another activation had under way may be counted after this "dropped" (see OnActivateAsync).
+                    told.ToldDropped = false;
+                    continue;
+                }
+
                 // An object sent more than once may have been sent again after the release this reports and before
                 // it arrived (through another remote's pair): if the DGC has it reachable now, this report is of an
                 // earlier release, and says nothing about the one to come.
