@@ -627,7 +627,7 @@ public sealed partial class ReferenceKernelGrain(
                     else
                     {
                         S.ToldTwice++;
-                        LogToldTwice(logger, Me, k, effectId, told.ToldDroppedBy ?? "unknown");
+                        LogToldTwice(logger, Me, k, effectId, release ?? "not read", told.ToldDroppedBy ?? "unknown", told.ToldDroppedRelease ?? "not read");
                     }
                 }
 
@@ -974,6 +974,6 @@ public sealed partial class ReferenceKernelGrain(
     [LoggerMessage(EventId = 9004, Level = LogLevel.Information, Message = "{Kernel}: message {MessageId} from {Remote} came again after its imports {Krefs} were let go; the DGC no longer counts them, so they are not taken back")]
     private static partial void LogLateRepeat(ILogger logger, string kernel, string messageId, string remote, IEnumerable<string> krefs);
 
-    [LoggerMessage(EventId = 9002, Level = LogLevel.Warning, Message = "{Kernel}: {Kref} reported dropped again (effect {EffectId}) without being sent since it was last reported dropped (by effect {Before})")]
-    private static partial void LogToldTwice(ILogger logger, string kernel, string kref, string effectId, string before);
+    [LoggerMessage(EventId = 9002, Level = LogLevel.Warning, Message = "{Kernel}: {Kref} reported dropped again (effect {EffectId}, release {Release}) without being sent since it was last reported dropped (by effect {Before}, release {BeforeRelease})")]
+    private static partial void LogToldTwice(ILogger logger, string kernel, string kref, string effectId, string release, string before, string beforeRelease);
 }
