@@ -45,6 +45,9 @@ public enum DgcLogEvent
     /// <summary>A remote handle's write was refused because another activation of it wrote since: this one deactivates.</summary>
     HandleSuperseded = 3014,
 
+    /// <summary>A remote handle's operation failed part way (a call it made failed): this activation writes nothing more and deactivates, as after a crash.</summary>
+    HandleStoppedPartWay = 3017,
+
     /// <summary>An effect for the kernel was recorded (debug level).</summary>
     EffectRecorded = 3015,
 

@@ -103,6 +103,9 @@ public sealed partial class RemoteHandleGrain
     [LoggerMessage(EventId = (int)DgcLogEvent.HandleSuperseded, Level = LogLevel.Warning, Message = "{Local}->{Remote}: another activation of this handle wrote its state since this one read it; this one deactivates without writing again: {Reason}")]
     private static partial void LogSuperseded(ILogger logger, string local, string remote, string reason);
 
+    [LoggerMessage(EventId = (int)DgcLogEvent.HandleStoppedPartWay, Level = LogLevel.Warning, Message = "{Local}->{Remote}: an operation failed part way ({Reason}); this activation writes nothing more and deactivates, and the next call starts from what is stored")]
+    private static partial void LogStoppedPartWay(ILogger logger, string local, string remote, string reason);
+
     [LoggerMessage(EventId = (int)DgcLogEvent.NoKernel, Level = LogLevel.Warning, Message = "Kernel {Local} has not registered with its RemoteManager; callback skipped")]
     private static partial void LogNoKernel(ILogger logger, string local);
 

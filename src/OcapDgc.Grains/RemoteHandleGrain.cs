@@ -45,7 +45,7 @@ public sealed partial class RemoteHandleGrain(
     private DateTimeOffset? _lapseTimerAt;
     private PairJournal _journal = null!;
     private ExportShards _exports = null!;
-    private bool _superseded;     // a write was refused on its ETag: this activation deactivates without writing again
+    private bool _superseded;     // a write was refused on its ETag, or an operation failed part way: this activation deactivates without writing again
 
     // Observability, per activation: what this handle publishes to the silo's registry, and what the
     // histograms need to tell a new batch or renewal from one already recorded.
@@ -229,12 +229,26 @@ public sealed partial class RemoteHandleGrain(
 
     async Task IPairEnvironment.WriteStateAsync(PairState pairState)
     {
+        RequireNotStopped();
         await _journal.WriteAsync(pairState);
         RecordSealed(pairState);
         ArmFlushTimer();
     }
 
-    Task IPairEnvironment.ClearStateAsync() => _journal.ClearAsync();
+    Task IPairEnvironment.ClearStateAsync()
+    {
+        RequireNotStopped();
+        return _journal.ClearAsync();
+    }
+
+    /// <summary>A call that reached this activation after it stopped (superseded, or failed part way) writes nothing from its memory.</summary>
+    private void RequireNotStopped()
+    {
+        if (_superseded)
+        {
+            throw new InconsistentStateException($"remotehandle/{_pair.Local}/{_pair.Remote}: this activation stopped (another wrote its rows, or an operation failed part way) and writes nothing more; the next call starts from what is stored.", "unknown", "unknown");
+        }
+    }
 
     async Task IPairEnvironment.EnsureCurrentAsync()
     {
@@ -324,9 +338,30 @@ public sealed partial class RemoteHandleGrain(
             Supersede(e);
             throw;
         }
+        catch (Exception e) when (e is not (DgcException or ArgumentException or OutOfMemoryException))
+        {
+            StopPartWay(e);
+            throw;
+        }
         finally
         {
             Publish();
+        }
+    }
+
+    /// <summary>
+    /// An operation failed part way (an export owner, the manager or the store did not answer: a silo died under
+    /// the call). Its steps are written so that a crash at any point is finished from what is stored, but this
+    /// activation's memory may hold part of it: it is treated as a crash. It writes nothing more, not even the
+    /// final flush, and goes; the next call activates the handle afresh from what is stored.
+    /// </summary>
+    private void StopPartWay(Exception e)
+    {
+        if (!_superseded)
+        {
+            _superseded = true;
+            LogStoppedPartWay(logger, _pair.Local, _pair.Remote, e.GetBaseException().Message);
+            DeactivateOnIdle();
         }
     }
 

@@ -139,12 +139,19 @@ public sealed partial class RemotePair
 
         if (deliverNow)
         {
-            await DeliverEffectsAsync();
+            await DeliverWaitingEffectsAsync();
         }
     }
 
-    /// <summary>Delivers the effects waiting for the kernel (after <c>ActivateAsync(deliverNow: false)</c>).</summary>
-    public Task DeliverWaitingEffectsAsync() => DeliverEffectsAsync();
+    /// <summary>
+    /// Delivers the effects waiting for the kernel (after <c>ActivateAsync(deliverNow: false)</c>), then settles as a
+    /// flush tick does: a pair left holding nothing once they are told clears its row then, not at some later call.
+    /// </summary>
+    public async Task DeliverWaitingEffectsAsync()
+    {
+        await DeliverEffectsAsync();
+        await SettleAsync();
+    }
 
     private async Task ActivateCoreAsync()
     {
@@ -1277,12 +1284,15 @@ public sealed partial class RemotePair
             }
         }
 
+        // The new epoch is drawn before anything changes: the exports are cleared and the epoch moves on together,
+        // so no frame can find the session's exports gone while its epoch still names them valid.
+        var newEpoch = await _env.NextEpochAsync();
         State.EndingSession = [];
 
         var oldEpoch = State.Epoch;
         CList.ClearExports();
         Outbound.Purge(op => op.Ref.SenderExport);
-        Sessions.NewEpoch(await _env.NextEpochAsync());
+        Sessions.NewEpoch(newEpoch);
         RenewLease();
         if (why == SessionEnd.LeaseLapsed)
         {

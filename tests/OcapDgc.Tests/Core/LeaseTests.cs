@@ -1,4 +1,5 @@
 using OcapDgc.Hosting;
+using OcapDgc.Internal;
 using OcapDgc.Transport;
 using OcapDgc.Wire;
 
@@ -440,5 +441,41 @@ public sealed class LeaseTests(DgcClusterFixture fx)
             await fx.IdleAsync();
             fx.Clock.Advance(DgcClusterFixture.PingInterval);
         }
+    }
+
+    [Fact]
+    public async Task A_session_end_whose_new_epoch_could_not_be_drawn_is_finished_before_the_remote_is_heard_again()
+    {
+        var (a, b, _) = await fx.PairSharingAsync(2);
+        var imports = await b.Grain.GetHeldImportsAsync(a.Id);
+        fx.Faults.Partition(a.Id, b.Id);
+        try
+        {
+            // b's lease lapses. a's check lets its holds go at the owners, then drawing the new epoch from a's manager
+            // fails (as when the manager's silo dies under the call): the session end stops part way.
+            fx.Clock.Advance(Lease + CheckPeriod);
+            var failed = fx.ExportFaults.Failed;
+            fx.ExportFaults.FailCallsTo(nameof(IRemoteManagerInternal.NextEpochAsync), pass: 0, fail: 1);
+            await Assert.ThrowsAnyAsync<Exception>(() => a.InternalHandleTo(b).CheckLeaseAsync());
+            Assert.Equal(failed + 1, fx.ExportFaults.Failed);
+        }
+        finally
+        {
+            fx.Faults.Heal(a.Id, b.Id);
+        }
+
+        // b, which heard nothing, drops one of its imports. Before, a's activation went on with the session's exports
+        // forgotten but its epoch not moved on: it refused b's drop as naming no object, and b's other import stayed
+        // valid though a had let its hold go. Now the end is finished first: b's drop is of an ended session, and b's
+        // imports are revoked at its next contact.
+        await b.Grain.DropAsync(a.Id, [imports[0]], retire: false);
+        await fx.SettleAsync(a, b);
+        var figures = await a.HandleTo(b).GetFiguresAsync();
+        Assert.Equal(0, figures.RejectedOps);
+        Assert.Equal(1, (await a.LedgerAsync()).SessionsEnded);
+        Assert.Empty(await b.Grain.GetHeldImportsAsync(a.Id));
+        Assert.Equal(RefRole.RevokedImport, (await b.HandleTo(a).TraceRefAsync(imports[1])).Role);
+        Assert.Equal(0, (await a.LedgerAsync()).Premature);
+        await fx.ReleaseAllAsync(b, a);
     }
 }
