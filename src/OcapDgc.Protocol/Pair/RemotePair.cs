@@ -135,6 +135,10 @@ public sealed partial class RemotePair
         finally
         {
             _delivering = false;
+
+            // What finishing an earlier activation's work recorded is as late as what that activation left waiting
+            // (the kernel may have sent and released the object again since): each is checked again when delivered.
+            _fresh.Clear();
         }
 
         if (deliverNow)
@@ -452,6 +456,9 @@ public sealed partial class RemotePair
             return;
         }
 
+        // A session end that stopped part way (a call it made failed, and the host let the pair live on) is finished
+        // before the remote is heard: its holds may be let go already, so a frame of that session must find it ended.
+        await FinishEndingSessionAsync();
         if (!await AcceptSessionAsync(frame.Session))
         {
             return;

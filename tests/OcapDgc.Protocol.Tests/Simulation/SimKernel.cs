@@ -124,6 +124,13 @@ public sealed partial class SimKernel(World world, string id, bool hostile = fal
     public (bool Fail, bool Executed) FailApply { get; set; }
 
     /// <summary>
+    /// Whether the next new epoch a pair of this kernel draws from its manager, while taking a frame, fails (the
+    /// manager's silo died under the call), and the pair lives on: a session end (reconciliation, the remote's
+    /// restart) stops part way.
+    /// </summary>
+    public bool FailEpochDraw { get; set; }
+
+    /// <summary>
     /// The next pair of this kernel that clears its state while taking a frame dies right after the row is gone
     /// (before its manager hears). Only while taking a frame: a kernel call that died after its change was stored
     /// would leave the simulated kernel unsure whether it took effect, which it does not model.
@@ -240,7 +247,17 @@ public sealed partial class SimKernel(World world, string id, bool hostile = fal
             return Task.FromResult(new SessionStart(kernel.Incarnation, kernel.NextEpoch++));
         }
 
-        public Task<long> NextEpochAsync() => Task.FromResult(kernel.NextEpoch++);
+        public Task<long> NextEpochAsync()
+        {
+            if (kernel.FailEpochDraw && kernel.Delivering)
+            {
+                kernel.FailEpochDraw = false;
+                world.Note($"  {kernel.Id}/{remote} drawing a new epoch failed");
+                return Task.FromException<long>(new SimCallFailedException($"{kernel.Id}: its manager failed"));
+            }
+
+            return Task.FromResult(kernel.NextEpoch++);
+        }
 
         public Task<string[]> AllocateKrefsAsync(int count) =>
             Task.FromResult(Enumerable.Range(0, count).Select(_ => kernel.NewKref()).ToArray());

@@ -286,14 +286,16 @@ public sealed partial class World
         }
         catch (SimCallFailedException)
         {
-            // The batch was applied in part (an export owner's silo died under the call) and not recorded; the
-            // handle lives on, and the sender resends the batch.
+            // A call the handle made failed part way (an export owner's or the manager's silo died under it): a batch
+            // applied in part and not recorded, or a session end stopped. The handle lives on (the stricter case: the
+            // grain host treats it as a crash); the sender resends what was not acknowledged.
             return;
         }
         finally
         {
             receiver.Delivering = false;
             receiver.FailApply = (false, false);
+            receiver.FailEpochDraw = false;
         }
 
         if (heard)
