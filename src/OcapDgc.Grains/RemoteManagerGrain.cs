@@ -148,9 +148,18 @@ public sealed class RemoteManagerGrain(
     }
 
     /// <inheritdoc />
-    /// <remarks>A reminder tick does not interleave; the resets are made through the interleaving call, so the handles can call back.</remarks>
-    public Task ReceiveReminder(string reminderName, TickStatus status) =>
-        reminderName == RestartReminder ? this.AsReference<IRemoteManagerInternal>().FinishRestartAsync() : Task.CompletedTask;
+    /// <remarks>
+    /// A reminder tick does not interleave, and the handles it resets call this manager back (a new epoch, what they
+    /// knew of their remote), which would wait for the tick to finish: the tick lets its own call chain re-enter.
+    /// </remarks>
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (reminderName == RestartReminder)
+        {
+            using var reentrant = RequestContext.AllowCallChainReentrancy();
+            await this.AsReference<IRemoteManagerInternal>().FinishRestartAsync();
+        }
+    }
 
     /// <summary>
     /// Makes the new incarnation (<paramref name="next"/> of the one in force) durable with the mark that its handle
