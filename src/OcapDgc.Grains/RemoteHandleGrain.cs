@@ -197,15 +197,28 @@ public sealed partial class RemoteHandleGrain(
     /// <inheritdoc />
     public Task<RemoteFigures> GetFiguresAsync() => Task.FromResult(Figures());
 
-    async Task<SessionStart> IPairEnvironment.OpenSessionAsync() => await _managerInternal.RegisterRemoteAsync(_pair.Remote);
+    async Task<SessionStart> IPairEnvironment.OpenSessionAsync()
+    {
+        RequireNotStopped();
+        return await _managerInternal.RegisterRemoteAsync(_pair.Remote);
+    }
 
     Task<long> IPairEnvironment.NextEpochAsync() => _managerInternal.NextEpochAsync();
 
     Task<string[]> IPairEnvironment.AllocateKrefsAsync(int count) => _manager.AllocateKrefsAsync(count);
 
-    Task IPairEnvironment.ForgetRemoteAsync(PeerMemory memory) => _managerInternal.ForgetRemoteAsync(_pair.Remote, memory);
+    Task IPairEnvironment.ForgetRemoteAsync(PeerMemory memory)
+    {
+        RequireNotStopped();
+        return _managerInternal.ForgetRemoteAsync(_pair.Remote, memory);
+    }
 
-    Task IPairEnvironment.RememberRemoteAsync(PeerMemory memory) => _managerInternal.RememberRemoteAsync(_pair.Remote, memory);
+    Task IPairEnvironment.RememberRemoteAsync(PeerMemory memory)
+    {
+        // A stopped activation (a timer of it can still fire before it goes) tells its manager nothing from its memory.
+        RequireNotStopped();
+        return _managerInternal.RememberRemoteAsync(_pair.Remote, memory);
+    }
 
     Task<PeerMemory?> IPairEnvironment.RecallRemoteAsync() => _managerInternal.RecallRemoteAsync(_pair.Remote);
 
@@ -241,7 +254,7 @@ public sealed partial class RemoteHandleGrain(
         return _journal.ClearAsync();
     }
 
-    /// <summary>A call that reached this activation after it stopped (superseded, or failed part way) writes nothing from its memory.</summary>
+    /// <summary>A call that reached this activation after it stopped (superseded, or failed part way) writes nothing from its memory, nor tells its manager anything.</summary>
     private void RequireNotStopped()
     {
         if (_superseded)
