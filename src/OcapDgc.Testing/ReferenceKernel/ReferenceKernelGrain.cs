@@ -354,9 +354,16 @@ public sealed partial class ReferenceKernelGrain(
     /// <inheritdoc />
     public async Task RetireAsync(string fromKernel, string[] krefs)
     {
+        // What the kernel holds again is not retired: a message that waited (its delivery had failed) and carried the
+        // import handed it back after the caller's drop, and the DGC would refuse it as still reachable.
+        var held = S.ImportsByRemote.GetValueOrDefault(fromKernel);
+        krefs = [.. krefs.Where(k => held?.ContainsKey(k) != true)];
         ToRetire(fromKernel).ExceptWith(krefs);
         await SaveAsync();
-        await Handle(fromKernel).RetireImportsAsync(krefs);
+        if (krefs.Length > 0)
+        {
+            await Handle(fromKernel).RetireImportsAsync(krefs);
+        }
     }
 
     /// <inheritdoc />
