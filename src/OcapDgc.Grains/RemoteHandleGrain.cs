@@ -45,7 +45,7 @@ public sealed partial class RemoteHandleGrain(
     private DateTimeOffset? _lapseTimerAt;
     private PairJournal _journal = null!;
     private ExportShards _exports = null!;
-    private bool _superseded;     // a write was refused on its ETag, or an operation failed part way: this activation deactivates without writing again
+    private bool _stopped;        // a write was refused on its ETag, or an operation failed part way: see Stop
 
     // Observability, per activation: what this handle publishes to the silo's registry, and what the
     // histograms need to tell a new batch or renewal from one already recorded.
@@ -111,7 +111,7 @@ public sealed partial class RemoteHandleGrain(
     {
         try
         {
-            if (!_superseded)
+            if (!_stopped)
             {
                 await _pair.DeactivateAsync(); // final flush, so queued drops are not left waiting for the next activation
             }
@@ -257,7 +257,7 @@ public sealed partial class RemoteHandleGrain(
     /// <summary>A call that reached this activation after it stopped (superseded, or failed part way) writes nothing from its memory, nor tells its manager anything.</summary>
     private void RequireNotStopped()
     {
-        if (_superseded)
+        if (_stopped)
         {
             throw new InconsistentStateException($"remotehandle/{_pair.Local}/{_pair.Remote}: this activation stopped (another wrote its rows, or an operation failed part way) and writes nothing more; the next call starts from what is stored.", "unknown", "unknown");
         }
@@ -346,35 +346,14 @@ public sealed partial class RemoteHandleGrain(
             ArmLapseTimer();
             return result;
         }
-        catch (InconsistentStateException e)
-        {
-            Supersede(e);
-            throw;
-        }
         catch (Exception e) when (e is not (DgcException or ArgumentException or OutOfMemoryException))
         {
-            StopPartWay(e);
+            Stop(e);
             throw;
         }
         finally
         {
             Publish();
-        }
-    }
-
-    /// <summary>
-    /// An operation failed part way (an export owner, the manager or the store did not answer: a silo died under
-    /// the call). Its steps are written so that a crash at any point is finished from what is stored, but this
-    /// activation's memory may hold part of it: it is treated as a crash. It writes nothing more, not even the
-    /// final flush, and goes; the next call activates the handle afresh from what is stored.
-    /// </summary>
-    private void StopPartWay(Exception e)
-    {
-        if (!_superseded)
-        {
-            _superseded = true;
-            LogStoppedPartWay(logger, _pair.Local, _pair.Remote, e.GetBaseException().Message);
-            DeactivateOnIdle();
         }
     }
 
@@ -385,19 +364,31 @@ public sealed partial class RemoteHandleGrain(
     }
 
     /// <summary>
-    /// A write was refused on its ETag: another activation of this handle (a duplicate Orleans kept after a
-    /// silo died) wrote since this one read. Its state is stale, so it writes nothing more, not even the final
-    /// flush, and goes; the next call activates it afresh from what is stored. Timers come here too, which
-    /// Orleans would not deactivate for.
+    /// This activation stops as if its silo had crashed: it writes nothing more, not even the final flush, tells its
+    /// manager nothing, and goes; the next call activates the handle afresh from what is stored. Either a write was
+    /// refused on its ETag (another activation, a duplicate Orleans kept after a silo died, wrote since this one
+    /// read: its state is stale), or an operation failed part way (an export owner, the manager or the store did
+    /// not answer): its steps are written so that a crash at any point is finished from what is stored, but this
+    /// activation's memory may hold part of it. Timers come here too, which Orleans would not deactivate for.
     /// </summary>
-    private void Supersede(InconsistentStateException e)
+    private void Stop(Exception e)
     {
-        if (!_superseded)
+        if (_stopped)
         {
-            _superseded = true;
-            LogSuperseded(logger, _pair.Local, _pair.Remote, e.Message);
-            DeactivateOnIdle();
+            return;
         }
+
+        _stopped = true;
+        if (e is InconsistentStateException)
+        {
+            LogSuperseded(logger, _pair.Local, _pair.Remote, e.Message);
+        }
+        else
+        {
+            LogStoppedPartWay(logger, _pair.Local, _pair.Remote, e.GetBaseException().Message);
+        }
+
+        DeactivateOnIdle();
     }
 
     /// <summary>Starts the flush timer when operations are queued or batches await acknowledgement; an idle handle has none.</summary>
