@@ -12,11 +12,11 @@ public sealed partial class RemoteHandleGrain : ICyclePairEnvironment
     public Task<string[]> GetCycleCandidatesAsync(TimeSpan quietFor) => Task.FromResult(_pair.CycleCandidates(quietFor).ToArray());
 
     /// <inheritdoc />
-    public Task<bool> SendCycleAskAsync(long trace, long confirm, string exportKref) => Run(_pair.SendCycleAskAsync(trace, confirm, exportKref));
+    public Task<bool> SendCycleAskAsync(long trace, long confirm, string exportKref) => Run(() => _pair.SendCycleAskAsync(trace, confirm, exportKref));
 
     /// <inheritdoc />
     public Task<bool> SendCycleReplyAsync(long trace, long confirm, long wireId, bool live, string[] pending, long receipts) =>
-        Run(_pair.SendCycleReplyAsync(trace, confirm, wireId, live, pending, receipts));
+        Run(() => _pair.SendCycleReplyAsync(trace, confirm, wireId, live, pending, receipts));
 
     Task ICyclePairEnvironment.OnCycleAskAsync(long trace, long confirm, long wireId, ImportFacts? facts) =>
         Collector.OnAskAsync(_pair.Remote, trace, confirm, wireId, facts);

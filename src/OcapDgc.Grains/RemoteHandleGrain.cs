@@ -46,6 +46,7 @@ public sealed partial class RemoteHandleGrain(
     private PairJournal _journal = null!;
     private ExportShards _exports = null!;
     private bool _stopped;        // a write was refused on its ETag, or an operation failed part way: see Stop
+    private bool _deliverWaiting; // effects an earlier activation left wait for this one's first call (see OnActivateAsync)
 
     // Observability, per activation: what this handle publishes to the silo's registry, and what the
     // histograms need to tell a new batch or renewal from one already recorded.
@@ -71,7 +72,7 @@ public sealed partial class RemoteHandleGrain(
         _pair = new RemotePair(local, remote, await _journal.LoadAsync(), settings, clock, this);
 
         // Pings need a tick per ping interval; the flush timer runs only while there is something to send.
-        this.RegisterGrainTimer(_ => Run(_pair.OnPingTickAsync()), new GrainTimerCreationOptions(l.PingInterval, l.PingInterval) { KeepAlive = false });
+        this.RegisterGrainTimer(_ => Run(() => _pair.OnPingTickAsync()), new GrainTimerCreationOptions(l.PingInterval, l.PingInterval) { KeepAlive = false });
         ArmFlushTimer();
         _lastRenewedAt = _pair.Lease.RenewedAt;
         (_sealedStream, _sealedUpTo) = (_pair.State.Stream, _pair.State.NextSeq - 1);
@@ -92,15 +93,18 @@ public sealed partial class RemoteHandleGrain(
         Publish();
 
         // Effects an earlier activation left for the kernel go out once this activation is done: the kernel's callback
-        // may call back into this handle, which would wait for the activation to finish (and time out).
+        // may call back into this handle, which would wait for the activation to finish (and time out). The first call
+        // this activation runs delivers them before its own work (so whoever woke the handle, a frame say, sees them
+        // delivered when its call returns); the timer does it if no such call comes (a read woke the handle).
         if (_pair.State.Outbox.Count > 0)
         {
+            _deliverWaiting = true;
             IGrainTimer? once = null;
             once = this.RegisterGrainTimer(
                 _ =>
                 {
                     once?.Dispose();
-                    return Run(_pair.DeliverWaitingEffectsAsync());
+                    return Run(() => Task.CompletedTask);
                 },
                 new GrainTimerCreationOptions(TimeSpan.Zero, Timeout.InfiniteTimeSpan));
         }
@@ -126,39 +130,39 @@ public sealed partial class RemoteHandleGrain(
     }
 
     /// <inheritdoc />
-    public Task<string[]> ExportRefsAsync(string[] krefs) => Run(_pair.ExportRefsAsync(krefs));
+    public Task<string[]> ExportRefsAsync(string[] krefs) => Run(() => _pair.ExportRefsAsync(krefs));
 
     /// <inheritdoc />
-    public Task<string[]> ImportRefsAsync(string[] wireRefs) => Run(_pair.ImportRefsAsync(wireRefs));
+    public Task<string[]> ImportRefsAsync(string[] wireRefs) => Run(() => _pair.ImportRefsAsync(wireRefs));
 
     /// <inheritdoc />
-    public Task<string[]> SendAsync(string method, string body, string[] krefs) => Run(_pair.SendAsync(method, body, krefs));
+    public Task<string[]> SendAsync(string method, string body, string[] krefs) => Run(() => _pair.SendAsync(method, body, krefs));
 
     /// <inheritdoc />
-    public Task DropImportsAsync(string[] krefs) => Run(_pair.DropImportsAsync(krefs));
+    public Task DropImportsAsync(string[] krefs) => Run(() => _pair.DropImportsAsync(krefs));
 
     /// <inheritdoc />
-    public Task RetireImportsAsync(string[] krefs) => Run(_pair.RetireImportsAsync(krefs));
+    public Task RetireImportsAsync(string[] krefs) => Run(() => _pair.RetireImportsAsync(krefs));
 
     /// <inheritdoc />
     public async Task FlushAsync()
     {
         using var span = DgcTracing.Start(DgcTracing.BatchFlush, _pair.Local, _pair.Remote);
-        await Run(_pair.FlushAsync());
+        await Run(() => _pair.FlushAsync());
     }
 
     /// <inheritdoc />
     public async Task DeliverBringOutYourDeadAsync(bool askRemote)
     {
         using var span = DgcTracing.Start(DgcTracing.BoydRun, _pair.Local, _pair.Remote);
-        await Run(_pair.BringOutYourDeadAsync(askRemote));
+        await Run(() => _pair.BringOutYourDeadAsync(askRemote));
     }
 
     /// <inheritdoc />
     public async Task CheckLeaseAsync()
     {
         using var span = DgcTracing.Start(DgcTracing.LeaseCheck, _pair.Local, _pair.Remote);
-        await Run(_pair.CheckLeaseAsync());
+        await Run(() => _pair.CheckLeaseAsync());
     }
 
     /// <inheritdoc />
@@ -166,10 +170,10 @@ public sealed partial class RemoteHandleGrain(
         reminderName == LeaseReminder ? CheckLeaseAsync() : Task.CompletedTask;
 
     /// <inheritdoc />
-    public Task ResetAsync(long incarnation) => Run(_pair.ResetAsync(incarnation));
+    public Task ResetAsync(long incarnation) => Run(() => _pair.ResetAsync(incarnation));
 
     /// <inheritdoc />
-    public Task RetireExportsAsync(string[] krefs) => Run(_pair.RetireExportsAsync(krefs));
+    public Task RetireExportsAsync(string[] krefs) => Run(() => _pair.RetireExportsAsync(krefs));
 
     /// <inheritdoc />
     public async Task ReceiveFrameAsync(string frameJson)
@@ -181,7 +185,7 @@ public sealed partial class RemoteHandleGrain(
         var timed = DgcMetrics.FrameHandled.Enabled;
         var started = timed ? Stopwatch.GetTimestamp() : 0;
         var (applied, rejected) = (_pair.Counters.BatchesApplied, _pair.Counters.Rejected);
-        await Run(_pair.ReceiveFrameAsync(frameJson));
+        await Run(() => _pair.ReceiveFrameAsync(frameJson));
         if (timed)
         {
             DgcMetrics.FrameHandled.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, new KeyValuePair<string, object?>("dgc.frame", kind));
@@ -220,7 +224,7 @@ public sealed partial class RemoteHandleGrain(
         return _managerInternal.RememberRemoteAsync(_pair.Remote, memory);
     }
 
-    Task<PeerMemory?> IPairEnvironment.RecallRemoteAsync() => _managerInternal.RecallRemoteAsync(_pair.Remote);
+    Task<PeerRecall> IPairEnvironment.RecallRemoteAsync() => _managerInternal.RecallRemoteAsync(_pair.Remote);
 
     async Task IPairEnvironment.RecordSentAsync(IReadOnlyDictionary<string, long> sends) =>
         await _exports.CallAsync([.. sends], s => s.Key, async (shard, part) =>
@@ -333,15 +337,24 @@ public sealed partial class RemoteHandleGrain(
 
     void IPairEnvironment.Report(PairEvent e) => Log(e);
 
-    /// <summary>Runs one input of the pair, then starts or stops the flush timer to match what is left to send.</summary>
-    private Task<bool> Run(Task input) => Run(Completed(input));
+    /// <summary>
+    /// Runs one input of the pair (after the effects an earlier activation left, on this activation's first call),
+    /// then starts or stops the flush timer to match what is left to send.
+    /// </summary>
+    private Task<bool> Run(Func<Task> input) => Run(() => Completed(input()));
 
-    /// <inheritdoc cref="Run(Task)" />
-    private async Task<T> Run<T>(Task<T> input)
+    /// <inheritdoc cref="Run(Func{Task})" />
+    private async Task<T> Run<T>(Func<Task<T>> input)
     {
         try
         {
-            var result = await input;
+            if (_deliverWaiting)
+            {
+                _deliverWaiting = false;
+                await _pair.DeliverWaitingEffectsAsync();
+            }
+
+            var result = await input();
             ArmFlushTimer();
             ArmLapseTimer();
             return result;
@@ -455,7 +468,7 @@ public sealed partial class RemoteHandleGrain(
     {
         // A span only for ticks with something to seal or resend (the timer runs only then anyway).
         using var span = _pair.NeedsFlushTick ? DgcTracing.Start(DgcTracing.BatchFlush, _pair.Local, _pair.Remote) : null;
-        await Run(_pair.OnFlushTickAsync());
+        await Run(() => _pair.OnFlushTickAsync());
     }
 
 }

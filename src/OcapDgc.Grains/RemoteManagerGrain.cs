@@ -103,8 +103,8 @@ public sealed class RemoteManagerGrain(
     }
 
     /// <inheritdoc />
-    public Task<PeerMemory?> RecallRemoteAsync(string remote) =>
-        Task.FromResult(state.State.PeerMemories.GetValueOrDefault(remote));
+    public Task<PeerRecall> RecallRemoteAsync(string remote) =>
+        Task.FromResult(new PeerRecall(state.State.PeerMemories.GetValueOrDefault(remote), state.State.Remotes.Contains(remote)));
 
     /// <inheritdoc />
     public async Task<long> RestartKernelAsync()

@@ -271,6 +271,12 @@ public sealed class HoleTests
         var recalled = Alice.Pair("bob").State;
         Assert.Equal(sent.Stream, recalled.PeerStream);
         Assert.Equal(sent.NextSeq - 1, recalled.HighestApplied);
+
+        // It also finishes what the crash cut short: its manager no longer lists bob (the row is gone), so bring-out-your-dead
+        // and restarts stop waking an empty pair, and nothing is left once all is released.
+        Assert.DoesNotContain("bob", Alice.Remotes);
+        _w.RunQuietly(leases: 2);
+        _w.CheckNothingLeft();
     }
 
     [Fact]

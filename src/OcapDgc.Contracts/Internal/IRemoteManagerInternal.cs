@@ -44,9 +44,12 @@ public interface IRemoteManagerInternal : IGrainWithStringKey
     [Alias("remember-remote")]
     Task RememberRemoteAsync(string remote, PeerMemory memory);
 
-    /// <summary>What a handle towards <paramref name="remote"/> left when it last cleared, if anything. Called by the handles.</summary>
-    [Alias("recall-remote")]
-    Task<PeerMemory?> RecallRemoteAsync(string remote);
+    /// <summary>
+    /// What a handle towards <paramref name="remote"/> left when it last cleared, if anything, and whether the remote
+    /// is still listed. Called by the handles when they activate with no state of their own.
+    /// </summary>
+    [Alias("recall-remote-listed")]
+    Task<PeerRecall> RecallRemoteAsync(string remote);
 
     /// <summary>
     /// A host whose DGC state dies with its process (the embedded, in-memory profile) calls this for each

@@ -25,8 +25,8 @@ public interface IPairEnvironment
     /// <summary>The pair is about to clear its state: the manager keeps <paramref name="memory"/> now (the remote stays listed), so a crash before <see cref="ForgetRemoteAsync"/> loses nothing of it.</summary>
     Task RememberRemoteAsync(PeerMemory memory);
 
-    /// <summary>What the manager kept of the remote when the pair last cleared, if anything.</summary>
-    Task<PeerMemory?> RecallRemoteAsync();
+    /// <summary>What the manager kept of the remote when the pair last cleared, if anything, and whether it still lists the remote.</summary>
+    Task<PeerRecall> RecallRemoteAsync();
 
     /// <summary>Counts sends to the remote, durably: for each export kref, how many times this message carries it.</summary>
     Task RecordSentAsync(IReadOnlyDictionary<string, long> sends);

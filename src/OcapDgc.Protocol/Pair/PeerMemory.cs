@@ -39,3 +39,14 @@ public sealed record PeerMemory(
         state.HighestApplied = HighestApplied;
     }
 }
+
+/// <summary>
+/// What the kernel's manager has of a remote when a pair with no state of its own activates: what the pair's last
+/// activation left when it cleared (<see cref="Memory"/>, if anything), and whether the remote is still on the
+/// manager's list (<see cref="Listed"/>): a pair with no row that is still listed died after clearing its row (or
+/// after opening a session, before its first write), before its manager forgot the remote.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("ocap-dgc.PeerRecall")]
+public sealed record PeerRecall(
+    [property: Id(0)] PeerMemory? Memory,
+    [property: Id(1)] bool Listed);

@@ -159,9 +159,16 @@ public sealed partial class RemotePair
 
     private async Task ActivateCoreAsync()
     {
-        if (!Sessions.Open && State.PeerIncarnation == 0 && await _env.RecallRemoteAsync() is { } memory)
+        if (!Sessions.Open && State.PeerIncarnation == 0)
         {
-            memory.RestoreInto(State);
+            var recall = await _env.RecallRemoteAsync();
+            recall.Memory?.RestoreInto(State);
+            if (recall.Listed)
+            {
+                // No row, yet listed: an earlier activation died after clearing its row (or after opening a session,
+                // before its first write), before its manager forgot the remote. Finish that now.
+                await _env.ForgetRemoteAsync(PeerMemory.Of(State));
+            }
         }
         else if (State.EndingSession.Count > 0)
         {

@@ -282,7 +282,7 @@ public sealed partial class SimKernel(World world, string id, bool hostile = fal
             return Task.CompletedTask;
         }
 
-        public Task<PeerMemory?> RecallRemoteAsync() => Task.FromResult(kernel.Memories.GetValueOrDefault(remote));
+        public Task<PeerRecall> RecallRemoteAsync() => Task.FromResult(new PeerRecall(kernel.Memories.GetValueOrDefault(remote), kernel.Remotes.Contains(remote)));
 
         public Task RecordSentAsync(IReadOnlyDictionary<string, long> sends)
         {

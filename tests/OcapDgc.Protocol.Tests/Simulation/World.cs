@@ -631,6 +631,10 @@ public sealed partial class World
             left.AddRange(remotes.Select(p =>
                 $"pair state towards {p.r} (exports {p.s.Exports.Count}, imports {p.s.Imports.Count}, revoked {p.s.Revoked.Count}, queued {p.s.Queue.Count}, unacked {p.s.Unacked.Count}, stored {k.Store.ContainsKey(p.r)}, reminder {k.Reminders.Contains(p.r)})"));
             left.AddRange(k.Imports.Keys.Where(i => !Kept(i)).Select(i => $"import {i}"));
+
+            // A remote the manager lists has a row; a pair that cleared its own leaves the list too.
+            left.AddRange(k.Remotes.Where(r => r != Mallory && !k.Store.ContainsKey(r) && k.StateOf(r) is null or { IsEmpty: true })
+                .Select(r => $"{r} listed by its manager with no row"));
             if (left.Count > 0)
             {
                 throw new SimulationViolationException($"L3: after quiescence {k.Id} still has {string.Join("; ", left.Take(6))}");

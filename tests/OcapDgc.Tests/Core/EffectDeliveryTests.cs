@@ -322,6 +322,24 @@ public sealed class EffectDeliveryTests(DgcClusterFixture fx)
     }
 
     [Fact]
+    public async Task The_call_that_wakes_a_handle_returns_after_the_effects_an_earlier_activation_left_and_the_clear_they_allow()
+    {
+        // b drops and retires o; a's kernel fails to hear "retired", so the effect is all the a->b pair still holds.
+        var (a, b, _) = await fx.PairSharingOneAsync();
+        await a.Grain.FailNextCallbacksAsync(1);
+        await b.Grain.DropAllAsync(a.Id, retire: true);
+        await fx.SettleAsync(a, b);
+        Assert.Equal(0, (await a.LedgerAsync()).ExportsRetired);
+        await fx.DeactivateAsync(a.HandleTo(b));
+
+        // The lease check wakes the handle. When it returns, the kernel heard "retired", and the pair, left holding
+        // nothing, cleared its row and left its manager's list: no later timer tick still has that work under way.
+        await a.InternalHandleTo(b).CheckLeaseAsync();
+        Assert.Equal(1, (await a.LedgerAsync()).ExportsRetired);
+        await fx.AssertNothingLeftAsync(a, b);
+    }
+
+    [Fact]
     public async Task A_dropped_for_a_release_after_a_send_the_kernel_did_not_see_is_not_taken_for_the_same_release_twice()
     {
         var (a, b) = await fx.NewPairAsync();

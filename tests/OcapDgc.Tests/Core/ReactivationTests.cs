@@ -95,6 +95,27 @@ public sealed class ReactivationTests(DgcClusterFixture fx)
     }
 
     [Fact]
+    public async Task A_remote_left_listed_by_a_handle_that_died_after_clearing_its_row_leaves_the_list_when_the_handle_next_wakes()
+    {
+        var (a, b, _) = await fx.PairSharingOneAsync();
+        await fx.ReleaseAllAsync(b, a);
+        var before = await a.HandleTo(b).GetFiguresAsync();
+        await fx.DeactivateAsync(a.HandleTo(b));
+
+        // What a handle that dies between clearing its row and telling its manager leaves: the remote listed, no row.
+        // (Opening a session lists the remote as the clear's last step would have unlisted it; the epoch it draws goes unused.)
+        await a.ManagerInternal.RegisterRemoteAsync(b.Id);
+        Assert.Single(await a.Manager.GetRemoteFiguresAsync()); // the read wakes the handle, too
+
+        // The handle, woken with no row while listed, finishes the clear: the list is empty, what it recalled of b is kept.
+        Assert.Empty(await a.Manager.GetRemoteFiguresAsync());
+        Assert.False(fx.Storage.Has(DgcStateNames.RemoteHandle, a.HandleTo(b).GetGrainId()));
+        var after = await a.HandleTo(b).GetFiguresAsync();
+        Assert.Equal((before.PeerStream, before.HighestAppliedInbound), (after.PeerStream, after.HighestAppliedInbound));
+        await fx.AssertNothingLeftAsync(a, b);
+    }
+
+    [Fact]
     public async Task A_reactivated_handle_does_not_give_a_silent_remote_a_new_lease()
     {
         var (a, b, o) = await fx.PairSharingOneAsync();
