@@ -124,11 +124,21 @@ public sealed partial class SimKernel(World world, string id, bool hostile = fal
     public (bool Fail, bool Executed) FailApply { get; set; }
 
     /// <summary>
-    /// Whether the next new epoch a pair of this kernel draws from its manager, while taking a frame, fails (the
-    /// manager's silo died under the call), and the pair lives on: a session end (reconciliation, the remote's
-    /// restart) stops part way.
+    /// Whether the next new epoch a pair of this kernel draws from its manager, while taking a frame or checking a
+    /// lease, fails (the manager's silo died under the call), and the pair lives on: a session end (reconciliation,
+    /// the remote's restart, a lapsed lease) stops part way.
     /// </summary>
     public bool FailEpochDraw { get; set; }
+
+    /// <summary>
+    /// Whether the next session end of a pair of this kernel, while taking a frame or checking a lease, fails part way
+    /// through letting the remote's holds go: the first export's owner lets them go, then the call fails (its silo
+    /// died), and the pair lives on.
+    /// </summary>
+    public bool FailExpiry { get; set; }
+
+    /// <summary>Set while the world runs a lease check of one of this kernel's pairs (a reminder tick).</summary>
+    public bool Checking { get; set; }
 
     /// <summary>
     /// The next pair of this kernel that clears its state while taking a frame dies right after the row is gone
@@ -249,7 +259,7 @@ public sealed partial class SimKernel(World world, string id, bool hostile = fal
 
         public Task<long> NextEpochAsync()
         {
-            if (kernel.FailEpochDraw && kernel.Delivering)
+            if (kernel.FailEpochDraw && (kernel.Delivering || kernel.Checking))
             {
                 kernel.FailEpochDraw = false;
                 world.Note($"  {kernel.Id}/{remote} drawing a new epoch failed");
@@ -322,8 +332,18 @@ public sealed partial class SimKernel(World world, string id, bool hostile = fal
             return failed is null ? Task.FromResult(results) : Task.FromException<ExportApplyResult[]>(failed);
         }
 
-        public Task<ExportApplyResult[]> ExpireExportsAsync(IReadOnlyList<string> krefs) =>
-            Task.FromResult(krefs.Select(k => kernel.Settle(k, kernel.Ledger(k).ExpireRemote(remote, out _))).ToArray());
+        public Task<ExportApplyResult[]> ExpireExportsAsync(IReadOnlyList<string> krefs)
+        {
+            if (kernel.FailExpiry && (kernel.Delivering || kernel.Checking) && krefs.Count > 0)
+            {
+                kernel.FailExpiry = false;
+                kernel.Settle(krefs[0], kernel.Ledger(krefs[0]).ExpireRemote(remote, out _));
+                world.Note($"  {kernel.Id}/{remote} ending the session failed after the owner of {krefs[0]} let {remote}'s holds go");
+                return Task.FromException<ExportApplyResult[]>(new SimCallFailedException($"{kernel.Id}: an export owner failed"));
+            }
+
+            return Task.FromResult(krefs.Select(k => kernel.Settle(k, kernel.Ledger(k).ExpireRemote(remote, out _))).ToArray());
+        }
 
         public Task<ExportApplyResult[]> ReleaseLostSendsAsync(IReadOnlyList<string> krefs, IReadOnlyList<bool> forget) =>
             Task.FromResult(krefs.Select((k, i) => kernel.Settle(k, kernel.Ledger(k).ReleaseLostSends(remote, forget[i], out _))).ToArray());

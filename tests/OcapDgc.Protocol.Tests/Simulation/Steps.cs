@@ -205,10 +205,16 @@ public sealed record FailApplyStep(int Kernel, bool Executed) : Step
     public override void Apply(World w, Random r) => w[Pick(w.Names, Kernel)].FailApply = (true, Executed);
 }
 
-/// <summary>The next new epoch a pair of a kernel draws while taking a frame fails (a session end stops part way).</summary>
+/// <summary>The next new epoch a pair of a kernel draws while taking a frame or checking a lease fails (a session end stops part way).</summary>
 public sealed record FailEpochDrawStep(int Kernel) : Step
 {
     public override void Apply(World w, Random r) => w[Pick(w.Names, Kernel)].FailEpochDraw = true;
+}
+
+/// <summary>The next session end at a kernel, while taking a frame or checking a lease, fails after one export's owner let the remote go.</summary>
+public sealed record FailExpiryStep(int Kernel) : Step
+{
+    public override void Apply(World w, Random r) => w[Pick(w.Names, Kernel)].FailExpiry = true;
 }
 
 /// <summary>A kernel calls the API wrongly.</summary>
@@ -287,6 +293,7 @@ public static class Plans
         (1, Gen.Select(K, Gen.Int[0, 2], (k, n) => (Step)new FailCallbacksStep(k, n))),
         (3, Gen.Select(K, Gen.Bool, (k, e) => (Step)new FailApplyStep(k, e))),
         (2, K.Select(k => (Step)new FailEpochDrawStep(k))),
+        (2, K.Select(k => (Step)new FailExpiryStep(k))),
         (Cycles ? 2 : 0, Gen.Select(K, K, K, (a, b, c) => (Step)new CycleStep(a, b, c))),
         (Cycles ? 2 : 0, K.Select(k => (Step)new LinkStep(k))),
         (Cycles ? 2 : 0, K.Select(k => (Step)new TraceStep(k))));

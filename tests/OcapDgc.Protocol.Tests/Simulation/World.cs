@@ -296,6 +296,7 @@ public sealed partial class World
             receiver.Delivering = false;
             receiver.FailApply = (false, false);
             receiver.FailEpochDraw = false;
+            receiver.FailExpiry = false;
         }
 
         if (heard)
@@ -358,7 +359,22 @@ public sealed partial class World
             {
                 foreach (var remote in k.Reminders.ToList())
                 {
-                    Run(k.Pair(remote).CheckLeaseAsync());
+                    var pair = k.Pair(remote);
+                    k.Checking = true;
+                    try
+                    {
+                        Run(pair.CheckLeaseAsync());
+                    }
+                    catch (SimCallFailedException)
+                    {
+                        // A session end stopped part way (see Deliver); the handle lives on and finishes it at its next input.
+                    }
+                    finally
+                    {
+                        k.Checking = false;
+                        k.FailEpochDraw = false;
+                        k.FailExpiry = false;
+                    }
                 }
             }
         }
