@@ -46,6 +46,9 @@ public sealed class DgcClusterFixture : IAsyncLifetime
 
     public InClusterTransport Transport { get; private set; } = null!;
 
+    /// <summary>Holds chosen calls on their way in until the test lets them go.</summary>
+    public CallGate Gate { get; private set; } = null!;
+
     public DgcStorageTracker Storage { get; private set; } = null!;
 
     /// <summary>The silo's reminder table: which reminders are registered (none fires during a test).</summary>
@@ -82,6 +85,8 @@ public sealed class DgcClusterFixture : IAsyncLifetime
             silo.UseDgcStorageTracking();
             silo.Services.AddSingleton<ExportCallFaults>();
             silo.Services.AddSingleton<IIncomingGrainCallFilter>(sp => sp.GetRequiredService<ExportCallFaults>());
+            silo.Services.AddSingleton<CallGate>();
+            silo.Services.AddSingleton<IIncomingGrainCallFilter>(sp => sp.GetRequiredService<CallGate>());
         });
         _cluster = builder.Build();
         await _cluster.DeployAsync();
@@ -90,6 +95,7 @@ public sealed class DgcClusterFixture : IAsyncLifetime
         Transport = services.GetRequiredService<InClusterTransport>();
         Storage = services.GetRequiredService<DgcStorageTracker>();
         ExportFaults = services.GetRequiredService<ExportCallFaults>();
+        Gate = services.GetRequiredService<CallGate>();
         Reminders = services.GetRequiredService<IReminderTable>();
     }
 

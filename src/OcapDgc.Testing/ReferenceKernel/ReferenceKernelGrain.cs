@@ -124,6 +124,18 @@ public sealed partial class ReferenceKernelGrain(
         var own = krefs.Where(S.Own.ContainsKey).Distinct(StringComparer.Ordinal).ToArray();
         foreach (var k in own)
         {
+            // Sent before and not heard of since: the "dropped" of the release that made it unreachable may still be on
+            // its way, to arrive after this send. Which remote's release that was is read now (see OwnObject.DueFrom).
+            var o = S.Own[k];
+            o.DueFrom = null;
+            if (o.Sends > 0 && !o.ToldDropped && await StoredExportAsync(k) is { Reachable: false, DroppedBy: { } by })
+            {
+                o.DueFrom = by;
+            }
+        }
+
+        foreach (var k in own)
+        {
             S.Own[k].ToldDropped = false;
             S.Own[k].SentTo.Add(toKernel);
             S.Own[k].EndedFor.Remove(toKernel);
@@ -587,6 +599,18 @@ public sealed partial class ReferenceKernelGrain(
                     continue;
                 }
 
+                // The first report after a send made while a "dropped" was due: from the pair of the remote whose release
+                // that was (an effect id begins with its pair's remote), it reports that release, before the send.
+                if (told.DueFrom is { } due)
+                {
+                    told.DueFrom = null;
+                    if (!_sending.ContainsKey(k) && effectId.StartsWith(due + "/", StringComparison.Ordinal))
+                    {
+                        LogDueBeforeSend(logger, Me, k, effectId);
+                        continue;
+                    }
+                }
+
                 // An object sent more than once may have been sent again after the release this reports and before
                 // it arrived (through another remote's pair): if the DGC has it reachable now, this report is of an
                 // earlier release, and says nothing about the one to come.
@@ -980,6 +1004,9 @@ public sealed partial class ReferenceKernelGrain(
 
     [LoggerMessage(EventId = 9004, Level = LogLevel.Information, Message = "{Kernel}: message {MessageId} from {Remote} came again after its imports {Krefs} were let go; the DGC no longer counts them, so they are not taken back")]
     private static partial void LogLateRepeat(ILogger logger, string kernel, string messageId, string remote, IEnumerable<string> krefs);
+
+    [LoggerMessage(EventId = 9009, Level = LogLevel.Information, Message = "{Kernel}: {Kref} reported dropped (effect {EffectId}) after it was sent again: the report of the release before that send, which was on its way")]
+    private static partial void LogDueBeforeSend(ILogger logger, string kernel, string kref, string effectId);
 
     [LoggerMessage(EventId = 9002, Level = LogLevel.Warning, Message = "{Kernel}: {Kref} reported dropped again (effect {EffectId}, release {Release}) without being sent since it was last reported dropped (by effect {Before}, release {BeforeRelease})")]
     private static partial void LogToldTwice(ILogger logger, string kernel, string kref, string effectId, string release, string before, string beforeRelease);

@@ -145,6 +145,14 @@ public sealed class OwnObject
     /// </summary>
     [Id(8)]
     public string? ToldDroppedRelease { get; set; }
+
+    /// <summary>
+    /// When it was last sent while a "dropped" was still due (sent before, and not heard of since): the remote whose
+    /// release had made it unreachable then. That release's "dropped" can arrive after the send (callbacks do not wait
+    /// for sends); the first report after the send that comes from this remote's pair is of that earlier release.
+    /// </summary>
+    [Id(9)]
+    public string? DueFrom { get; set; }
 }
 
 /// <summary>How the reference kernel keeps its ground truth. Bound from <c>Dgc:ReferenceKernel</c>.</summary>

@@ -97,6 +97,48 @@ public sealed class EffectDeliveryTests(DgcClusterFixture fx)
     }
 
     [Fact]
+    public async Task A_dropped_still_on_its_way_when_the_kernel_sends_the_export_again_is_one_report_of_one_release()
+    {
+        // a shares o with b and with c; c drops it (c's count is 0; it still recognizes o), b still holds it.
+        var (a, b, o) = await fx.PairSharingOneAsync();
+        var c = (await fx.NewKernelsAsync("c"))[0];
+        await a.Grain.SendAsync(c.Id, [o]);
+        await fx.SettleAsync(a, c);
+        var fromB = Assert.Single(await b.Grain.GetHeldImportsAsync(a.Id));
+        await c.Grain.DropAllAsync(a.Id, retire: false);
+        await fx.SettleAsync(a, c);
+
+        // b drops o: that release makes it unreachable, and its "dropped" (from the a->b pair) is held on its way in.
+        fx.Gate.Hold(nameof(IDgcKernel.OnExportsDroppedAsync), a.Id, count: 2);
+        await b.Grain.DropAsync(a.Id, [fromB], retire: false);
+        await b.HandleTo(a).FlushAsync();
+        await fx.Gate.ArrivedAsync(0);
+
+        // Before it arrives, a's kernel sends o to c again, and c's lease lapses: that second release's "dropped"
+        // (from the a->c pair) is held too.
+        await a.Grain.SendAsync(c.Id, [o]);
+        fx.Clock.Advance(DgcClusterFixture.Lease * 2);
+        var lapse = a.InternalHandleTo(c).CheckLeaseAsync();
+        await fx.Gate.ArrivedAsync(1);
+
+        // The report of the release before the send arrives first, then the later one: two releases, each told once
+        // (the export's row tells both the same story by then, so the kernel tells them apart by who reports them).
+        await fx.Gate.ReleaseAsync(0);
+        await fx.Gate.ReleaseAsync(1);
+        await lapse;
+        var ledger = await a.LedgerAsync();
+        Assert.Equal(2, ledger.ExportsDroppedEvents);
+        Assert.Equal(0, ledger.ToldTwice);
+        Assert.Equal(0, ledger.Premature);
+
+        await fx.SettleAsync(a, b, c);
+        await b.Grain.DropAllAsync(a.Id, retire: true);
+        await c.Grain.DropAllAsync(a.Id, retire: true);
+        await fx.SettleAsync(a, b, c);
+        await fx.AssertNothingLeftAsync(a, b, c);
+    }
+
+    [Fact]
     public async Task A_message_whose_delivery_failed_is_delivered_again_and_its_refs_are_then_held_and_released()
     {
         var (a, b) = await fx.NewPairAsync();
