@@ -96,6 +96,11 @@ silo_ports=() gateway_ports=() web_ports=() runs=()
 start_silo() { # index (0-based): starts run N of silo i on its ports, waits until it is ready
     local i="$1"
     runs[i]=$(( ${runs[i]:-0} + 1 ))
+    # A restarted silo keeps its silo and gateway ports (its cluster knows them); its dashboard port may have been
+    # taken by another program while it was down: it then gets the next free one.
+    if [ "${runs[i]}" -gt 1 ] && ! port_free "${web_ports[i]}"; then
+        take_free_port "web_ports[i]" $(( web_ports[i] + silos ))
+    fi
     local log="${work}/logs/silo-$((i + 1)).run-${runs[i]}.log"
     silo_start "${log}" "${silo_ports[i]}" "${gateway_ports[i]}" "${web_ports[i]}" "${settings[@]}"
     pids[i]="${silo_pid}"
