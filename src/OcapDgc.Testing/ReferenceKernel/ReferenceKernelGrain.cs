@@ -37,6 +37,9 @@ public sealed partial class ReferenceKernelGrain(
     private readonly Dictionary<string, int> _sending = new(StringComparer.Ordinal);
     private ExportShards? _exports;
 
+    // Not persisted: the judging of the last "dropped" callback; each waits for the one before (see OnExportsDroppedAsync).
+    private Task _judged = Task.CompletedTask;
+
     // Not persisted: own objects a send of which was under way when this activation read its state (see OnActivateAsync).
     private readonly HashSet<string> _underWayBefore = new(StringComparer.Ordinal);
 
@@ -588,85 +591,12 @@ public sealed partial class ReferenceKernelGrain(
         }
 
         S.DroppedEvents += krefs.Length;
-        foreach (var k in krefs)
-        {
-            if (S.Own.TryGetValue(k, out var told))
-            {
-                if (_underWayBefore.Remove(k))
-                {
-                    // A send another activation had under way may be counted after this "dropped" (see OnActivateAsync).
-                    told.ToldDropped = false;
-                    continue;
-                }
 
-                // The first report after a send made while a "dropped" was due: from the pair of the remote whose release
-                // that was (an effect id begins with its pair's remote), it reports that release, before the send.
-                if (told.DueFrom is { } due)
-                {
-                    told.DueFrom = null;
-                    if (!_sending.ContainsKey(k) && effectId.StartsWith(due + "/", StringComparison.Ordinal))
-                    {
-                        LogDueBeforeSend(logger, Me, k, effectId);
-                        continue;
-                    }
-                }
-
-                // An object sent more than once may have been sent again after the release this reports and before
-                // it arrived (through another remote's pair): if the DGC has it reachable now, this report is of an
-                // earlier release, and says nothing about the one to come.
-                var sendsBefore = told.Sends;
-                ExportSnapshot? now = null;
-                if (told.Sends > 1 && !_sending.ContainsKey(k)
-                    && (now = await StoredExportAsync(k)).Reachable)
-                {
-                    continue;
-                }
-
-                // Which release the DGC has recorded as the last (for an object sent more than once, or by a durable
-                // kernel: a read per export, which the memory benchmarks' objects, sent once, do not pay). A second
-                // "dropped" for a different release means the object was sent in between by a send this activation did
-                // not see: Orleans can briefly run a second activation of this kernel after a silo dies, and a send it
-                // made reached the DGC while its write of the kernel's state was refused. Only the same release heard
-                // twice is the DGC's fault.
-                string? release = null;
-                if (_durable || told.Sends > 1)
-                {
-                    now ??= await StoredExportAsync(k);
-                    if (now.Reachable)
-                    {
-                        // Sent again since the release this reports (perhaps by a send this activation did not see):
-                        // it cannot be told apart from the next release, so it is not held against it.
-                        continue;
-                    }
-
-                    release = $"{now.DroppedBy} {now.DroppedByStream}/{now.DroppedBySeq}";
-                }
-
-                if (told.Sends != sendsBefore)
-                {
-                    // A send of it began while this callback waited on the reads above (callbacks interleave with
-                    // calls): this reports a release before that send, and says nothing about the one to come.
-                    continue;
-                }
-
-                if (told.ToldDropped && !_sending.ContainsKey(k))
-                {
-                    if (release is not null && told.ToldDroppedRelease is { } before && release != before)
-                    {
-                        LogUnseenSend(logger, Me, k, effectId, release, told.ToldDroppedBy ?? "unknown", before);
-                    }
-                    else
-                    {
-                        S.ToldTwice++;
-                        LogToldTwice(logger, Me, k, effectId, release ?? "not read", told.ToldDroppedBy ?? "unknown", told.ToldDroppedRelease ?? "not read");
-                    }
-                }
-
-                told.ToldDropped = true;
-                told.ToldDroppedBy = effectId;
-                told.ToldDroppedRelease = release;
-            }
-        }
+        // Reports are judged one callback at a time, in the order they came: callbacks interleave, and one that read the
+        // DGC's state before another could otherwise be judged after it.
+        var turn = JudgeDroppedAfterAsync(_judged, effectId, krefs);
+        _judged = turn;
+        await turn;
 
         var byPeer = new Dictionary<string, List<string>>(StringComparer.Ordinal);
         foreach (var k in krefs)
@@ -732,6 +662,106 @@ public sealed partial class ReferenceKernelGrain(
         }
 
         await SaveAsync();
+    }
+
+    /// <summary>Judges each "dropped" of one callback, once the callback before has been judged: a report of the same release twice is the DGC's fault.</summary>
+    private async Task JudgeDroppedAfterAsync(Task previous, string effectId, string[] krefs)
+    {
+        try
+        {
+            await previous;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // The callback that waited on it saw its error.
+        }
+
+        foreach (var k in krefs)
+        {
+            if (S.Own.TryGetValue(k, out var told))
+            {
+                if (_underWayBefore.Remove(k))
+                {
+                    // A send another activation had under way may be counted after this "dropped" (see OnActivateAsync).
+                    told.ToldDropped = false;
+                    continue;
+                }
+
+                // The first report after a send made while a "dropped" was due: from the pair of the remote whose release
+                // that was (an effect id begins with its pair's remote), it reports that release, before the send.
+                if (told.DueFrom is { } due)
+                {
+                    told.DueFrom = null;
+                    if (!_sending.ContainsKey(k) && effectId.StartsWith(due + "/", StringComparison.Ordinal))
+                    {
+                        LogDueBeforeSend(logger, Me, k, effectId);
+                        continue;
+                    }
+                }
+
+                // An object sent more than once may have been sent again after the release this reports and before
+                // it arrived (through another remote's pair): if the DGC has it reachable now, this report is of an
+                // earlier release, and says nothing about the one to come.
+                var sendsBefore = told.Sends;
+                ExportSnapshot? now = null;
+                if (told.Sends > 1 && !_sending.ContainsKey(k)
+                    && (now = await StoredExportAsync(k)).Reachable)
+                {
+                    continue;
+                }
+
+                // Which release the DGC has recorded as the last (for an object sent more than once, or by a durable
+                // kernel: a read per export, which the memory benchmarks' objects, sent once, do not pay). A second
+                // "dropped" for a different release means the object was sent in between by a send this activation did
+                // not see: Orleans can briefly run a second activation of this kernel after a silo dies, and a send it
+                // made reached the DGC while its write of the kernel's state was refused. Only the same release heard
+                // twice is the DGC's fault.
+                string? release = null;
+                if (_durable || told.Sends > 1)
+                {
+                    now ??= await StoredExportAsync(k);
+                    if (now.Reachable)
+                    {
+                        // Sent again since the release this reports (perhaps by a send this activation did not see):
+                        // it cannot be told apart from the next release, so it is not held against it.
+                        continue;
+                    }
+
+                    release = $"{now.DroppedBy} {now.DroppedByStream}/{now.DroppedBySeq}";
+                    if (now.DroppedBy is { Length: > 0 } by && !effectId.StartsWith(by + "/", StringComparison.Ordinal))
+                    {
+                        // The last release was another remote's: this report, from its own remote's pair, is of an earlier
+                        // release (before a send), come late; the last release's report is its own (heard or to come).
+                        LogLateEarlierRelease(logger, Me, k, effectId, release);
+                        continue;
+                    }
+                }
+
+                if (told.Sends != sendsBefore)
+                {
+                    // A send of it began while this callback waited on the reads above (callbacks interleave with
+                    // calls): this reports a release before that send, and says nothing about the one to come.
+                    continue;
+                }
+
+                if (told.ToldDropped && !_sending.ContainsKey(k))
+                {
+                    if (release is not null && told.ToldDroppedRelease is { } before && release != before)
+                    {
+                        LogUnseenSend(logger, Me, k, effectId, release, told.ToldDroppedBy ?? "unknown", before);
+                    }
+                    else
+                    {
+                        S.ToldTwice++;
+                        LogToldTwice(logger, Me, k, effectId, release ?? "not read", told.ToldDroppedBy ?? "unknown", told.ToldDroppedRelease ?? "not read");
+                    }
+                }
+
+                told.ToldDropped = true;
+                told.ToldDroppedBy = effectId;
+                told.ToldDroppedRelease = release;
+            }
+        }
     }
 
     /// <inheritdoc />
@@ -1007,6 +1037,9 @@ public sealed partial class ReferenceKernelGrain(
 
     [LoggerMessage(EventId = 9009, Level = LogLevel.Information, Message = "{Kernel}: {Kref} reported dropped (effect {EffectId}) after it was sent again: the report of the release before that send, which was on its way")]
     private static partial void LogDueBeforeSend(ILogger logger, string kernel, string kref, string effectId);
+
+    [LoggerMessage(EventId = 9010, Level = LogLevel.Information, Message = "{Kernel}: {Kref} reported dropped (effect {EffectId}) by a pair whose remote did not make the last release ({Release}): the report of an earlier release, come late")]
+    private static partial void LogLateEarlierRelease(ILogger logger, string kernel, string kref, string effectId, string release);
 
     [LoggerMessage(EventId = 9002, Level = LogLevel.Warning, Message = "{Kernel}: {Kref} reported dropped again (effect {EffectId}, release {Release}) without being sent since it was last reported dropped (by effect {Before}, release {BeforeRelease})")]
     private static partial void LogToldTwice(ILogger logger, string kernel, string kref, string effectId, string release, string before, string beforeRelease);
