@@ -143,6 +143,19 @@ public sealed class DgcClusterFixture : IAsyncLifetime
         return (a, b, o, fromB);
     }
 
+    /// <summary>
+    /// a shares o with b; b drops and retires it, and a's kernel fails to hear "dropped", so that effect (and "retired"
+    /// behind it) waits in the a->b outbox: all the pair still holds.
+    /// </summary>
+    public async Task<(Kernel A, Kernel B, string O)> RetiredWaitingAsync()
+    {
+        var (a, b, o) = await PairSharingOneAsync();
+        await a.Grain.FailNextCallbacksAsync(1);
+        await b.Grain.DropAllAsync(a.Id, retire: true);
+        await SettleAsync(a, b);
+        return (a, b, o);
+    }
+
     /// <summary>Two fresh kernels, after a sent <paramref name="count"/> new objects to b in one message and everything settled.</summary>
     public async Task<(Kernel A, Kernel B, string[] Objects)> PairSharingAsync(int count)
     {

@@ -125,20 +125,16 @@ public sealed partial class ReferenceKernelGrain(
         // Sent again: "dropped" may be said anew. Durable before the send, so a crash after the DGC counted the send
         // cannot bring back an older "told dropped"; and the peer is asked about it when it is reported dropped.
         var own = krefs.Where(S.Own.ContainsKey).Distinct(StringComparer.Ordinal).ToArray();
-        foreach (var k in own)
-        {
-            // Sent before and not heard of since: the "dropped" of the release that made it unreachable may still be on
-            // its way, to arrive after this send. Which remote's release that was is read now (see OwnObject.DueFrom).
-            var o = S.Own[k];
-            o.DueFrom = null;
-            if (o.Sends > 0 && !o.ToldDropped && await StoredExportAsync(k) is { Reachable: false, DroppedBy: { } by })
-            {
-                o.DueFrom = by;
-            }
-        }
 
+        // Sent before and not heard of since: the "dropped" of the release that made it unreachable may still be on its
+        // way, to arrive after this send. Which remote's release that was is read now, in one read (see OwnObject.DueFrom).
+        var due = own.Where(k => S.Own[k] is { Sends: > 0, ToldDropped: false }).ToArray();
+        var releases = due.Length > 0 ? await Exports.SnapshotsAsync(due) : [];
+        var dueFrom = due.Zip(releases).Where(r => r.Second is { Reachable: false, DroppedBy: not null })
+            .ToDictionary(r => r.First, r => r.Second.DroppedBy, StringComparer.Ordinal);
         foreach (var k in own)
         {
+            S.Own[k].DueFrom = dueFrom.GetValueOrDefault(k);
             S.Own[k].ToldDropped = false;
             S.Own[k].SentTo.Add(toKernel);
             S.Own[k].EndedFor.Remove(toKernel);
@@ -667,15 +663,7 @@ public sealed partial class ReferenceKernelGrain(
     /// <summary>Judges each "dropped" of one callback, once the callback before has been judged: a report of the same release twice is the DGC's fault.</summary>
     private async Task JudgeDroppedAfterAsync(Task previous, string effectId, string[] krefs)
     {
-        try
-        {
-            await previous;
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            // The callback that waited on it saw its error.
-        }
-
+        await EndedAsync(previous);
         foreach (var k in krefs)
         {
             if (S.Own.TryGetValue(k, out var told))
@@ -982,7 +970,8 @@ public sealed partial class ReferenceKernelGrain(
         return _lastWrite;
     }
 
-    private async Task WriteAfterAsync(Task previous)
+    /// <summary>Waits until <paramref name="previous"/> has ended, however: whoever waited on it saw its error.</summary>
+    private static async Task EndedAsync(Task previous)
     {
         try
         {
@@ -990,8 +979,13 @@ public sealed partial class ReferenceKernelGrain(
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            // Whoever waited on the earlier write saw its error; this write carries its changes too.
         }
+    }
+
+    private async Task WriteAfterAsync(Task previous)
+    {
+        // Whoever waited on the earlier write saw its error; this write carries its changes too.
+        await EndedAsync(previous);
 
         try
         {

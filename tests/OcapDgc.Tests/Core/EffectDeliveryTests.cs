@@ -41,11 +41,7 @@ public sealed class EffectDeliveryTests(DgcClusterFixture fx)
     [Fact]
     public async Task A_failed_dropped_callback_whose_export_was_retired_meanwhile_is_said_by_retired_alone()
     {
-        var (a, b, o) = await fx.PairSharingOneAsync();
-        await a.Grain.FailNextCallbacksAsync(1);
-
-        await b.Grain.DropAllAsync(a.Id, retire: true);
-        await fx.SettleAsync(a, b);
+        var (a, b, o) = await fx.RetiredWaitingAsync();
 
         // The export is forgotten in the DGC; the kernel's "dropped" callback failed and waits in a's outbox, "retired" behind it.
         Assert.False((await a.Export(o).GetSnapshotAsync()).Recognizable);
@@ -374,11 +370,8 @@ public sealed class EffectDeliveryTests(DgcClusterFixture fx)
     [Fact]
     public async Task The_call_that_wakes_a_handle_returns_after_the_effects_an_earlier_activation_left_and_the_clear_they_allow()
     {
-        // b drops and retires o; a's kernel fails to hear "retired", so the effect is all the a->b pair still holds.
-        var (a, b, _) = await fx.PairSharingOneAsync();
-        await a.Grain.FailNextCallbacksAsync(1);
-        await b.Grain.DropAllAsync(a.Id, retire: true);
-        await fx.SettleAsync(a, b);
+        // b drops and retires o; a's kernel fails to hear it, so the effects are all the a->b pair still holds.
+        var (a, b, _) = await fx.RetiredWaitingAsync();
         Assert.Equal(0, (await a.LedgerAsync()).ExportsRetired);
         await fx.DeactivateAsync(a.HandleTo(b));
 
